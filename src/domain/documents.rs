@@ -1,0 +1,110 @@
+//! The fixed documents of the API: the version list, the JSON schemas clients
+//! validate against (the ones Glance 33 serves, kept verbatim in
+//! `src/schemas/`), and the `/v2/info/*` answers.
+
+use serde_json::{json, Value};
+
+use crate::router::SchemaName;
+
+/// The minor versions we announce, newest first; the first is CURRENT.
+/// v2.8-v2.13 belong to multi-store, which we emulate with one store.
+pub const API_VERSIONS: [&str; 18] = [
+    "v2.17", "v2.16", "v2.15", "v2.14", "v2.13", "v2.12", "v2.11", "v2.10", "v2.9", "v2.8",
+    "v2.7", "v2.6", "v2.5", "v2.4", "v2.3", "v2.2", "v2.1", "v2.0",
+];
+
+/// Import methods this catalog implements (announced on create and in
+/// `/v2/info/import`).
+pub const IMPORT_METHODS: [&str; 0] = [];
+
+/// `{"versions": [...]}` with absolute `self` links to `<base>/v2/`
+/// (openstacksdk takes the endpoint from that href).
+pub fn versions(base_url: &str) -> Value {
+    let href = format!("{}/v2/", base_url.trim_end_matches('/'));
+    let versions: Vec<Value> = API_VERSIONS
+        .iter()
+        .enumerate()
+        .map(|(i, id)| {
+            json!({
+                "id": id,
+                "status": if i == 0 { "CURRENT" } else { "SUPPORTED" },
+                "links": [{"rel": "self", "href": href}],
+            })
+        })
+        .collect();
+    json!({ "versions": versions })
+}
+
+/// The schema document, as served by Glance.
+pub fn schema(name: SchemaName) -> &'static str {
+    match name {
+        SchemaName::Image => include_str!("../schemas/image.json"),
+        SchemaName::Images => include_str!("../schemas/images.json"),
+        SchemaName::Member => include_str!("../schemas/member.json"),
+        SchemaName::Members => include_str!("../schemas/members.json"),
+        SchemaName::Task => include_str!("../schemas/task.json"),
+        SchemaName::Tasks => include_str!("../schemas/tasks.json"),
+    }
+}
+
+/// `GET /v2/info/import`.
+pub fn import_info() -> Value {
+    json!({"import-methods": {"description": "Import methods available.", "type": "array", "value": IMPORT_METHODS}})
+}
+
+/// `GET /v2/info/stores`: our single store.
+pub fn stores_info(store_id: &str) -> Value {
+    json!({"stores": [{"id": store_id, "default": "true"}]})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_have_one_current_and_absolute_links() {
+        let doc = versions("http://127.0.0.1:8787/");
+        let list = doc["versions"].as_array().unwrap();
+        assert_eq!(list.len(), API_VERSIONS.len());
+        assert_eq!(list.iter().filter(|v| v["status"] == "CURRENT").count(), 1);
+        assert_eq!(list[0]["id"], "v2.17");
+        assert!(list.iter().all(|v| v["links"][0]["href"] == "http://127.0.0.1:8787/v2/"));
+    }
+
+    #[test]
+    fn every_schema_is_valid_json_named_after_itself() {
+        for (name, expected) in [
+            (SchemaName::Image, "image"),
+            (SchemaName::Images, "images"),
+            (SchemaName::Member, "member"),
+            (SchemaName::Members, "members"),
+            (SchemaName::Task, "task"),
+            (SchemaName::Tasks, "tasks"),
+        ] {
+            let doc: Value = serde_json::from_str(schema(name)).unwrap();
+            assert_eq!(doc["name"], expected);
+        }
+    }
+
+    #[test]
+    fn image_schema_enums_match_the_domain() {
+        use crate::domain::image::{ContainerFormat, DiskFormat, Visibility};
+        use crate::domain::status::ImageStatus;
+        let doc: Value = serde_json::from_str(schema(SchemaName::Image)).unwrap();
+        let names = |key: &str| -> Vec<String> {
+            doc["properties"][key]["enum"].as_array().unwrap().iter().filter_map(|v| v.as_str().map(String::from)).collect()
+        };
+        assert_eq!(names("disk_format"), DiskFormat::ALL.iter().map(|f| f.as_str()).collect::<Vec<_>>());
+        assert_eq!(names("container_format"), ContainerFormat::ALL.iter().map(|f| f.as_str()).collect::<Vec<_>>());
+        let mut statuses = names("status");
+        statuses.sort();
+        let mut ours: Vec<&str> = ImageStatus::ALL.iter().map(|s| s.as_str()).collect();
+        ours.sort();
+        assert_eq!(statuses, ours);
+        let mut visibilities = names("visibility");
+        visibilities.sort();
+        let mut ours: Vec<&str> = Visibility::ALL.iter().map(|v| v.as_str()).collect();
+        ours.sort();
+        assert_eq!(visibilities, ours);
+    }
+}

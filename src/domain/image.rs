@@ -1,0 +1,760 @@
+//! The image record and its validated fields: what an image is, which of its
+//! attributes a client may write, and how it looks on the wire.
+//!
+//! Both create (`POST /v2/images`) and update (PATCH) go through
+//! [`Image::set_attribute`], so Glance's rules (read-only, reserved,
+//! `os_glance_*`, formats frozen after upload, string-only custom properties,
+//! quotas) live in exactly one place.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value};
+
+use super::status::ImageStatus;
+
+/// Glance's default quotas (`image_property_quota`, `image_tag_quota`).
+pub const MAX_PROPERTIES: usize = 128;
+/// Maximum number of tags on one image.
+pub const MAX_TAGS: usize = 128;
+/// Maximum length of a name, tag, property key or property value.
+pub const MAX_STRING: usize = 255;
+/// Glance's hashing algorithm for `os_hash_value`.
+pub const HASH_ALGO: &str = "sha512";
+
+/// Attributes a client can never write (403 "is read-only").
+pub const READ_ONLY: [&str; 13] = [
+    "created_at",
+    "updated_at",
+    "status",
+    "checksum",
+    "size",
+    "virtual_size",
+    "direct_url",
+    "self",
+    "file",
+    "schema",
+    "id",
+    "os_hash_algo",
+    "os_hash_value",
+];
+
+/// Attributes reserved for the server (403 "is reserved").
+pub const RESERVED: [&str; 3] = ["location", "deleted", "deleted_at"];
+
+/// The writable base attributes; anything else is a custom property.
+pub const WRITABLE_BASE: [&str; 10] = [
+    "name",
+    "visibility",
+    "protected",
+    "os_hidden",
+    "min_disk",
+    "min_ram",
+    "disk_format",
+    "container_format",
+    "owner",
+    "tags",
+];
+
+/// Why a write to an image was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ValidationError {
+    /// 403: the attribute is read-only.
+    #[error("Attribute '{0}' is read-only.")]
+    ReadOnly(String),
+    /// 403: the attribute is reserved for the server.
+    #[error("Attribute '{0}' is reserved.")]
+    Reserved(String),
+    /// 403: the caller may not make this change.
+    #[error("{0}")]
+    Forbidden(String),
+    /// 400: the value is not acceptable.
+    #[error("{0}")]
+    Invalid(String),
+    /// 409: the change conflicts with the image's state.
+    #[error("{0}")]
+    Conflict(String),
+    /// 413: a quota would be exceeded.
+    #[error("{0}")]
+    OverLimit(String),
+}
+
+impl From<ValidationError> for crate::error::ApiError {
+    fn from(e: ValidationError) -> Self {
+        use crate::error::ApiError;
+        let message = e.to_string();
+        match e {
+            ValidationError::ReadOnly(_)
+            | ValidationError::Reserved(_)
+            | ValidationError::Forbidden(_) => ApiError::forbidden(message),
+            ValidationError::Invalid(_) => ApiError::bad_request(message),
+            ValidationError::Conflict(_) => ApiError::conflict(message),
+            ValidationError::OverLimit(_) => ApiError::too_large(message),
+        }
+    }
+}
+
+/// A validated image id (a UUID, stored in canonical lower-case form).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ImageId(String);
+
+impl ImageId {
+    /// Accepts any UUID spelling Glance accepts; `None` otherwise.
+    pub fn parse(raw: &str) -> Option<ImageId> {
+        uuid::Uuid::parse_str(raw).ok().map(|u| ImageId(u.hyphenated().to_string()))
+    }
+    /// A fresh random id.
+    pub fn generate() -> ImageId {
+        ImageId(uuid::Uuid::new_v4().hyphenated().to_string())
+    }
+    /// The canonical text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for ImageId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+macro_rules! wire_enum {
+    ($(#[$doc:meta])* $name:ident, $what:literal, { $($(#[$vdoc:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum $name { $($(#[$vdoc])* $variant),+ }
+
+        impl $name {
+            /// Every value, in Glance's order.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+            /// The wire name.
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+            /// Parses a wire name, with Glance's wording on failure.
+            pub fn parse(raw: &str) -> Result<$name, ValidationError> {
+                Self::ALL.iter().copied().find(|v| v.as_str() == raw).ok_or_else(|| {
+                    let allowed: Vec<&str> = Self::ALL.iter().map(|v| v.as_str()).collect();
+                    ValidationError::Invalid(format!(
+                        "Invalid {} '{}': must be one of {}", $what, raw, allowed.join(", ")
+                    ))
+                })
+            }
+        }
+    };
+}
+
+wire_enum!(
+    /// Who can see an image.
+    Visibility, "visibility", {
+        /// Everyone sees and lists it.
+        Public => "public",
+        /// Only the owner's project.
+        Private => "private",
+        /// The owner and accepted members.
+        Shared => "shared",
+        /// Everyone can use it; only the owner lists it by default.
+        Community => "community",
+    }
+);
+
+wire_enum!(
+    /// The disk format of the image data (Glance's default list).
+    DiskFormat, "disk_format", {
+        /// Amazon machine image.
+        Ami => "ami",
+        /// Amazon ramdisk image.
+        Ari => "ari",
+        /// Amazon kernel image.
+        Aki => "aki",
+        /// Virtual Hard Disk.
+        Vhd => "vhd",
+        /// Virtual Hard Disk v2.
+        Vhdx => "vhdx",
+        /// VMware disk.
+        Vmdk => "vmdk",
+        /// Unstructured bytes.
+        Raw => "raw",
+        /// QEMU copy-on-write v2.
+        Qcow2 => "qcow2",
+        /// VirtualBox disk.
+        Vdi => "vdi",
+        /// Optical disc image.
+        Iso => "iso",
+        /// Virtuozzo disk.
+        Ploop => "ploop",
+    }
+);
+
+wire_enum!(
+    /// The container around the disk data (Glance's default list).
+    ContainerFormat, "container_format", {
+        /// Amazon machine image.
+        Ami => "ami",
+        /// Amazon ramdisk image.
+        Ari => "ari",
+        /// Amazon kernel image.
+        Aki => "aki",
+        /// No container.
+        Bare => "bare",
+        /// Open Virtualization Format.
+        Ovf => "ovf",
+        /// OVF archive.
+        Ova => "ova",
+        /// Docker tar archive.
+        Docker => "docker",
+        /// Compressed archive.
+        Compressed => "compressed",
+    }
+);
+
+/// An image as the catalog stores and shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Image {
+    /// The image id.
+    pub id: ImageId,
+    /// Free-form name, at most 255 characters.
+    pub name: Option<String>,
+    /// Lifecycle status.
+    pub status: ImageStatus,
+    /// Who can see it.
+    pub visibility: Visibility,
+    /// Protected images cannot be deleted.
+    pub protected: bool,
+    /// Hidden images are left out of default lists.
+    pub os_hidden: bool,
+    /// Hex md5 of the data.
+    pub checksum: Option<String>,
+    /// Algorithm of `os_hash_value` (`sha512`).
+    pub os_hash_algo: Option<String>,
+    /// Hex digest of the data.
+    pub os_hash_value: Option<String>,
+    /// Bytes of data.
+    pub size: Option<u64>,
+    /// Size of the disk the data expands to, when known.
+    pub virtual_size: Option<u64>,
+    /// Minimum disk (GB) to boot.
+    pub min_disk: u64,
+    /// Minimum RAM (MB) to boot.
+    pub min_ram: u64,
+    /// Disk format.
+    pub disk_format: Option<DiskFormat>,
+    /// Container format.
+    pub container_format: Option<ContainerFormat>,
+    /// Owning project.
+    pub owner: Option<String>,
+    /// Creation time, `YYYY-MM-DDTHH:MM:SSZ`.
+    pub created_at: String,
+    /// Last update time, `YYYY-MM-DDTHH:MM:SSZ`.
+    pub updated_at: String,
+    /// Tags, unique, in the order they were added.
+    pub tags: Vec<String>,
+    /// Custom properties (string values).
+    pub properties: BTreeMap<String, String>,
+}
+
+/// Who is writing, for the attribute rules that depend on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Writer<'a> {
+    /// The caller is an admin.
+    pub is_admin: bool,
+    /// The caller's project.
+    pub project_id: Option<&'a str>,
+}
+
+impl Image {
+    /// A new `queued` image with Glance's defaults, owned by `owner`.
+    pub fn new(id: ImageId, owner: Option<String>, now: &str) -> Image {
+        Image {
+            id,
+            name: None,
+            status: ImageStatus::Queued,
+            visibility: Visibility::Shared,
+            protected: false,
+            os_hidden: false,
+            checksum: None,
+            os_hash_algo: None,
+            os_hash_value: None,
+            size: None,
+            virtual_size: None,
+            min_disk: 0,
+            min_ram: 0,
+            disk_format: None,
+            container_format: None,
+            owner,
+            created_at: now.to_owned(),
+            updated_at: now.to_owned(),
+            tags: Vec::new(),
+            properties: BTreeMap::new(),
+        }
+    }
+
+    /// Parses the body of `POST /v2/images` into a new image.
+    pub fn from_create_request(
+        body: &Value,
+        writer: Writer<'_>,
+        now: &str,
+    ) -> Result<Image, ValidationError> {
+        let Some(object) = body.as_object() else {
+            return Err(ValidationError::Invalid(
+                "Image create expects a JSON object in the request body.".into(),
+            ));
+        };
+        let id = match object.get("id") {
+            None | Some(Value::Null) => ImageId::generate(),
+            Some(Value::String(raw)) => ImageId::parse(raw).ok_or_else(|| {
+                ValidationError::Invalid(format!("Invalid id '{raw}': must be a UUID"))
+            })?,
+            Some(other) => {
+                return Err(ValidationError::Invalid(format!("Invalid id {other}: must be a UUID")))
+            }
+        };
+        let mut image = Image::new(id, writer.project_id.map(str::to_owned), now);
+        for (key, value) in object {
+            match key.as_str() {
+                "id" => {}
+                "locations" | "stores" => {
+                    return Err(ValidationError::Forbidden(format!(
+                        "Attribute '{key}' is not allowed when creating an image."
+                    )))
+                }
+                _ => image.set_attribute(key, value, writer)?,
+            }
+        }
+        Ok(image)
+    }
+
+    /// Whether the image has data stored.
+    pub fn has_data(&self) -> bool {
+        self.size.is_some()
+            && matches!(
+                self.status,
+                ImageStatus::Active | ImageStatus::Deactivated | ImageStatus::PendingDelete
+            )
+    }
+
+    /// Refuses writes to read-only and reserved keys, as Glance does.
+    pub fn check_writable_key(key: &str) -> Result<(), ValidationError> {
+        if READ_ONLY.contains(&key) {
+            return Err(ValidationError::ReadOnly(key.to_owned()));
+        }
+        if RESERVED.contains(&key) || key.starts_with("os_glance") {
+            return Err(ValidationError::Reserved(key.to_owned()));
+        }
+        Ok(())
+    }
+
+    /// Sets one attribute from its JSON value, enforcing every write rule.
+    pub fn set_attribute(
+        &mut self,
+        key: &str,
+        value: &Value,
+        writer: Writer<'_>,
+    ) -> Result<(), ValidationError> {
+        Self::check_writable_key(key)?;
+        match key {
+            "name" => self.name = optional_string(key, value, MAX_STRING)?,
+            "visibility" => {
+                let raw = required_string(key, value)?;
+                let visibility = Visibility::parse(raw)?;
+                if visibility == Visibility::Public && !writer.is_admin {
+                    return Err(ValidationError::Forbidden(
+                        "Only administrators may publicize images (visibility 'public').".into(),
+                    ));
+                }
+                self.visibility = visibility;
+            }
+            "protected" => self.protected = boolean(key, value)?,
+            "os_hidden" => self.os_hidden = boolean(key, value)?,
+            "min_disk" => self.min_disk = non_negative(key, value)?,
+            "min_ram" => self.min_ram = non_negative(key, value)?,
+            "disk_format" => {
+                let format = optional_string(key, value, MAX_STRING)?
+                    .map(|raw| DiskFormat::parse(&raw))
+                    .transpose()?;
+                if format != self.disk_format {
+                    self.check_formats_mutable(key)?;
+                }
+                self.disk_format = format;
+            }
+            "container_format" => {
+                let format = optional_string(key, value, MAX_STRING)?
+                    .map(|raw| ContainerFormat::parse(&raw))
+                    .transpose()?;
+                if format != self.container_format {
+                    self.check_formats_mutable(key)?;
+                }
+                self.container_format = format;
+            }
+            "owner" => {
+                let owner = optional_string(key, value, MAX_STRING)?;
+                if owner != self.owner && !writer.is_admin && owner.as_deref() != writer.project_id {
+                    return Err(ValidationError::Forbidden(
+                        "You are not permitted to set the owner of an image to another project."
+                            .into(),
+                    ));
+                }
+                self.owner = owner;
+            }
+            "tags" => self.tags = parse_tags(value)?,
+            _ => {
+                let text = custom_value(key, value)?;
+                if !self.properties.contains_key(key) && self.properties.len() >= MAX_PROPERTIES {
+                    return Err(ValidationError::OverLimit(format!(
+                        "Maximum number of image properties ({MAX_PROPERTIES}) exceeded."
+                    )));
+                }
+                self.properties.insert(key.to_owned(), text);
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes a custom property (base properties cannot be removed).
+    pub fn remove_attribute(&mut self, key: &str) -> Result<(), ValidationError> {
+        Self::check_writable_key(key)?;
+        if WRITABLE_BASE.contains(&key) {
+            return Err(ValidationError::Forbidden(format!(
+                "Base property '{key}' cannot be removed."
+            )));
+        }
+        if self.properties.remove(key).is_none() {
+            return Err(ValidationError::Conflict(format!("Property {key} does not exist.")));
+        }
+        Ok(())
+    }
+
+    /// Whether `key` currently has a value (base attributes always do).
+    pub fn has_attribute(&self, key: &str) -> bool {
+        WRITABLE_BASE.contains(&key) || self.properties.contains_key(key)
+    }
+
+    /// Adds a tag (idempotent), enforcing length and quota.
+    pub fn add_tag(&mut self, tag: &str) -> Result<(), ValidationError> {
+        validate_tag(tag)?;
+        if !self.tags.iter().any(|t| t == tag) {
+            if self.tags.len() >= MAX_TAGS {
+                return Err(ValidationError::OverLimit(format!(
+                    "Maximum number of tags ({MAX_TAGS}) exceeded."
+                )));
+            }
+            self.tags.push(tag.to_owned());
+        }
+        Ok(())
+    }
+
+    /// Removes a tag; `false` when it was not there.
+    pub fn remove_tag(&mut self, tag: &str) -> bool {
+        let before = self.tags.len();
+        self.tags.retain(|t| t != tag);
+        self.tags.len() != before
+    }
+
+    /// Upload needs both formats (Glance answers 400 otherwise).
+    pub fn check_ready_for_data(&self) -> Result<(), ValidationError> {
+        if self.disk_format.is_none() || self.container_format.is_none() {
+            return Err(ValidationError::Invalid(
+                "Properties disk_format, container_format must be set prior to saving data."
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+
+    fn check_formats_mutable(&self, key: &str) -> Result<(), ValidationError> {
+        if matches!(self.status, ImageStatus::Queued | ImageStatus::Importing) {
+            Ok(())
+        } else {
+            Err(ValidationError::Forbidden(format!(
+                "Attribute {key} can be only replaced for a queued image (this one is {}).",
+                self.status
+            )))
+        }
+    }
+
+    /// The v2 JSON representation, keys in Glance's order (custom properties
+    /// first). `store_id` is shown as `stores` once the image has data.
+    pub fn to_json(&self, store_id: &str) -> Value {
+        let mut map = Map::new();
+        for (key, value) in &self.properties {
+            map.insert(key.clone(), Value::String(value.clone()));
+        }
+        let id = self.id.as_str();
+        map.insert("name".into(), self.name.clone().into());
+        map.insert("disk_format".into(), self.disk_format.map(|f| f.as_str()).into());
+        map.insert("container_format".into(), self.container_format.map(|f| f.as_str()).into());
+        map.insert("visibility".into(), self.visibility.as_str().into());
+        map.insert("size".into(), self.size.into());
+        map.insert("virtual_size".into(), self.virtual_size.into());
+        map.insert("status".into(), self.status.as_str().into());
+        map.insert("checksum".into(), self.checksum.clone().into());
+        map.insert("protected".into(), self.protected.into());
+        map.insert("min_ram".into(), self.min_ram.into());
+        map.insert("min_disk".into(), self.min_disk.into());
+        map.insert("owner".into(), self.owner.clone().into());
+        map.insert("os_hidden".into(), self.os_hidden.into());
+        map.insert("os_hash_algo".into(), self.os_hash_algo.clone().into());
+        map.insert("os_hash_value".into(), self.os_hash_value.clone().into());
+        map.insert("id".into(), id.into());
+        map.insert("created_at".into(), self.created_at.clone().into());
+        map.insert("updated_at".into(), self.updated_at.clone().into());
+        map.insert("tags".into(), self.tags.clone().into());
+        map.insert("self".into(), format!("/v2/images/{id}").into());
+        map.insert("file".into(), format!("/v2/images/{id}/file").into());
+        map.insert("schema".into(), "/v2/schemas/image".into());
+        if self.has_data() {
+            map.insert("stores".into(), store_id.into());
+        }
+        Value::Object(map)
+    }
+}
+
+fn type_error(key: &str, value: &Value, expected: &str) -> ValidationError {
+    ValidationError::Invalid(format!(
+        "Provided object does not match schema 'image': {value} is not of type {expected} (attribute '{key}')"
+    ))
+}
+
+fn required_string<'v>(key: &str, value: &'v Value) -> Result<&'v str, ValidationError> {
+    value.as_str().ok_or_else(|| type_error(key, value, "'string'"))
+}
+
+fn optional_string(key: &str, value: &Value, max: usize) -> Result<Option<String>, ValidationError> {
+    match value {
+        Value::Null => Ok(None),
+        Value::String(s) if s.chars().count() <= max => Ok(Some(s.clone())),
+        Value::String(_) => Err(ValidationError::Invalid(format!(
+            "Attribute '{key}' is too long: at most {max} characters."
+        ))),
+        other => Err(type_error(key, other, "'null', 'string'")),
+    }
+}
+
+fn boolean(key: &str, value: &Value) -> Result<bool, ValidationError> {
+    value.as_bool().ok_or_else(|| type_error(key, value, "'boolean'"))
+}
+
+fn non_negative(key: &str, value: &Value) -> Result<u64, ValidationError> {
+    match value.as_i64() {
+        Some(n) if n >= 0 => Ok(n as u64),
+        Some(n) => Err(ValidationError::Invalid(format!(
+            "Attribute '{key}' must be a non-negative integer, got {n}."
+        ))),
+        None => Err(type_error(key, value, "'integer'")),
+    }
+}
+
+fn custom_value(key: &str, value: &Value) -> Result<String, ValidationError> {
+    if key.is_empty() || key.chars().count() > MAX_STRING {
+        return Err(ValidationError::Invalid(format!(
+            "Property key '{key}' must be 1 to {MAX_STRING} characters long."
+        )));
+    }
+    match value {
+        Value::String(s) if s.chars().count() <= MAX_STRING => Ok(s.clone()),
+        Value::String(_) => Err(ValidationError::Invalid(format!(
+            "Value of property '{key}' is too long: at most {MAX_STRING} characters."
+        ))),
+        other => Err(type_error(key, other, "'string'")),
+    }
+}
+
+/// A tag must be a non-empty string of at most 255 characters.
+pub fn validate_tag(tag: &str) -> Result<(), ValidationError> {
+    if tag.is_empty() || tag.chars().count() > MAX_STRING {
+        return Err(ValidationError::Invalid(format!(
+            "Tag must be 1 to {MAX_STRING} characters long."
+        )));
+    }
+    Ok(())
+}
+
+fn parse_tags(value: &Value) -> Result<Vec<String>, ValidationError> {
+    let Some(items) = value.as_array() else {
+        return Err(type_error("tags", value, "'array'"));
+    };
+    let mut tags: Vec<String> = Vec::new();
+    for item in items {
+        let tag = item.as_str().ok_or_else(|| type_error("tags", item, "'string'"))?;
+        validate_tag(tag)?;
+        if !tags.iter().any(|t| t == tag) {
+            tags.push(tag.to_owned());
+        }
+    }
+    if tags.len() > MAX_TAGS {
+        return Err(ValidationError::OverLimit(format!(
+            "Maximum number of tags ({MAX_TAGS}) exceeded."
+        )));
+    }
+    Ok(tags)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const NOW: &str = "2026-11-22T12:13:07Z";
+    const ADMIN: Writer<'static> = Writer { is_admin: true, project_id: Some("p1") };
+    const MEMBER: Writer<'static> = Writer { is_admin: false, project_id: Some("p1") };
+
+    fn create(body: Value) -> Result<Image, ValidationError> {
+        Image::from_create_request(&body, ADMIN, NOW)
+    }
+
+    #[test]
+    fn empty_create_gets_glances_defaults() {
+        let image = create(json!({})).unwrap();
+        let shown = image.to_json("r2");
+        assert_eq!(shown["status"], "queued");
+        assert_eq!(shown["visibility"], "shared");
+        assert_eq!(shown["protected"], false);
+        assert_eq!(shown["os_hidden"], false);
+        assert_eq!(shown["min_disk"], 0);
+        assert_eq!(shown["owner"], "p1");
+        assert_eq!(shown["tags"], json!([]));
+        assert!(shown["size"].is_null() && shown["checksum"].is_null());
+        assert!(shown.get("stores").is_none());
+        let id = shown["id"].as_str().unwrap();
+        assert_eq!(shown["self"], format!("/v2/images/{id}"));
+        assert_eq!(shown["file"], format!("/v2/images/{id}/file"));
+    }
+
+    #[test]
+    fn create_accepts_the_recorded_sample() {
+        let image = create(json!({"name":"sample","disk_format":"raw","container_format":"bare","os_distro":"debian","tags":["a","b","a"]})).unwrap();
+        let shown = image.to_json("r2");
+        assert_eq!(shown["os_distro"], "debian");
+        assert_eq!(shown["tags"], json!(["a", "b"]));
+        let keys: Vec<&String> = shown.as_object().unwrap().keys().collect();
+        assert_eq!(keys[0], "os_distro", "custom properties come first, as in Glance");
+    }
+
+    #[test]
+    fn create_keeps_a_given_id_in_canonical_form() {
+        let image = create(json!({"id": "57C061A3-05D8-49C1-A8F5-4BE99D58DB30"})).unwrap();
+        assert_eq!(image.id.as_str(), "57c061a3-05d8-49c1-a8f5-4be99d58db30");
+        assert!(matches!(create(json!({"id": "nope"})), Err(ValidationError::Invalid(_))));
+    }
+
+    #[test]
+    fn read_only_reserved_and_os_glance_keys_are_refused_on_create() {
+        for key in READ_ONLY.iter().filter(|k| **k != "id") {
+            assert_eq!(
+                create(json!({ *key: "x" })),
+                Err(ValidationError::ReadOnly(key.to_string())),
+                "{key}"
+            );
+        }
+        for key in ["location", "deleted", "deleted_at", "os_glance_foo", "os_glance"] {
+            assert_eq!(create(json!({ key: "x" })), Err(ValidationError::Reserved(key.into())));
+        }
+        assert!(matches!(create(json!({"locations": []})), Err(ValidationError::Forbidden(_))));
+        assert!(matches!(create(json!({"stores": "r2"})), Err(ValidationError::Forbidden(_))));
+    }
+
+    #[test]
+    fn bad_values_are_400() {
+        for body in [
+            json!({"name": "x".repeat(256)}),
+            json!({"name": 5}),
+            json!({"disk_format": "nope"}),
+            json!({"container_format": "nope"}),
+            json!({"visibility": "secret"}),
+            json!({"protected": "yes"}),
+            json!({"min_disk": -1}),
+            json!({"min_ram": "1"}),
+            json!({"tags": "a"}),
+            json!({"tags": [""]}),
+            json!({"tags": [1]}),
+            json!({"custom": 1}),
+            json!({"custom": "v".repeat(256)}),
+            json!({ "k".repeat(256): "v" }),
+            json!([]),
+        ] {
+            assert!(
+                matches!(create(body.clone()), Err(ValidationError::Invalid(_))),
+                "{body}"
+            );
+        }
+    }
+
+    #[test]
+    fn quotas_are_413() {
+        let mut body = Map::new();
+        for i in 0..=MAX_PROPERTIES {
+            body.insert(format!("k{i}"), json!("v"));
+        }
+        assert!(matches!(create(Value::Object(body)), Err(ValidationError::OverLimit(_))));
+        let tags: Vec<String> = (0..=MAX_TAGS).map(|i| format!("t{i}")).collect();
+        assert!(matches!(create(json!({ "tags": tags })), Err(ValidationError::OverLimit(_))));
+    }
+
+    #[test]
+    fn only_admins_publicize_and_change_owner() {
+        let body = json!({"visibility": "public"});
+        assert!(Image::from_create_request(&body, ADMIN, NOW).is_ok());
+        assert!(matches!(
+            Image::from_create_request(&body, MEMBER, NOW),
+            Err(ValidationError::Forbidden(_))
+        ));
+        let body = json!({"owner": "p2"});
+        assert!(matches!(
+            Image::from_create_request(&body, MEMBER, NOW),
+            Err(ValidationError::Forbidden(_))
+        ));
+        assert!(Image::from_create_request(&json!({"owner": "p1"}), MEMBER, NOW).is_ok());
+        assert_eq!(Image::from_create_request(&body, ADMIN, NOW).unwrap().owner.as_deref(), Some("p2"));
+    }
+
+    #[test]
+    fn formats_are_frozen_once_data_exists() {
+        let mut image = create(json!({"disk_format": "raw", "container_format": "bare"})).unwrap();
+        image.status = ImageStatus::Active;
+        assert!(matches!(
+            image.set_attribute("disk_format", &json!("qcow2"), ADMIN),
+            Err(ValidationError::Forbidden(_))
+        ));
+        // Setting the same value again is not a change.
+        assert!(image.set_attribute("disk_format", &json!("raw"), ADMIN).is_ok());
+        image.status = ImageStatus::Importing;
+        assert!(image.set_attribute("container_format", &json!("ovf"), ADMIN).is_ok());
+    }
+
+    #[test]
+    fn removing_base_or_missing_properties_is_refused() {
+        let mut image = create(json!({"k": "v"})).unwrap();
+        assert!(matches!(image.remove_attribute("name"), Err(ValidationError::Forbidden(_))));
+        assert!(matches!(image.remove_attribute("missing"), Err(ValidationError::Conflict(_))));
+        assert_eq!(image.remove_attribute("status"), Err(ValidationError::ReadOnly("status".into())));
+        assert!(image.remove_attribute("k").is_ok());
+        assert!(image.properties.is_empty());
+    }
+
+    #[test]
+    fn tags_are_a_set_with_limits() {
+        let mut image = create(json!({})).unwrap();
+        image.add_tag("a").unwrap();
+        image.add_tag("a").unwrap();
+        assert_eq!(image.tags, vec!["a"]);
+        assert!(image.add_tag(&"t".repeat(256)).is_err());
+        assert!(image.remove_tag("a"));
+        assert!(!image.remove_tag("a"));
+    }
+
+    #[test]
+    fn upload_needs_both_formats() {
+        let image = create(json!({"disk_format": "raw"})).unwrap();
+        assert!(matches!(image.check_ready_for_data(), Err(ValidationError::Invalid(_))));
+        let image = create(json!({"disk_format": "raw", "container_format": "bare"})).unwrap();
+        assert!(image.check_ready_for_data().is_ok());
+    }
+
+    #[test]
+    fn stores_appear_only_with_data() {
+        let mut image = create(json!({})).unwrap();
+        image.status = ImageStatus::Active;
+        image.size = Some(1);
+        assert_eq!(image.to_json("r2")["stores"], "r2");
+    }
+}

@@ -1,0 +1,9 @@
+//! Pure domain logic: no runtime imports, all unit-tested on the host.
+
+pub mod documents;
+pub mod image;
+pub mod patch;
+pub mod query;
+pub mod range;
+pub mod status;
+pub mod time;

@@ -1,0 +1,189 @@
+//! The one error type that reaches HTTP, and its one rendering.
+//!
+//! Layers: the domain returns its own errors (`ValidationError`,
+//! `InvalidTransition`, `QueryError`, ...); the store returns `StoreError`;
+//! both convert into [`ApiError`] with `From`, and only [`ApiError::render`]
+//! turns an error into a status, headers and a body. The body is Glance's JSON
+//! shape (`fixtures/glance/error-404-json.http`):
+//! `{"message": ..., "code": "404 Not Found", "title": "Not Found"}`.
+//! Internal errors keep their detail for the log and show clients a generic
+//! message, so nothing about the runtime leaks.
+
+use serde_json::json;
+
+/// An error answered to the client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    /// HTTP status code (4xx or 5xx).
+    pub status: u16,
+    /// What was wrong, in words a client can act on.
+    pub message: String,
+    /// Extra response headers (`Allow`, `Accept-Patch`, `Content-Range`, ...).
+    pub headers: Vec<(&'static str, String)>,
+    /// Detail for the log only (internal errors).
+    pub log_detail: Option<String>,
+}
+
+impl ApiError {
+    fn new(status: u16, message: impl Into<String>) -> Self {
+        ApiError { status, message: message.into(), headers: Vec::new(), log_detail: None }
+    }
+
+    /// 400: the request is malformed or a value is invalid.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(400, message)
+    }
+    /// 401: no valid identity.
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(401, message)
+    }
+    /// 403: the caller may see the image but not do this to it.
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(403, message)
+    }
+    /// 404: no such resource (or one the caller may not see).
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(404, message)
+    }
+    /// 404 for an image id, worded as Glance words it.
+    pub fn image_not_found(id: &str) -> Self {
+        Self::not_found(format!("No image found with ID {id}"))
+    }
+    /// 405 with the `Allow` header listing what the route accepts.
+    pub fn method_not_allowed(method: &str, allowed: &[&str]) -> Self {
+        Self::new(405, format!("The method {method} is not allowed for this resource."))
+            .with_header("Allow", allowed.join(", "))
+    }
+    /// 409: the resource is in a state that forbids the request.
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(409, message)
+    }
+    /// 410: the resource went away during the request.
+    pub fn gone(message: impl Into<String>) -> Self {
+        Self::new(410, message)
+    }
+    /// 413: a quota or size limit was exceeded.
+    pub fn too_large(message: impl Into<String>) -> Self {
+        Self::new(413, message)
+    }
+    /// 415: the request body has the wrong media type.
+    pub fn unsupported_media_type(message: impl Into<String>) -> Self {
+        Self::new(415, message)
+    }
+    /// 416 with `Content-Range: bytes */size`.
+    pub fn range_not_satisfiable(size: u64) -> Self {
+        Self::new(416, format!("Requested range not satisfiable: the image has {size} bytes"))
+            .with_header("Content-Range", format!("bytes */{size}"))
+    }
+    /// 431: request headers larger than the server accepts.
+    pub fn headers_too_large(message: impl Into<String>) -> Self {
+        Self::new(431, message)
+    }
+    /// 503: a dependency is unavailable; retrying may help.
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::new(503, message)
+    }
+    /// 500: something broke on our side; `detail` goes to the log only.
+    pub fn internal(detail: impl Into<String>) -> Self {
+        let mut error = Self::new(500, "The server has either erred or is incapable of performing the requested operation.");
+        error.log_detail = Some(detail.into());
+        error
+    }
+
+    /// Adds a response header.
+    pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
+    }
+
+    /// `"404 Not Found"`, as Glance's `code` field.
+    pub fn code(&self) -> String {
+        format!("{} {}", self.status, reason_phrase(self.status))
+    }
+
+    /// The JSON body clients receive.
+    pub fn body(&self) -> String {
+        json!({
+            "message": self.message,
+            "code": self.code(),
+            "title": reason_phrase(self.status),
+        })
+        .to_string()
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code(), self.message)?;
+        if let Some(detail) = &self.log_detail {
+            write!(f, " ({detail})")?;
+        }
+        Ok(())
+    }
+}
+
+/// The standard reason phrase of the codes we answer with.
+pub fn reason_phrase(status: u16) -> &'static str {
+    match status {
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        409 => "Conflict",
+        410 => "Gone",
+        413 => "Request Entity Too Large",
+        415 => "Unsupported Media Type",
+        416 => "Requested Range Not Satisfiable",
+        431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
+        501 => "Not Implemented",
+        503 => "Service Unavailable",
+        _ => "Error",
+    }
+}
+
+impl From<crate::domain::status::InvalidTransition> for ApiError {
+    fn from(e: crate::domain::status::InvalidTransition) -> Self {
+        ApiError::conflict(e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn not_found_body_has_glances_shape() {
+        let error = ApiError::image_not_found("00000000-0000-0000-0000-000000000000");
+        let body: serde_json::Value = serde_json::from_str(&error.body()).unwrap();
+        assert_eq!(
+            body,
+            json!({
+                "message": "No image found with ID 00000000-0000-0000-0000-000000000000",
+                "code": "404 Not Found",
+                "title": "Not Found"
+            })
+        );
+    }
+
+    #[test]
+    fn method_not_allowed_lists_allowed_methods() {
+        let error = ApiError::method_not_allowed("POST", &["GET", "PUT"]);
+        assert_eq!(error.status, 405);
+        assert_eq!(error.headers, vec![("Allow", "GET, PUT".to_string())]);
+    }
+
+    #[test]
+    fn internal_errors_hide_their_detail_from_the_body() {
+        let error = ApiError::internal("D1_ERROR: no such table: images");
+        assert!(!error.body().contains("D1_ERROR"));
+        assert!(error.to_string().contains("D1_ERROR"));
+    }
+
+    #[test]
+    fn unsatisfiable_range_names_the_size() {
+        let error = ApiError::range_not_satisfiable(1024);
+        assert_eq!(error.headers, vec![("Content-Range", "bytes */1024".to_string())]);
+    }
+}

@@ -1,0 +1,30 @@
+//! # edge-glance: the OpenStack Image service (Glance) as a Cloudflare Worker
+//!
+//! Image metadata lives in D1, image bytes in R2; bytes stream between the
+//! client and R2 as JavaScript streams and never enter wasm.
+//!
+//! Map of the crate:
+//! - [`domain`]: pure rules, host-tested: the status machine
+//!   ([`domain::status`]), the image record and its write rules
+//!   ([`domain::image`]), JSON-patch ([`domain::patch`]), list queries and
+//!   their SQL ([`domain::query`]), download ranges ([`domain::range`]),
+//!   versions/schemas/info documents ([`domain::documents`]), timestamps.
+//! - [`router`]: the one route table (JSON 404/405 included).
+//! - [`error`]: [`error::ApiError`], the single error rendered to clients.
+//! - [`context`]: [`context::RequestContext`], who is calling.
+//! - `store` (wasm only): the only code touching D1 and R2.
+//! - `api` (wasm only): handlers, one per route, *parse -> apply -> respond*;
+//!   `api::v2::image_data` is the upload/download path.
+//! - `entry` (wasm only): `#[event(fetch)]`, thin.
+
+pub mod context;
+pub mod domain;
+pub mod error;
+pub mod router;
+
+#[cfg(target_arch = "wasm32")]
+mod api;
+#[cfg(target_arch = "wasm32")]
+mod entry;
+#[cfg(target_arch = "wasm32")]
+mod store;

@@ -1,0 +1,200 @@
+//! The one route table: every URL the catalog answers, the methods each
+//! accepts, and the JSON 404/405 for everything else. Pure, so the table is
+//! unit-tested on the host; `api::dispatch` maps each [`Route`] to its handler.
+
+use crate::error::ApiError;
+
+/// The schema documents served under `/v2/schemas/`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SchemaName {
+    /// `image`
+    Image,
+    /// `images`
+    Images,
+    /// `member`
+    Member,
+    /// `members`
+    Members,
+    /// `task`
+    Task,
+    /// `tasks`
+    Tasks,
+}
+
+/// A request the catalog knows how to answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    /// `GET /` (and unknown `/vN` prefixes): 300 with the version list.
+    VersionsMultipleChoice,
+    /// `GET /versions`: 200 with the version list.
+    Versions,
+    /// `GET /healthcheck`.
+    Healthcheck,
+    /// `GET /v2/images`.
+    ListImages,
+    /// `POST /v2/images`.
+    CreateImage,
+    /// `GET /v2/images/{id}`.
+    ShowImage(String),
+    /// `PATCH /v2/images/{id}`.
+    UpdateImage(String),
+    /// `DELETE /v2/images/{id}`.
+    DeleteImage(String),
+    /// `PUT /v2/images/{id}/file`.
+    UploadData(String),
+    /// `GET /v2/images/{id}/file`.
+    DownloadData(String),
+    /// `PUT /v2/images/{id}/tags/{tag}`.
+    AddTag(String, String),
+    /// `DELETE /v2/images/{id}/tags/{tag}`.
+    DeleteTag(String, String),
+    /// `POST /v2/images/{id}/actions/deactivate`.
+    Deactivate(String),
+    /// `POST /v2/images/{id}/actions/reactivate`.
+    Reactivate(String),
+    /// `GET /v2/images/{id}/tasks`.
+    ImageTasks(String),
+    /// `GET /v2/schemas/{name}`.
+    Schema(SchemaName),
+    /// `GET /v2/info/import`.
+    ImportInfo,
+    /// `GET /v2/info/stores`.
+    StoresInfo,
+}
+
+/// Decodes one `%XX`-escaped path segment.
+fn decode_segment(segment: &str) -> String {
+    percent_encoding::percent_decode_str(segment).decode_utf8_lossy().into_owned()
+}
+
+/// Picks the route for `method` among those a path accepts, or 405.
+fn choose(method: &str, candidates: Vec<(&'static str, Route)>) -> Result<Route, ApiError> {
+    let allowed: Vec<&str> = candidates.iter().map(|(m, _)| *m).collect();
+    candidates
+        .into_iter()
+        .find(|(m, _)| *m == method)
+        .map(|(_, route)| route)
+        .ok_or_else(|| ApiError::method_not_allowed(method, &allowed))
+}
+
+fn is_version_prefix(segment: &str) -> bool {
+    segment
+        .strip_prefix('v')
+        .is_some_and(|rest| !rest.is_empty() && rest.split('.').all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())))
+}
+
+/// Resolves a method and path (no query) to a route.
+pub fn resolve(method: &str, path: &str) -> Result<Route, ApiError> {
+    let segments: Vec<String> = path
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(decode_segment)
+        .collect();
+    let parts: Vec<&str> = segments.iter().map(String::as_str).collect();
+    let id = |s: &str| s.to_owned();
+    let candidates: Vec<(&'static str, Route)> = match parts.as_slice() {
+        [] => vec![("GET", Route::VersionsMultipleChoice)],
+        ["versions"] => vec![("GET", Route::Versions)],
+        ["healthcheck"] => vec![("GET", Route::Healthcheck)],
+        ["v2", "images"] => vec![("GET", Route::ListImages), ("POST", Route::CreateImage)],
+        ["v2", "images", image] => vec![
+            ("GET", Route::ShowImage(id(image))),
+            ("PATCH", Route::UpdateImage(id(image))),
+            ("DELETE", Route::DeleteImage(id(image))),
+        ],
+        ["v2", "images", image, "file"] => vec![
+            ("GET", Route::DownloadData(id(image))),
+            ("PUT", Route::UploadData(id(image))),
+        ],
+        ["v2", "images", image, "tags", tag] => vec![
+            ("PUT", Route::AddTag(id(image), id(tag))),
+            ("DELETE", Route::DeleteTag(id(image), id(tag))),
+        ],
+        ["v2", "images", image, "actions", "deactivate"] => vec![("POST", Route::Deactivate(id(image)))],
+        ["v2", "images", image, "actions", "reactivate"] => vec![("POST", Route::Reactivate(id(image)))],
+        ["v2", "images", image, "tasks"] => vec![("GET", Route::ImageTasks(id(image)))],
+        ["v2", "schemas", name] => {
+            let schema = match *name {
+                "image" => SchemaName::Image,
+                "images" => SchemaName::Images,
+                "member" => SchemaName::Member,
+                "members" => SchemaName::Members,
+                "task" => SchemaName::Task,
+                "tasks" => SchemaName::Tasks,
+                other => return Err(ApiError::not_found(format!("No schema named '{other}'."))),
+            };
+            vec![("GET", Route::Schema(schema))]
+        }
+        ["v2", "info", "import"] => vec![("GET", Route::ImportInfo)],
+        ["v2", "info", "stores"] => vec![("GET", Route::StoresInfo)],
+        [first, ..] if *first != "v2" && *first != "v1" && is_version_prefix(first) => {
+            vec![("GET", Route::VersionsMultipleChoice)]
+        }
+        _ => return Err(ApiError::not_found(format!("The resource could not be found: {path}"))),
+    };
+    choose(method, candidates)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ID: &str = "57c061a3-05d8-49c1-a8f5-4be99d58db30";
+
+    #[test]
+    fn version_documents() {
+        assert_eq!(resolve("GET", "/"), Ok(Route::VersionsMultipleChoice));
+        assert_eq!(resolve("GET", "/versions"), Ok(Route::Versions));
+        assert_eq!(resolve("GET", "/v10"), Ok(Route::VersionsMultipleChoice));
+        assert_eq!(resolve("GET", "/v3.1/images"), Ok(Route::VersionsMultipleChoice));
+        assert_eq!(resolve("GET", "/healthcheck"), Ok(Route::Healthcheck));
+    }
+
+    #[test]
+    fn image_routes() {
+        assert_eq!(resolve("GET", "/v2/images"), Ok(Route::ListImages));
+        assert_eq!(resolve("POST", "/v2/images/"), Ok(Route::CreateImage));
+        assert_eq!(resolve("GET", &format!("/v2/images/{ID}")), Ok(Route::ShowImage(ID.into())));
+        assert_eq!(resolve("PATCH", &format!("/v2/images/{ID}")), Ok(Route::UpdateImage(ID.into())));
+        assert_eq!(resolve("DELETE", &format!("/v2/images/{ID}")), Ok(Route::DeleteImage(ID.into())));
+        assert_eq!(resolve("PUT", &format!("/v2/images/{ID}/file")), Ok(Route::UploadData(ID.into())));
+        assert_eq!(resolve("GET", &format!("/v2/images/{ID}/file")), Ok(Route::DownloadData(ID.into())));
+        assert_eq!(resolve("POST", &format!("/v2/images/{ID}/actions/deactivate")), Ok(Route::Deactivate(ID.into())));
+        assert_eq!(resolve("POST", &format!("/v2/images/{ID}/actions/reactivate")), Ok(Route::Reactivate(ID.into())));
+        assert_eq!(resolve("GET", &format!("/v2/images/{ID}/tasks")), Ok(Route::ImageTasks(ID.into())));
+    }
+
+    #[test]
+    fn tags_are_percent_decoded() {
+        assert_eq!(
+            resolve("PUT", &format!("/v2/images/{ID}/tags/a%20b%2Fc")),
+            Ok(Route::AddTag(ID.into(), "a b/c".into()))
+        );
+        assert_eq!(resolve("DELETE", &format!("/v2/images/{ID}/tags/x")), Ok(Route::DeleteTag(ID.into(), "x".into())));
+    }
+
+    #[test]
+    fn schemas_and_info() {
+        assert_eq!(resolve("GET", "/v2/schemas/image"), Ok(Route::Schema(SchemaName::Image)));
+        assert_eq!(resolve("GET", "/v2/schemas/tasks"), Ok(Route::Schema(SchemaName::Tasks)));
+        assert_eq!(resolve("GET", "/v2/schemas/bogus").unwrap_err().status, 404);
+        assert_eq!(resolve("GET", "/v2/info/import"), Ok(Route::ImportInfo));
+        assert_eq!(resolve("GET", "/v2/info/stores"), Ok(Route::StoresInfo));
+    }
+
+    #[test]
+    fn wrong_methods_get_405_with_allow() {
+        let error = resolve("POST", &format!("/v2/images/{ID}")).unwrap_err();
+        assert_eq!(error.status, 405);
+        assert_eq!(error.headers, vec![("Allow", "GET, PATCH, DELETE".to_string())]);
+        let error = resolve("DELETE", "/v2/images").unwrap_err();
+        assert_eq!(error.headers, vec![("Allow", "GET, POST".to_string())]);
+    }
+
+    #[test]
+    fn unknown_paths_get_404() {
+        for path in ["/v2/nothing", "/v2/images/x/y", "/favicon.ico", "/v2"] {
+            assert_eq!(resolve("GET", path).unwrap_err().status, 404, "{path}");
+        }
+    }
+}
