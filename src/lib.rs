@@ -21,10 +21,9 @@ pub mod context;
 pub mod domain;
 pub mod error;
 pub mod router;
+pub mod store;
 
 #[cfg(target_arch = "wasm32")]
 mod api;
 #[cfg(target_arch = "wasm32")]
 mod entry;
-#[cfg(target_arch = "wasm32")]
-mod store;

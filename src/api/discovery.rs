@@ -1,0 +1,28 @@
+//! Documents that need no storage: versions, schemas, `/v2/info/*`.
+
+use worker::Response;
+
+use super::{json_response, text_response};
+use crate::domain::documents;
+use crate::error::ApiError;
+use crate::router::SchemaName;
+
+/// `GET /` (300) and `GET /versions` (200).
+pub fn versions(base_url: &str, status: u16) -> Result<Response, ApiError> {
+    json_response(status, &documents::versions(base_url))
+}
+
+/// `GET /v2/schemas/{name}`.
+pub fn schema(name: SchemaName) -> Result<Response, ApiError> {
+    text_response(200, "application/json", documents::schema(name).to_owned())
+}
+
+/// `GET /v2/info/import`.
+pub fn import_info() -> Result<Response, ApiError> {
+    json_response(200, &documents::import_info())
+}
+
+/// `GET /v2/info/stores`.
+pub fn stores_info(store_id: &str) -> Result<Response, ApiError> {
+    json_response(200, &documents::stores_info(store_id))
+}

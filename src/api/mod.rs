@@ -1,0 +1,163 @@
+//! HTTP handlers. Each reads *parse the request -> apply to the domain ->
+//! respond*; [`handle`] resolves the route and calls one of them. Errors are
+//! returned as [`ApiError`] and rendered once, in `entry`.
+
+pub mod discovery;
+pub mod v2;
+
+use serde_json::Value;
+use worker::{Context, Env, Headers, Request, Response, ResponseBody};
+
+use crate::context::RequestContext;
+use crate::domain::image::{Image, ImageId};
+use crate::domain::time::format_utc;
+use crate::error::ApiError;
+use crate::router::{self, Route};
+use crate::store::blobs::Blobs;
+use crate::store::images::Images;
+
+/// Binding and variable names from `wrangler.toml`.
+pub mod names {
+    /// D1 database with image metadata.
+    pub const METADATA_DB: &str = "DB";
+    /// R2 bucket with image data.
+    pub const IMAGES_BUCKET: &str = "IMAGES";
+    /// `noauth` requests act as an admin of this project.
+    pub const NOAUTH_PROJECT_ID: &str = "NOAUTH_PROJECT_ID";
+    /// The store id shown in `stores` and `/v2/info/stores`.
+    pub const STORE_ID: &str = "STORE_ID";
+    /// Largest accepted image, in bytes.
+    pub const IMAGE_SIZE_CAP: &str = "IMAGE_SIZE_CAP";
+}
+
+/// Glance's default `image_size_cap`: 1 TiB.
+const DEFAULT_SIZE_CAP: u64 = 1 << 40;
+
+/// Settings read from the worker's variables.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Project of the local noauth admin.
+    pub noauth_project_id: String,
+    /// Our store id.
+    pub store_id: String,
+    /// Largest image accepted.
+    pub size_cap: u64,
+}
+
+impl Config {
+    fn from_env(env: &Env) -> Config {
+        let var = |name: &str| env.var(name).ok().map(|v| v.to_string());
+        Config {
+            noauth_project_id: var(names::NOAUTH_PROJECT_ID).unwrap_or_else(|| "admin".into()),
+            store_id: var(names::STORE_ID).unwrap_or_else(|| "r2".into()),
+            size_cap: var(names::IMAGE_SIZE_CAP).and_then(|v| v.parse().ok()).unwrap_or(DEFAULT_SIZE_CAP),
+        }
+    }
+}
+
+/// Everything a handler needs for one request.
+pub struct App {
+    /// Image metadata.
+    pub images: Images,
+    /// Image data.
+    pub blobs: Blobs,
+    /// Settings.
+    pub config: Config,
+    /// Who is calling.
+    pub caller: RequestContext,
+    /// `scheme://host[:port]` of this request, for absolute links.
+    pub base_url: String,
+}
+
+impl App {
+    /// Builds the app from the environment.
+    pub fn new(env: &Env, request_id: String, base_url: String) -> Result<App, ApiError> {
+        let config = Config::from_env(env);
+        let db = env.d1(names::METADATA_DB).map_err(|e| ApiError::internal(format!("D1 binding: {e}")))?;
+        let bucket = js_sys::Reflect::get(env, &names::IMAGES_BUCKET.into())
+            .ok()
+            .filter(|b| !b.is_undefined())
+            .ok_or_else(|| ApiError::internal("R2 binding IMAGES is missing"))?;
+        // Identity: local noauth mode until Keystone authentication exists.
+        let caller = RequestContext::noauth_admin(request_id, &config.noauth_project_id);
+        Ok(App { images: Images::new(db), blobs: Blobs::new(bucket), config, caller, base_url })
+    }
+
+    /// The image `raw_id` if it exists and the caller may see it; 404 otherwise
+    /// (an invisible image is indistinguishable from a missing one).
+    pub async fn visible_image(&self, raw_id: &str) -> Result<Image, ApiError> {
+        let id = ImageId::parse(raw_id).ok_or_else(|| ApiError::image_not_found(raw_id))?;
+        match self.images.get(&id).await? {
+            Some(image) if self.caller.can_see(&image) => Ok(image),
+            _ => Err(ApiError::image_not_found(raw_id)),
+        }
+    }
+}
+
+/// Now, as Glance writes timestamps.
+pub fn now() -> String {
+    format_utc((js_sys::Date::now() / 1000.0).floor() as i64)
+}
+
+/// A request header, if present and valid text.
+pub fn header(req: &Request, name: &str) -> Option<String> {
+    req.headers().get(name).ok().flatten()
+}
+
+/// A JSON response with `status`.
+pub fn json_response(status: u16, value: &Value) -> Result<Response, ApiError> {
+    text_response(status, "application/json", value.to_string())
+}
+
+/// A text response with a content type.
+pub fn text_response(status: u16, content_type: &str, body: String) -> Result<Response, ApiError> {
+    let headers = Headers::new();
+    headers.set("Content-Type", content_type).map_err(internal)?;
+    Ok(Response::from_body(ResponseBody::Body(body.into_bytes())).map_err(internal)?.with_status(status).with_headers(headers))
+}
+
+/// 204 with no body.
+pub fn no_content() -> Result<Response, ApiError> {
+    Ok(Response::empty().map_err(internal)?.with_status(204))
+}
+
+/// Wraps a runtime error as a 500 (detail logged, not shown).
+pub fn internal(e: impl std::fmt::Display) -> ApiError {
+    ApiError::internal(e.to_string())
+}
+
+/// Reads a small request body (JSON documents) into memory.
+pub async fn read_body(req: &mut Request) -> Result<Vec<u8>, ApiError> {
+    req.bytes().await.map_err(|e| ApiError::bad_request(format!("Could not read the request body: {e}")))
+}
+
+/// Resolves and runs the handler for one request.
+pub async fn handle(mut req: Request, env: &Env, ctx: &Context, request_id: String) -> Result<Response, ApiError> {
+    let method = req.inner().method();
+    let url = req.url().map_err(internal)?;
+    let route = router::resolve(&method, url.path())?;
+    let base_url = url.origin().ascii_serialization();
+    let query = url.query().unwrap_or("").to_owned();
+    // Only routes that touch storage build the app (and its bindings).
+    let app = || App::new(env, request_id.clone(), base_url.clone());
+    match route {
+        Route::VersionsMultipleChoice => discovery::versions(&base_url, 300),
+        Route::Versions => discovery::versions(&base_url, 200),
+        Route::Healthcheck => text_response(200, "text/plain; charset=UTF-8", "OK".into()),
+        Route::Schema(name) => discovery::schema(name),
+        Route::ImportInfo => discovery::import_info(),
+        Route::StoresInfo => discovery::stores_info(&Config::from_env(env).store_id),
+        Route::ListImages => v2::images::list(&app()?, &query).await,
+        Route::CreateImage => v2::images::create(&app()?, &mut req).await,
+        Route::ShowImage(id) => v2::images::show(&app()?, &id).await,
+        Route::UpdateImage(id) => v2::images::update(&app()?, &mut req, &id).await,
+        Route::DeleteImage(id) => v2::images::delete(&app()?, &id).await,
+        Route::AddTag(id, tag) => v2::tags::add(&app()?, &id, &tag).await,
+        Route::DeleteTag(id, tag) => v2::tags::delete(&app()?, &id, &tag).await,
+        Route::Deactivate(id) => v2::actions::deactivate(&app()?, &id).await,
+        Route::Reactivate(id) => v2::actions::reactivate(&app()?, &id).await,
+        Route::ImageTasks(id) => v2::actions::image_tasks(&app()?, &id).await,
+        Route::UploadData(id) => v2::image_data::upload(app()?, &req, &id, ctx).await,
+        Route::DownloadData(id) => v2::image_data::download(&app()?, &req, &id).await,
+    }
+}

@@ -1,0 +1,33 @@
+//! The worker's entry point: give the request an id, run the handler, render
+//! any error (the only place that happens), stamp `x-openstack-request-id`.
+
+use worker::{event, Context, Env, Headers, Request, Response, ResponseBody};
+
+use crate::api;
+use crate::error::ApiError;
+
+fn render(error: &ApiError) -> Response {
+    if error.status >= 500 {
+        worker::console_error!("{error}");
+    }
+    let headers = Headers::new();
+    let _ = headers.set("Content-Type", "application/json");
+    for (name, value) in &error.headers {
+        let _ = headers.set(name, value);
+    }
+    match Response::from_body(ResponseBody::Body(error.body().into_bytes())) {
+        Ok(response) => response.with_status(error.status).with_headers(headers),
+        Err(_) => Response::empty().expect("an empty response").with_status(500),
+    }
+}
+
+#[event(fetch)]
+async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
+    let request_id = format!("req-{}", uuid::Uuid::new_v4());
+    let mut response = match api::handle(req, &env, &ctx, request_id.clone()).await {
+        Ok(response) => response,
+        Err(error) => render(&error),
+    };
+    let _ = response.headers_mut().set("x-openstack-request-id", &request_id);
+    Ok(response)
+}

@@ -1,0 +1,39 @@
+//! The only code that talks to D1 and R2.
+//!
+//! - [`row`]: the `images` table row and its mapping to the domain `Image`
+//!   (pure, host-tested);
+//! - `images` (wasm): the D1 repository, with compare-and-set status moves;
+//! - `blobs` (wasm): R2 objects, fed and drained as JavaScript streams with
+//!   md5/sha512 computed by the runtime's `DigestStream`.
+
+pub mod row;
+
+#[cfg(target_arch = "wasm32")]
+pub mod blobs;
+#[cfg(target_arch = "wasm32")]
+pub mod images;
+#[cfg(target_arch = "wasm32")]
+mod js;
+
+/// What went wrong in storage.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// A row with this id already exists.
+    #[error("duplicate id")]
+    Duplicate,
+    /// A stored row could not be read back.
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+    /// The database or bucket failed.
+    #[error("storage failure: {0}")]
+    Backend(String),
+}
+
+impl From<StoreError> for crate::error::ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Duplicate => crate::error::ApiError::conflict("An image with this identifier already exists."),
+            other => crate::error::ApiError::internal(other.to_string()),
+        }
+    }
+}

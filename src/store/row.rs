@@ -1,0 +1,198 @@
+//! The `images` row as D1 returns it, and the mapping both ways between it
+//! and the domain [`Image`]. Numbers arrive from JavaScript as doubles.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use super::StoreError;
+use crate::domain::image::{ContainerFormat, DiskFormat, Image, ImageId, Visibility};
+use crate::domain::query::SqlValue;
+
+/// One row of `images` (see `migrations/0001_images.sql`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct ImageRow {
+    /// Image id.
+    pub id: String,
+    /// Name.
+    pub name: Option<String>,
+    /// Status name.
+    pub status: String,
+    /// Visibility name.
+    pub visibility: String,
+    /// 0 or 1.
+    pub protected: f64,
+    /// 0 or 1.
+    pub os_hidden: f64,
+    /// Hex md5.
+    pub checksum: Option<String>,
+    /// Hash algorithm.
+    pub os_hash_algo: Option<String>,
+    /// Hex digest.
+    pub os_hash_value: Option<String>,
+    /// Bytes.
+    pub size: Option<f64>,
+    /// Virtual size.
+    pub virtual_size: Option<f64>,
+    /// Minimum disk.
+    pub min_disk: f64,
+    /// Minimum RAM.
+    pub min_ram: f64,
+    /// Disk format name.
+    pub disk_format: Option<String>,
+    /// Container format name.
+    pub container_format: Option<String>,
+    /// Owner project.
+    pub owner: Option<String>,
+    /// Creation time.
+    pub created_at: String,
+    /// Update time.
+    pub updated_at: String,
+    /// JSON array of tags.
+    pub tags: String,
+    /// JSON object of custom properties.
+    pub properties: String,
+}
+
+fn corrupt(what: &str, id: &str) -> StoreError {
+    StoreError::Corrupt(format!("{what} of image {id}"))
+}
+
+impl TryFrom<ImageRow> for Image {
+    type Error = StoreError;
+    fn try_from(row: ImageRow) -> Result<Image, StoreError> {
+        let id = ImageId::parse(&row.id).ok_or_else(|| corrupt("id", &row.id))?;
+        let tags: Vec<String> = serde_json::from_str(&row.tags).map_err(|_| corrupt("tags", &row.id))?;
+        let properties: BTreeMap<String, String> =
+            serde_json::from_str(&row.properties).map_err(|_| corrupt("properties", &row.id))?;
+        Ok(Image {
+            name: row.name,
+            status: row.status.parse().map_err(|_| corrupt("status", &row.id))?,
+            visibility: Visibility::parse(&row.visibility).map_err(|_| corrupt("visibility", &row.id))?,
+            protected: row.protected != 0.0,
+            os_hidden: row.os_hidden != 0.0,
+            checksum: row.checksum,
+            os_hash_algo: row.os_hash_algo,
+            os_hash_value: row.os_hash_value,
+            size: row.size.map(|n| n as u64),
+            virtual_size: row.virtual_size.map(|n| n as u64),
+            min_disk: row.min_disk as u64,
+            min_ram: row.min_ram as u64,
+            disk_format: row
+                .disk_format
+                .as_deref()
+                .map(DiskFormat::parse)
+                .transpose()
+                .map_err(|_| corrupt("disk_format", &row.id))?,
+            container_format: row
+                .container_format
+                .as_deref()
+                .map(ContainerFormat::parse)
+                .transpose()
+                .map_err(|_| corrupt("container_format", &row.id))?,
+            owner: row.owner,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+            tags,
+            properties,
+            id,
+        })
+    }
+}
+
+fn text(value: Option<&str>) -> SqlValue {
+    value.map_or(SqlValue::Null, |s| SqlValue::Text(s.to_owned()))
+}
+
+fn int(value: Option<u64>) -> SqlValue {
+    value.map_or(SqlValue::Null, |n| SqlValue::Int(n as i64))
+}
+
+/// The columns written on insert, in order, with their values.
+pub fn insert_values(image: &Image) -> Vec<(&'static str, SqlValue)> {
+    let mut values = vec![("id", SqlValue::Text(image.id.to_string()))];
+    values.extend(mutable_values(image));
+    values.extend([
+        ("status", SqlValue::Text(image.status.as_str().into())),
+        ("checksum", text(image.checksum.as_deref())),
+        ("os_hash_algo", text(image.os_hash_algo.as_deref())),
+        ("os_hash_value", text(image.os_hash_value.as_deref())),
+        ("size", int(image.size)),
+        ("virtual_size", int(image.virtual_size)),
+        ("created_at", SqlValue::Text(image.created_at.clone())),
+    ]);
+    values
+}
+
+/// The columns a metadata update (PATCH, tags) writes: never the status or
+/// the data fields, which only the status machine's compare-and-set moves.
+pub fn mutable_values(image: &Image) -> Vec<(&'static str, SqlValue)> {
+    vec![
+        ("name", text(image.name.as_deref())),
+        ("visibility", SqlValue::Text(image.visibility.as_str().into())),
+        ("protected", SqlValue::Int(i64::from(image.protected))),
+        ("os_hidden", SqlValue::Int(i64::from(image.os_hidden))),
+        ("min_disk", SqlValue::Int(image.min_disk as i64)),
+        ("min_ram", SqlValue::Int(image.min_ram as i64)),
+        ("disk_format", text(image.disk_format.map(|f| f.as_str()))),
+        ("container_format", text(image.container_format.map(|f| f.as_str()))),
+        ("owner", text(image.owner.as_deref())),
+        ("tags", SqlValue::Text(serde_json::to_string(&image.tags).unwrap_or_else(|_| "[]".into()))),
+        ("properties", SqlValue::Text(serde_json::to_string(&image.properties).unwrap_or_else(|_| "{}".into()))),
+        ("updated_at", SqlValue::Text(image.updated_at.clone())),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::image::Writer;
+    use crate::domain::status::ImageStatus;
+    use serde_json::json;
+
+    fn row_of(image: &Image) -> ImageRow {
+        let mut object = serde_json::Map::new();
+        for (column, value) in insert_values(image) {
+            let json = match value {
+                SqlValue::Null => serde_json::Value::Null,
+                SqlValue::Text(s) => json!(s),
+                SqlValue::Int(n) => json!(n as f64),
+            };
+            object.insert(column.into(), json);
+        }
+        serde_json::from_value(serde_json::Value::Object(object)).unwrap()
+    }
+
+    #[test]
+    fn an_image_survives_a_round_trip_through_its_row() {
+        let writer = Writer { is_admin: true, project_id: Some("p1") };
+        let mut image = Image::from_create_request(
+            &json!({"name": "n", "disk_format": "qcow2", "container_format": "bare", "tags": ["a", "b"], "k": "v", "protected": true, "min_ram": 512}),
+            writer,
+            "2026-01-01T00:00:00Z",
+        )
+        .unwrap();
+        image.status = ImageStatus::Active;
+        image.size = Some(9_007_199_254_740_992);
+        image.checksum = Some("abc".into());
+        assert_eq!(Image::try_from(row_of(&image)).unwrap(), image);
+    }
+
+    #[test]
+    fn corrupt_rows_are_reported_not_guessed() {
+        let writer = Writer { is_admin: true, project_id: None };
+        let image = Image::from_create_request(&json!({}), writer, "2026-01-01T00:00:00Z").unwrap();
+        let mut row = row_of(&image);
+        row.status = "weird".into();
+        assert!(matches!(Image::try_from(row), Err(StoreError::Corrupt(_))));
+    }
+
+    #[test]
+    fn updates_never_write_status_or_data_fields() {
+        let image = Image::new(ImageId::generate(), None, "2026-01-01T00:00:00Z");
+        let columns: Vec<&str> = mutable_values(&image).into_iter().map(|(c, _)| c).collect();
+        for forbidden in ["status", "size", "checksum", "os_hash_value", "id", "created_at"] {
+            assert!(!columns.contains(&forbidden), "{forbidden}");
+        }
+    }
+}
