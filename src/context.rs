@@ -78,7 +78,12 @@ mod tests {
 
     #[test]
     fn non_admins_see_public_community_and_owned_images() {
-        let ctx = RequestContext { request_id: "r".into(), user_id: None, project_id: Some("p1".into()), roles: vec!["member".into()] };
+        let ctx = RequestContext {
+            request_id: "r".into(),
+            user_id: None,
+            project_id: Some("p1".into()),
+            roles: vec!["member".into()],
+        };
         assert!(ctx.can_see(&image("other", Visibility::Public)));
         assert!(ctx.can_see(&image("other", Visibility::Community)));
         assert!(ctx.can_see(&image("p1", Visibility::Private)));

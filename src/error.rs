@@ -85,7 +85,8 @@ impl ApiError {
     }
     /// 500: something broke on our side; `detail` goes to the log only.
     pub fn internal(detail: impl Into<String>) -> Self {
-        let mut error = Self::new(500, "The server has either erred or is incapable of performing the requested operation.");
+        let mut error =
+            Self::new(500, "The server has either erred or is incapable of performing the requested operation.");
         error.log_detail = Some(detail.into());
         error
     }

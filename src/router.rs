@@ -78,18 +78,14 @@ fn choose(method: &str, candidates: Vec<(&'static str, Route)>) -> Result<Route,
 }
 
 fn is_version_prefix(segment: &str) -> bool {
-    segment
-        .strip_prefix('v')
-        .is_some_and(|rest| !rest.is_empty() && rest.split('.').all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())))
+    segment.strip_prefix('v').is_some_and(|rest| {
+        !rest.is_empty() && rest.split('.').all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+    })
 }
 
 /// Resolves a method and path (no query) to a route.
 pub fn resolve(method: &str, path: &str) -> Result<Route, ApiError> {
-    let segments: Vec<String> = path
-        .split('/')
-        .filter(|s| !s.is_empty())
-        .map(decode_segment)
-        .collect();
+    let segments: Vec<String> = path.split('/').filter(|s| !s.is_empty()).map(decode_segment).collect();
     let parts: Vec<&str> = segments.iter().map(String::as_str).collect();
     let id = |s: &str| s.to_owned();
     let candidates: Vec<(&'static str, Route)> = match parts.as_slice() {
@@ -102,14 +98,12 @@ pub fn resolve(method: &str, path: &str) -> Result<Route, ApiError> {
             ("PATCH", Route::UpdateImage(id(image))),
             ("DELETE", Route::DeleteImage(id(image))),
         ],
-        ["v2", "images", image, "file"] => vec![
-            ("GET", Route::DownloadData(id(image))),
-            ("PUT", Route::UploadData(id(image))),
-        ],
-        ["v2", "images", image, "tags", tag] => vec![
-            ("PUT", Route::AddTag(id(image), id(tag))),
-            ("DELETE", Route::DeleteTag(id(image), id(tag))),
-        ],
+        ["v2", "images", image, "file"] => {
+            vec![("GET", Route::DownloadData(id(image))), ("PUT", Route::UploadData(id(image)))]
+        }
+        ["v2", "images", image, "tags", tag] => {
+            vec![("PUT", Route::AddTag(id(image), id(tag))), ("DELETE", Route::DeleteTag(id(image), id(tag)))]
+        }
         ["v2", "images", image, "actions", "deactivate"] => vec![("POST", Route::Deactivate(id(image)))],
         ["v2", "images", image, "actions", "reactivate"] => vec![("POST", Route::Reactivate(id(image)))],
         ["v2", "images", image, "tasks"] => vec![("GET", Route::ImageTasks(id(image)))],

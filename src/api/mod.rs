@@ -113,7 +113,10 @@ pub fn json_response(status: u16, value: &Value) -> Result<Response, ApiError> {
 pub fn text_response(status: u16, content_type: &str, body: String) -> Result<Response, ApiError> {
     let headers = Headers::new();
     headers.set("Content-Type", content_type).map_err(internal)?;
-    Ok(Response::from_body(ResponseBody::Body(body.into_bytes())).map_err(internal)?.with_status(status).with_headers(headers))
+    Ok(Response::from_body(ResponseBody::Body(body.into_bytes()))
+        .map_err(internal)?
+        .with_status(status)
+        .with_headers(headers))
 }
 
 /// 204 with no body.

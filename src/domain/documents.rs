@@ -9,8 +9,8 @@ use crate::router::SchemaName;
 /// The minor versions we announce, newest first; the first is CURRENT.
 /// v2.8-v2.13 belong to multi-store, which we emulate with one store.
 pub const API_VERSIONS: [&str; 18] = [
-    "v2.17", "v2.16", "v2.15", "v2.14", "v2.13", "v2.12", "v2.11", "v2.10", "v2.9", "v2.8",
-    "v2.7", "v2.6", "v2.5", "v2.4", "v2.3", "v2.2", "v2.1", "v2.0",
+    "v2.17", "v2.16", "v2.15", "v2.14", "v2.13", "v2.12", "v2.11", "v2.10", "v2.9", "v2.8", "v2.7", "v2.6", "v2.5",
+    "v2.4", "v2.3", "v2.2", "v2.1", "v2.0",
 ];
 
 /// Import methods this catalog implements (announced on create and in
@@ -92,7 +92,12 @@ mod tests {
         use crate::domain::status::ImageStatus;
         let doc: Value = serde_json::from_str(schema(SchemaName::Image)).unwrap();
         let names = |key: &str| -> Vec<String> {
-            doc["properties"][key]["enum"].as_array().unwrap().iter().filter_map(|v| v.as_str().map(String::from)).collect()
+            doc["properties"][key]["enum"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(|v| v.as_str().map(String::from))
+                .collect()
         };
         assert_eq!(names("disk_format"), DiskFormat::ALL.iter().map(|f| f.as_str()).collect::<Vec<_>>());
         assert_eq!(names("container_format"), ContainerFormat::ALL.iter().map(|f| f.as_str()).collect::<Vec<_>>());

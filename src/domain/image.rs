@@ -83,9 +83,9 @@ impl From<ValidationError> for crate::error::ApiError {
         use crate::error::ApiError;
         let message = e.to_string();
         match e {
-            ValidationError::ReadOnly(_)
-            | ValidationError::Reserved(_)
-            | ValidationError::Forbidden(_) => ApiError::forbidden(message),
+            ValidationError::ReadOnly(_) | ValidationError::Reserved(_) | ValidationError::Forbidden(_) => {
+                ApiError::forbidden(message)
+            }
             ValidationError::Invalid(_) => ApiError::bad_request(message),
             ValidationError::Conflict(_) => ApiError::conflict(message),
             ValidationError::OverLimit(_) => ApiError::too_large(message),
@@ -290,24 +290,15 @@ impl Image {
     }
 
     /// Parses the body of `POST /v2/images` into a new image.
-    pub fn from_create_request(
-        body: &Value,
-        writer: Writer<'_>,
-        now: &str,
-    ) -> Result<Image, ValidationError> {
+    pub fn from_create_request(body: &Value, writer: Writer<'_>, now: &str) -> Result<Image, ValidationError> {
         let Some(object) = body.as_object() else {
-            return Err(ValidationError::Invalid(
-                "Image create expects a JSON object in the request body.".into(),
-            ));
+            return Err(ValidationError::Invalid("Image create expects a JSON object in the request body.".into()));
         };
         let id = match object.get("id") {
             None | Some(Value::Null) => ImageId::generate(),
-            Some(Value::String(raw)) => ImageId::parse(raw).ok_or_else(|| {
-                ValidationError::Invalid(format!("Invalid id '{raw}': must be a UUID"))
-            })?,
-            Some(other) => {
-                return Err(ValidationError::Invalid(format!("Invalid id {other}: must be a UUID")))
-            }
+            Some(Value::String(raw)) => ImageId::parse(raw)
+                .ok_or_else(|| ValidationError::Invalid(format!("Invalid id '{raw}': must be a UUID")))?,
+            Some(other) => return Err(ValidationError::Invalid(format!("Invalid id {other}: must be a UUID"))),
         };
         let mut image = Image::new(id, writer.project_id.map(str::to_owned), now);
         for (key, value) in object {
@@ -327,10 +318,7 @@ impl Image {
     /// Whether the image has data stored.
     pub fn has_data(&self) -> bool {
         self.size.is_some()
-            && matches!(
-                self.status,
-                ImageStatus::Active | ImageStatus::Deactivated | ImageStatus::PendingDelete
-            )
+            && matches!(self.status, ImageStatus::Active | ImageStatus::Deactivated | ImageStatus::PendingDelete)
     }
 
     /// Refuses writes to read-only and reserved keys, as Glance does.
@@ -345,12 +333,7 @@ impl Image {
     }
 
     /// Sets one attribute from its JSON value, enforcing every write rule.
-    pub fn set_attribute(
-        &mut self,
-        key: &str,
-        value: &Value,
-        writer: Writer<'_>,
-    ) -> Result<(), ValidationError> {
+    pub fn set_attribute(&mut self, key: &str, value: &Value, writer: Writer<'_>) -> Result<(), ValidationError> {
         Self::check_writable_key(key)?;
         match key {
             "name" => self.name = optional_string(key, value, MAX_STRING)?,
@@ -369,18 +352,15 @@ impl Image {
             "min_disk" => self.min_disk = non_negative(key, value)?,
             "min_ram" => self.min_ram = non_negative(key, value)?,
             "disk_format" => {
-                let format = optional_string(key, value, MAX_STRING)?
-                    .map(|raw| DiskFormat::parse(&raw))
-                    .transpose()?;
+                let format = optional_string(key, value, MAX_STRING)?.map(|raw| DiskFormat::parse(&raw)).transpose()?;
                 if format != self.disk_format {
                     self.check_formats_mutable(key)?;
                 }
                 self.disk_format = format;
             }
             "container_format" => {
-                let format = optional_string(key, value, MAX_STRING)?
-                    .map(|raw| ContainerFormat::parse(&raw))
-                    .transpose()?;
+                let format =
+                    optional_string(key, value, MAX_STRING)?.map(|raw| ContainerFormat::parse(&raw)).transpose()?;
                 if format != self.container_format {
                     self.check_formats_mutable(key)?;
                 }
@@ -390,8 +370,7 @@ impl Image {
                 let owner = optional_string(key, value, MAX_STRING)?;
                 if owner != self.owner && !writer.is_admin && owner.as_deref() != writer.project_id {
                     return Err(ValidationError::Forbidden(
-                        "You are not permitted to set the owner of an image to another project."
-                            .into(),
+                        "You are not permitted to set the owner of an image to another project.".into(),
                     ));
                 }
                 self.owner = owner;
@@ -414,9 +393,7 @@ impl Image {
     pub fn remove_attribute(&mut self, key: &str) -> Result<(), ValidationError> {
         Self::check_writable_key(key)?;
         if WRITABLE_BASE.contains(&key) {
-            return Err(ValidationError::Forbidden(format!(
-                "Base property '{key}' cannot be removed."
-            )));
+            return Err(ValidationError::Forbidden(format!("Base property '{key}' cannot be removed.")));
         }
         if self.properties.remove(key).is_none() {
             return Err(ValidationError::Conflict(format!("Property {key} does not exist.")));
@@ -434,9 +411,7 @@ impl Image {
         validate_tag(tag)?;
         if !self.tags.iter().any(|t| t == tag) {
             if self.tags.len() >= MAX_TAGS {
-                return Err(ValidationError::OverLimit(format!(
-                    "Maximum number of tags ({MAX_TAGS}) exceeded."
-                )));
+                return Err(ValidationError::OverLimit(format!("Maximum number of tags ({MAX_TAGS}) exceeded.")));
             }
             self.tags.push(tag.to_owned());
         }
@@ -454,8 +429,7 @@ impl Image {
     pub fn check_ready_for_data(&self) -> Result<(), ValidationError> {
         if self.disk_format.is_none() || self.container_format.is_none() {
             return Err(ValidationError::Invalid(
-                "Properties disk_format, container_format must be set prior to saving data."
-                    .into(),
+                "Properties disk_format, container_format must be set prior to saving data.".into(),
             ));
         }
         Ok(())
@@ -523,9 +497,9 @@ fn optional_string(key: &str, value: &Value, max: usize) -> Result<Option<String
     match value {
         Value::Null => Ok(None),
         Value::String(s) if s.chars().count() <= max => Ok(Some(s.clone())),
-        Value::String(_) => Err(ValidationError::Invalid(format!(
-            "Attribute '{key}' is too long: at most {max} characters."
-        ))),
+        Value::String(_) => {
+            Err(ValidationError::Invalid(format!("Attribute '{key}' is too long: at most {max} characters.")))
+        }
         other => Err(type_error(key, other, "'null', 'string'")),
     }
 }
@@ -537,9 +511,7 @@ fn boolean(key: &str, value: &Value) -> Result<bool, ValidationError> {
 fn non_negative(key: &str, value: &Value) -> Result<u64, ValidationError> {
     match value.as_i64() {
         Some(n) if n >= 0 => Ok(n as u64),
-        Some(n) => Err(ValidationError::Invalid(format!(
-            "Attribute '{key}' must be a non-negative integer, got {n}."
-        ))),
+        Some(n) => Err(ValidationError::Invalid(format!("Attribute '{key}' must be a non-negative integer, got {n}."))),
         None => Err(type_error(key, value, "'integer'")),
     }
 }
@@ -562,9 +534,7 @@ fn custom_value(key: &str, value: &Value) -> Result<String, ValidationError> {
 /// A tag must be a non-empty string of at most 255 characters.
 pub fn validate_tag(tag: &str) -> Result<(), ValidationError> {
     if tag.is_empty() || tag.chars().count() > MAX_STRING {
-        return Err(ValidationError::Invalid(format!(
-            "Tag must be 1 to {MAX_STRING} characters long."
-        )));
+        return Err(ValidationError::Invalid(format!("Tag must be 1 to {MAX_STRING} characters long.")));
     }
     Ok(())
 }
@@ -582,9 +552,7 @@ fn parse_tags(value: &Value) -> Result<Vec<String>, ValidationError> {
         }
     }
     if tags.len() > MAX_TAGS {
-        return Err(ValidationError::OverLimit(format!(
-            "Maximum number of tags ({MAX_TAGS}) exceeded."
-        )));
+        return Err(ValidationError::OverLimit(format!("Maximum number of tags ({MAX_TAGS}) exceeded.")));
     }
     Ok(tags)
 }
@@ -640,11 +608,7 @@ mod tests {
     #[test]
     fn read_only_reserved_and_os_glance_keys_are_refused_on_create() {
         for key in READ_ONLY.iter().filter(|k| **k != "id") {
-            assert_eq!(
-                create(json!({ *key: "x" })),
-                Err(ValidationError::ReadOnly(key.to_string())),
-                "{key}"
-            );
+            assert_eq!(create(json!({ *key: "x" })), Err(ValidationError::ReadOnly(key.to_string())), "{key}");
         }
         for key in ["location", "deleted", "deleted_at", "os_glance_foo", "os_glance"] {
             assert_eq!(create(json!({ key: "x" })), Err(ValidationError::Reserved(key.into())));
@@ -672,10 +636,7 @@ mod tests {
             json!({ "k".repeat(256): "v" }),
             json!([]),
         ] {
-            assert!(
-                matches!(create(body.clone()), Err(ValidationError::Invalid(_))),
-                "{body}"
-            );
+            assert!(matches!(create(body.clone()), Err(ValidationError::Invalid(_))), "{body}");
         }
     }
 
@@ -694,15 +655,9 @@ mod tests {
     fn only_admins_publicize_and_change_owner() {
         let body = json!({"visibility": "public"});
         assert!(Image::from_create_request(&body, ADMIN, NOW).is_ok());
-        assert!(matches!(
-            Image::from_create_request(&body, MEMBER, NOW),
-            Err(ValidationError::Forbidden(_))
-        ));
+        assert!(matches!(Image::from_create_request(&body, MEMBER, NOW), Err(ValidationError::Forbidden(_))));
         let body = json!({"owner": "p2"});
-        assert!(matches!(
-            Image::from_create_request(&body, MEMBER, NOW),
-            Err(ValidationError::Forbidden(_))
-        ));
+        assert!(matches!(Image::from_create_request(&body, MEMBER, NOW), Err(ValidationError::Forbidden(_))));
         assert!(Image::from_create_request(&json!({"owner": "p1"}), MEMBER, NOW).is_ok());
         assert_eq!(Image::from_create_request(&body, ADMIN, NOW).unwrap().owner.as_deref(), Some("p2"));
     }

@@ -84,8 +84,7 @@ fn invalid(message: impl Into<String>) -> ValidationError {
 
 /// Parses a PATCH body in the given dialect.
 pub fn parse(dialect: Dialect, body: &[u8]) -> Result<Vec<PatchOp>, ValidationError> {
-    let document: Value =
-        serde_json::from_slice(body).map_err(|_| invalid("Malformed JSON in request body."))?;
+    let document: Value = serde_json::from_slice(body).map_err(|_| invalid("Malformed JSON in request body."))?;
     let Value::Array(items) = document else {
         return Err(invalid("Request body must be a JSON array of operation objects."));
     };
@@ -109,10 +108,9 @@ fn parse_op(dialect: Dialect, item: &Value) -> Result<PatchOp, ValidationError> 
                 .ok_or_else(|| invalid("Operation objects must contain exactly one 'op' member."))?;
             let kind = OpKind::parse(op)
                 .ok_or_else(|| invalid(format!("Invalid operation: `{op}`: must be add, remove or replace.")))?;
-            let path = object
-                .get("path")
-                .and_then(Value::as_str)
-                .ok_or_else(|| invalid("Unable to find 'path' element: operation objects must contain a string 'path'."))?;
+            let path = object.get("path").and_then(Value::as_str).ok_or_else(|| {
+                invalid("Unable to find 'path' element: operation objects must contain a string 'path'.")
+            })?;
             (kind, path)
         }
         Dialect::V2_0 => {
@@ -124,11 +122,7 @@ fn parse_op(dialect: Dialect, item: &Value) -> Result<PatchOp, ValidationError> 
             let mut found = object.iter().filter_map(|(k, v)| OpKind::parse(k).map(|kind| (kind, v)));
             let (kind, path) = match (found.next(), found.next()) {
                 (Some(one), None) => one,
-                _ => {
-                    return Err(invalid(
-                        "Operation objects must contain exactly one of add, remove or replace.",
-                    ))
-                }
+                _ => return Err(invalid("Operation objects must contain exactly one of add, remove or replace.")),
             };
             let path = path.as_str().ok_or_else(|| invalid("The operation's path must be a string."))?;
             (kind, path)
@@ -175,12 +169,7 @@ fn decode_pointer(pointer: &str) -> Result<String, ValidationError> {
 }
 
 /// Applies the operations to a copy of `image`; on any error nothing changes.
-pub fn apply(
-    image: &Image,
-    dialect: Dialect,
-    ops: &[PatchOp],
-    writer: Writer<'_>,
-) -> Result<Image, ValidationError> {
+pub fn apply(image: &Image, dialect: Dialect, ops: &[PatchOp], writer: Writer<'_>) -> Result<Image, ValidationError> {
     let mut updated = image.clone();
     for op in ops {
         let key = op.attribute.as_str();
@@ -195,9 +184,7 @@ pub fn apply(
                 Image::check_writable_key(key)?;
                 let is_custom = !super::image::WRITABLE_BASE.contains(&key);
                 if dialect == Dialect::V2_0 && is_custom && updated.has_attribute(key) {
-                    return Err(ValidationError::Conflict(format!(
-                        "Property {key} already present."
-                    )));
+                    return Err(ValidationError::Conflict(format!("Property {key} already present.")));
                 }
                 updated.set_attribute(key, value, writer)?;
             }
@@ -260,10 +247,7 @@ mod tests {
     fn v2_1_add_overwrites_but_v2_0_add_conflicts() {
         let updated = patch(Dialect::V2_1, json!([{"op":"add","path":"/k","value":"w"}])).unwrap();
         assert_eq!(updated.properties["k"], "w");
-        assert!(matches!(
-            patch(Dialect::V2_0, json!([{"add":"/k","value":"w"}])),
-            Err(ValidationError::Conflict(_))
-        ));
+        assert!(matches!(patch(Dialect::V2_0, json!([{"add":"/k","value":"w"}])), Err(ValidationError::Conflict(_))));
     }
 
     #[test]
@@ -275,8 +259,14 @@ mod tests {
 
     #[test]
     fn each_syntax_is_refused_under_the_other_media_type() {
-        assert!(matches!(patch(Dialect::V2_1, json!([{"replace":"/name","value":"x"}])), Err(ValidationError::Invalid(_))));
-        assert!(matches!(patch(Dialect::V2_0, json!([{"op":"replace","path":"/name","value":"x"}])), Err(ValidationError::Invalid(_))));
+        assert!(matches!(
+            patch(Dialect::V2_1, json!([{"replace":"/name","value":"x"}])),
+            Err(ValidationError::Invalid(_))
+        ));
+        assert!(matches!(
+            patch(Dialect::V2_0, json!([{"op":"replace","path":"/name","value":"x"}])),
+            Err(ValidationError::Invalid(_))
+        ));
     }
 
     #[test]
@@ -316,10 +306,22 @@ mod tests {
             patch(Dialect::V2_1, json!([{"op":"add","path":"/os_glance_x","value":"1"}])),
             Err(ValidationError::Reserved("os_glance_x".into()))
         );
-        assert!(matches!(patch(Dialect::V2_1, json!([{"op":"remove","path":"/stores"}])), Err(ValidationError::Conflict(_))));
-        assert!(matches!(patch(Dialect::V2_1, json!([{"op":"replace","path":"/missing","value":"v"}])), Err(ValidationError::Conflict(_))));
-        assert!(matches!(patch(Dialect::V2_1, json!([{"op":"remove","path":"/name"}])), Err(ValidationError::Forbidden(_))));
-        assert!(matches!(patch(Dialect::V2_1, json!([{"op":"add","path":"/locations/-","value":{}}])), Err(ValidationError::Forbidden(_))));
+        assert!(matches!(
+            patch(Dialect::V2_1, json!([{"op":"remove","path":"/stores"}])),
+            Err(ValidationError::Conflict(_))
+        ));
+        assert!(matches!(
+            patch(Dialect::V2_1, json!([{"op":"replace","path":"/missing","value":"v"}])),
+            Err(ValidationError::Conflict(_))
+        ));
+        assert!(matches!(
+            patch(Dialect::V2_1, json!([{"op":"remove","path":"/name"}])),
+            Err(ValidationError::Forbidden(_))
+        ));
+        assert!(matches!(
+            patch(Dialect::V2_1, json!([{"op":"add","path":"/locations/-","value":{}}])),
+            Err(ValidationError::Forbidden(_))
+        ));
     }
 
     #[test]
@@ -327,7 +329,9 @@ mod tests {
         let original = image();
         let ops = parse(
             Dialect::V2_1,
-            json!([{"op":"replace","path":"/name","value":"changed"},{"op":"replace","path":"/min_ram","value":-1}]).to_string().as_bytes(),
+            json!([{"op":"replace","path":"/name","value":"changed"},{"op":"replace","path":"/min_ram","value":-1}])
+                .to_string()
+                .as_bytes(),
         )
         .unwrap();
         assert!(apply(&original, Dialect::V2_1, &ops, ADMIN).is_err());

@@ -229,17 +229,8 @@ pub struct ListQuery {
 }
 
 const INTEGER_COLUMNS: [&str; 4] = ["size", "virtual_size", "min_disk", "min_ram"];
-const TEXT_COLUMNS: [&str; 9] = [
-    "name",
-    "id",
-    "status",
-    "container_format",
-    "disk_format",
-    "owner",
-    "checksum",
-    "os_hash_value",
-    "os_hash_algo",
-];
+const TEXT_COLUMNS: [&str; 9] =
+    ["name", "id", "status", "container_format", "disk_format", "owner", "checksum", "os_hash_value", "os_hash_algo"];
 const IN_CAPABLE: [&str; 5] = ["name", "id", "status", "container_format", "disk_format"];
 
 /// Splits `in:a,b,"c,d"` into its values (quotes protect commas).
@@ -267,17 +258,14 @@ fn parse_bool(key: &str, raw: &str) -> Result<bool, QueryError> {
 }
 
 fn parse_int(key: &str, raw: &str) -> Result<i64, QueryError> {
-    raw.trim()
-        .parse::<i64>()
-        .map_err(|_| bad(format!("Invalid value '{raw}' for {key}: must be an integer.")))
+    raw.trim().parse::<i64>().map_err(|_| bad(format!("Invalid value '{raw}' for {key}: must be an integer.")))
 }
 
 impl ListQuery {
     /// Parses a raw query string (without the `?`).
     pub fn parse(query: &str) -> Result<ListQuery, QueryError> {
-        let pairs: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
-            .map(|(k, v)| (k.into_owned(), v.into_owned()))
-            .collect();
+        let pairs: Vec<(String, String)> =
+            form_urlencoded::parse(query.as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
         let mut limit = DEFAULT_LIMIT;
         let mut marker = None;
         let mut sort_keys: Vec<SortKey> = Vec::new();
@@ -298,10 +286,7 @@ impl ListQuery {
                     limit = n.min(MAX_LIMIT as i64) as u32;
                 }
                 "marker" => {
-                    marker = Some(
-                        ImageId::parse(value)
-                            .ok_or_else(|| bad(format!("No image found with ID {value}")))?,
-                    );
+                    marker = Some(ImageId::parse(value).ok_or_else(|| bad(format!("No image found with ID {value}")))?);
                 }
                 "sort_key" => {
                     for part in value.split(',') {
@@ -374,7 +359,9 @@ impl ListQuery {
                     filters.push(Filter::Time(column, op, format_utc(seconds)));
                 }
                 "changes-since" => {
-                    return Err(bad("The changes-since filter is not supported by the v2 API; use updated_at=gte:<time>."))
+                    return Err(bad(
+                        "The changes-since filter is not supported by the v2 API; use updated_at=gte:<time>.",
+                    ))
                 }
                 _ => filters.push(Self::equality_filter(key, value)?),
             }
@@ -481,7 +468,10 @@ impl ListQuery {
                     params.extend(values.iter().cloned());
                 }
                 Filter::Property(key, value) => {
-                    conditions.push("EXISTS (SELECT 1 FROM json_each(images.properties) AS p WHERE p.key = ? AND p.value = ?)".into());
+                    conditions.push(
+                        "EXISTS (SELECT 1 FROM json_each(images.properties) AS p WHERE p.key = ? AND p.value = ?)"
+                            .into(),
+                    );
                     params.push(SqlValue::Text(key.clone()));
                     params.push(SqlValue::Text(value.clone()));
                 }
@@ -637,7 +627,9 @@ mod tests {
         assert_eq!(q.sort[..2], [(SortKey::Name, SortDir::Asc), (SortKey::Size, SortDir::Asc)]);
         let q = parse("sort_key=name&sort_key=size&sort_dir=asc&sort_dir=desc");
         assert_eq!(q.sort[..2], [(SortKey::Name, SortDir::Asc), (SortKey::Size, SortDir::Desc)]);
-        assert!(error("sort_key=name&sort_key=size&sort_key=id&sort_dir=asc&sort_dir=desc").contains("number of sort_dir"));
+        assert!(
+            error("sort_key=name&sort_key=size&sort_key=id&sort_dir=asc&sort_dir=desc").contains("number of sort_dir")
+        );
         assert!(error("sort_key=owner").contains("Unsupported sort_key"));
         assert!(error("sort_dir=up").contains("Invalid sort direction"));
     }

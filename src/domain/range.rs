@@ -31,20 +31,14 @@ impl ByteRange {
     pub fn content_range(self, size: u64) -> Option<String> {
         match self {
             ByteRange::Full => None,
-            ByteRange::Partial { offset, length } => {
-                Some(format!("bytes {}-{}/{}", offset, offset + length - 1, size))
-            }
+            ByteRange::Partial { offset, length } => Some(format!("bytes {}-{}/{}", offset, offset + length - 1, size)),
         }
     }
 }
 
 /// Resolves the request's `Range` (preferred) or legacy `Content-Range`
 /// header against an object of `size` bytes.
-pub fn resolve(
-    range: Option<&str>,
-    legacy_content_range: Option<&str>,
-    size: u64,
-) -> Result<ByteRange, RangeError> {
+pub fn resolve(range: Option<&str>, legacy_content_range: Option<&str>, size: u64) -> Result<ByteRange, RangeError> {
     if let Some(header) = range {
         return parse_range(header, size);
     }

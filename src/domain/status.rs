@@ -150,45 +150,18 @@ impl ImageStatus {
             // without a catch-all that could silently accept a new pair.
             (S::Deleted, _)
             | (
-                S::Saving
-                | S::Uploading
-                | S::Importing
-                | S::Active
-                | S::Killed
-                | S::PendingDelete
-                | S::Deactivated,
+                S::Saving | S::Uploading | S::Importing | S::Active | S::Killed | S::PendingDelete | S::Deactivated,
                 E::BeginUpload,
             )
             | (
-                S::Saving
-                | S::Uploading
-                | S::Importing
-                | S::Active
-                | S::Killed
-                | S::PendingDelete
-                | S::Deactivated,
+                S::Saving | S::Uploading | S::Importing | S::Active | S::Killed | S::PendingDelete | S::Deactivated,
                 E::Stage,
             )
+            | (S::Saving | S::Importing | S::Active | S::Killed | S::PendingDelete | S::Deactivated, E::BeginImport)
+            | (S::Uploading | S::Active | S::Killed | S::PendingDelete | S::Deactivated, E::DataStored)
+            | (S::Queued | S::Active | S::Killed | S::PendingDelete | S::Deactivated, E::UploadFailed)
             | (
-                S::Saving | S::Importing | S::Active | S::Killed | S::PendingDelete | S::Deactivated,
-                E::BeginImport,
-            )
-            | (
-                S::Uploading | S::Active | S::Killed | S::PendingDelete | S::Deactivated,
-                E::DataStored,
-            )
-            | (
-                S::Queued | S::Active | S::Killed | S::PendingDelete | S::Deactivated,
-                E::UploadFailed,
-            )
-            | (
-                S::Queued
-                | S::Uploading
-                | S::Importing
-                | S::Active
-                | S::Killed
-                | S::PendingDelete
-                | S::Deactivated,
+                S::Queued | S::Uploading | S::Importing | S::Active | S::Killed | S::PendingDelete | S::Deactivated,
                 E::UploadKilled,
             )
             | (
@@ -196,23 +169,11 @@ impl ImageStatus {
                 E::Deactivate | E::Reactivate,
             )
             | (
-                S::Queued
-                | S::Saving
-                | S::Uploading
-                | S::Importing
-                | S::Killed
-                | S::PendingDelete
-                | S::Deactivated,
+                S::Queued | S::Saving | S::Uploading | S::Importing | S::Killed | S::PendingDelete | S::Deactivated,
                 E::DelayedDelete,
             )
             | (
-                S::Queued
-                | S::Saving
-                | S::Uploading
-                | S::Importing
-                | S::Active
-                | S::Killed
-                | S::Deactivated,
+                S::Queued | S::Saving | S::Uploading | S::Importing | S::Active | S::Killed | S::Deactivated,
                 E::RestoreDeleted,
             ) => None,
         };
@@ -234,10 +195,7 @@ pub struct UnknownStatus(pub String);
 impl FromStr for ImageStatus {
     type Err = UnknownStatus;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        ImageStatus::ALL
-            .into_iter()
-            .find(|status| status.as_str() == s)
-            .ok_or_else(|| UnknownStatus(s.to_owned()))
+        ImageStatus::ALL.into_iter().find(|status| status.as_str() == s).ok_or_else(|| UnknownStatus(s.to_owned()))
     }
 }
 
@@ -277,12 +235,8 @@ pub struct InvalidTaskTransition {
 
 impl TaskStatus {
     /// Every task status.
-    pub const ALL: [TaskStatus; 4] = [
-        TaskStatus::Pending,
-        TaskStatus::Processing,
-        TaskStatus::Success,
-        TaskStatus::Failure,
-    ];
+    pub const ALL: [TaskStatus; 4] =
+        [TaskStatus::Pending, TaskStatus::Processing, TaskStatus::Success, TaskStatus::Failure];
 
     /// The wire name.
     pub fn as_str(self) -> &'static str {
@@ -380,10 +334,7 @@ mod tests {
     fn every_glance_target_is_reachable_by_some_event() {
         for status in S::ALL {
             for target in status.valid_targets() {
-                assert!(
-                    EVENTS.iter().any(|e| status.apply(*e) == Ok(*target)),
-                    "{status} -> {target} has no event"
-                );
+                assert!(EVENTS.iter().any(|e| status.apply(*e) == Ok(*target)), "{status} -> {target} has no event");
             }
         }
     }
@@ -392,10 +343,7 @@ mod tests {
     fn deleted_is_final() {
         assert!(S::Deleted.valid_targets().is_empty());
         for event in EVENTS {
-            assert_eq!(
-                S::Deleted.apply(event),
-                Err(InvalidTransition { from: S::Deleted, event })
-            );
+            assert_eq!(S::Deleted.apply(event), Err(InvalidTransition { from: S::Deleted, event }));
         }
     }
 

@@ -7,12 +7,7 @@ pub fn format_utc(epoch_seconds: i64) -> String {
     let days = epoch_seconds.div_euclid(86_400);
     let secs = epoch_seconds.rem_euclid(86_400);
     let (year, month, day) = civil_from_days(days);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        secs / 3600,
-        (secs % 3600) / 60,
-        secs % 60
-    )
+    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", secs / 3600, (secs % 3600) / 60, secs % 60)
 }
 
 /// Parses an ISO 8601 date-time (`2026-11-22`, `2026-11-22T12:13:07Z`,
@@ -149,7 +144,9 @@ mod tests {
 
     #[test]
     fn rejects_nonsense() {
-        for bad in ["", "yesterday", "2015-13-01", "2015-02-30", "2015-11-29T25:00:00", "2015-11-29X", "2015-11-29T22:21:42+2"] {
+        for bad in
+            ["", "yesterday", "2015-13-01", "2015-02-30", "2015-11-29T25:00:00", "2015-11-29X", "2015-11-29T22:21:42+2"]
+        {
             assert_eq!(parse_iso8601(bad), None, "{bad}");
         }
     }

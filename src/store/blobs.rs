@@ -9,7 +9,9 @@
 use futures_util::future::join_all;
 use wasm_bindgen::{JsCast, JsValue};
 
-use super::js::{self, settle, DigestStream, FixedLengthStream, JsReadable, JsWritable, JsWriter, R2Bucket, R2MultipartUpload};
+use super::js::{
+    self, settle, DigestStream, FixedLengthStream, JsReadable, JsWritable, JsWriter, R2Bucket, R2MultipartUpload,
+};
 
 /// Part size for uploads of unknown length. R2 needs parts of one size
 /// (>= 5 MiB) except the last; 10 MiB keeps memory bounded and calls few.
@@ -245,7 +247,11 @@ impl Blobs {
     }
 }
 
-async fn upload_part(multipart: &R2MultipartUpload, number: u32, bytes: &js_sys::Uint8Array) -> Result<JsValue, UploadFailure> {
+async fn upload_part(
+    multipart: &R2MultipartUpload,
+    number: u32,
+    bytes: &js_sys::Uint8Array,
+) -> Result<JsValue, UploadFailure> {
     let promise = multipart.upload_part(number, bytes).map_err(|e| UploadFailure::Storage(js::describe(&e)))?;
     settle(promise).await.map_err(UploadFailure::Storage)
 }

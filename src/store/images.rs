@@ -64,9 +64,8 @@ impl Images {
 
     /// The image, unless missing or deleted.
     pub async fn get(&self, id: &ImageId) -> Result<Option<Image>, StoreError> {
-        let rows = self
-            .rows("SELECT * FROM images WHERE id = ? AND deleted = 0", &[SqlValue::Text(id.to_string())])
-            .await?;
+        let rows =
+            self.rows("SELECT * FROM images WHERE id = ? AND deleted = 0", &[SqlValue::Text(id.to_string())]).await?;
         Ok(rows.into_iter().next())
     }
 
@@ -91,10 +90,7 @@ impl Images {
     pub async fn update_metadata(&self, image: &Image, expected: ImageStatus) -> Result<bool, StoreError> {
         let values = mutable_values(image);
         let assignments: Vec<String> = values.iter().map(|(c, _)| format!("{c} = ?")).collect();
-        let sql = format!(
-            "UPDATE images SET {} WHERE id = ? AND deleted = 0 AND status = ?",
-            assignments.join(", ")
-        );
+        let sql = format!("UPDATE images SET {} WHERE id = ? AND deleted = 0 AND status = ?", assignments.join(", "));
         let mut params: Vec<SqlValue> = values.into_iter().map(|(_, v)| v).collect();
         params.push(SqlValue::Text(image.id.to_string()));
         params.push(SqlValue::Text(expected.as_str().into()));
@@ -103,13 +99,20 @@ impl Images {
 
     /// Compare-and-set of the status alone. Entering `queued` clears the
     /// data fields, as Glance does.
-    pub async fn move_status(&self, id: &ImageId, from: ImageStatus, to: ImageStatus, now: &str) -> Result<bool, StoreError> {
+    pub async fn move_status(
+        &self,
+        id: &ImageId,
+        from: ImageStatus,
+        to: ImageStatus,
+        now: &str,
+    ) -> Result<bool, StoreError> {
         let clear = if to == ImageStatus::Queued {
             ", size = NULL, virtual_size = NULL, checksum = NULL, os_hash_algo = NULL, os_hash_value = NULL"
         } else {
             ""
         };
-        let sql = format!("UPDATE images SET status = ?, updated_at = ?{clear} WHERE id = ? AND deleted = 0 AND status = ?");
+        let sql =
+            format!("UPDATE images SET status = ?, updated_at = ?{clear} WHERE id = ? AND deleted = 0 AND status = ?");
         let params = [
             SqlValue::Text(to.as_str().into()),
             SqlValue::Text(now.into()),
@@ -120,7 +123,13 @@ impl Images {
     }
 
     /// `from` -> `active` with the data's size and hashes recorded.
-    pub async fn record_data(&self, id: &ImageId, from: ImageStatus, data: DataRecord<'_>, now: &str) -> Result<bool, StoreError> {
+    pub async fn record_data(
+        &self,
+        id: &ImageId,
+        from: ImageStatus,
+        data: DataRecord<'_>,
+        now: &str,
+    ) -> Result<bool, StoreError> {
         let sql = "UPDATE images SET status = 'active', size = ?, checksum = ?, os_hash_algo = ?, os_hash_value = ?, virtual_size = ?, updated_at = ? WHERE id = ? AND deleted = 0 AND status = ?";
         let params = [
             SqlValue::Int(data.size as i64),

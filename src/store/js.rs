@@ -71,7 +71,8 @@ extern "C" {
     /// An R2 multipart upload in progress.
     pub type R2MultipartUpload;
     #[wasm_bindgen(method, catch, js_name = uploadPart)]
-    pub fn upload_part(this: &R2MultipartUpload, part_number: u32, value: &JsValue) -> Result<js_sys::Promise, JsValue>;
+    pub fn upload_part(this: &R2MultipartUpload, part_number: u32, value: &JsValue)
+        -> Result<js_sys::Promise, JsValue>;
     #[wasm_bindgen(method, catch)]
     pub fn complete(this: &R2MultipartUpload, parts: &js_sys::Array) -> Result<js_sys::Promise, JsValue>;
     #[wasm_bindgen(method, catch)]

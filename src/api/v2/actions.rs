@@ -11,9 +11,10 @@ use crate::error::ApiError;
 async fn act(app: &App, id: &str, event: ImageEvent, verb: &str) -> Result<Response, ApiError> {
     let image = app.visible_image(id).await?;
     // Glance answers 403 (not 409) for an action in the wrong status.
-    let next = image.status.apply(event).map_err(|_| {
-        ApiError::forbidden(format!("Not allowed to {verb} image in status '{}'.", image.status))
-    })?;
+    let next = image
+        .status
+        .apply(event)
+        .map_err(|_| ApiError::forbidden(format!("Not allowed to {verb} image in status '{}'.", image.status)))?;
     if next != image.status && !app.images.move_status(&image.id, image.status, next, &now()).await? {
         return Err(ApiError::conflict(format!("Image {id} changed status meanwhile; retry.")));
     }

@@ -25,7 +25,9 @@ use crate::store::images::DataRecord;
 /// `Content-Length`; `None` for a chunked body of unknown length.
 fn declared_size(req: &Request) -> Result<Option<u64>, ApiError> {
     let parse = |name: &str, raw: String| {
-        raw.trim().parse::<u64>().map_err(|_| ApiError::bad_request(format!("{name} must be a non-negative integer, got '{raw}'.")))
+        raw.trim()
+            .parse::<u64>()
+            .map_err(|_| ApiError::bad_request(format!("{name} must be a non-negative integer, got '{raw}'.")))
     };
     let explicit = header(req, "x-openstack-image-size").map(|v| parse("x-openstack-image-size", v)).transpose()?;
     let length = header(req, "content-length").map(|v| parse("Content-Length", v)).transpose()?;
@@ -80,7 +82,12 @@ pub async fn upload(app: App, req: &Request, id: &str, ctx: &Context) -> Result<
 }
 
 /// Streams the body into R2 and settles the image's status either way.
-async fn transfer(app: &App, image: &Image, body: Option<wasm_bindgen::JsValue>, declared: Option<u64>) -> Result<(), ApiError> {
+async fn transfer(
+    app: &App,
+    image: &Image,
+    body: Option<wasm_bindgen::JsValue>,
+    declared: Option<u64>,
+) -> Result<(), ApiError> {
     let key = object_key(image.id.as_str());
     let stored = app.blobs.put_stream(&key, body, declared, app.config.size_cap).await;
     match stored {
@@ -128,7 +135,9 @@ pub async fn download(app: &App, req: &Request, id: &str) -> Result<Response, Ap
     };
     let range = range::resolve(header(req, "range").as_deref(), header(req, "content-range").as_deref(), size)
         .map_err(|e| match e {
-            RangeError::Invalid => ApiError::bad_request("Invalid Range header: send a single range such as bytes=0-1023 or bytes=-1024."),
+            RangeError::Invalid => {
+                ApiError::bad_request("Invalid Range header: send a single range such as bytes=0-1023 or bytes=-1024.")
+            }
             RangeError::Unsatisfiable => ApiError::range_not_satisfiable(size),
         })?;
     let (status, length, window) = match range {

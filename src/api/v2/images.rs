@@ -40,7 +40,8 @@ pub async fn list(app: &App, raw_query: &str) -> Result<Response, ApiError> {
 /// `POST /v2/images`.
 pub async fn create(app: &App, req: &mut Request) -> Result<Response, ApiError> {
     let body = read_body(req).await?;
-    let document: Value = serde_json::from_slice(&body).map_err(|_| ApiError::bad_request("Malformed JSON in request body."))?;
+    let document: Value =
+        serde_json::from_slice(&body).map_err(|_| ApiError::bad_request("Malformed JSON in request body."))?;
     let image = Image::from_create_request(&document, app.caller.writer(), &now())?;
     app.images.insert(&image).await?;
     let mut response = json_response(201, &image.to_json(&app.config.store_id))?;

@@ -1,0 +1,94 @@
+# Shared by scripts/dev, scripts/test and scripts/bench: install whatever is
+# missing (idempotent, fast when everything is there), and run the catalog
+# under `wrangler dev`. Source it; don't run it.
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export PATH="$HOME/.cargo/bin:$ROOT/node_modules/.bin:$PATH"
+export WRANGLER_SEND_METRICS=false
+WORKER_BUILD_VERSION=0.8.7
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+# The wasm-bindgen version Cargo.lock pins (the CLI must match it exactly).
+wasm_bindgen_version() {
+  awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' "$ROOT/Cargo.lock"
+}
+
+ensure_toolchain() {
+  cd "$ROOT"
+  if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+    say "adding the wasm32-unknown-unknown target"
+    rustup target add wasm32-unknown-unknown
+  fi
+  local wbg_version pids=()
+  wbg_version="$(wasm_bindgen_version)"
+  # The two cargo installs are independent: run them side by side.
+  if [ "$(worker-build --version 2>/dev/null | awk '{print $2}')" != "$WORKER_BUILD_VERSION" ]; then
+    say "installing worker-build $WORKER_BUILD_VERSION (a few minutes, once)"
+    cargo install worker-build --version "$WORKER_BUILD_VERSION" --force >"${TMPDIR:-/tmp}/install-worker-build.log" 2>&1 &
+    pids+=($!)
+  fi
+  if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$wbg_version" ]; then
+    say "installing wasm-bindgen-cli $wbg_version (a few minutes, once)"
+    # No --locked: the registry index here lacks one of its locked deps.
+    cargo install wasm-bindgen-cli --version "$wbg_version" --force >"${TMPDIR:-/tmp}/install-wasm-bindgen.log" 2>&1 &
+    pids+=($!)
+  fi
+  if [ ! -x node_modules/.bin/wrangler ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+    say "installing npm packages (wrangler, binaryen)"
+    npm ci --no-audit --no-fund --loglevel=error
+  fi
+  local pid failed=0
+  for pid in "${pids[@]}"; do
+    wait "$pid" || failed=1
+  done
+  if [ "$failed" = 1 ]; then
+    tail -n 30 "${TMPDIR:-/tmp}"/install-*.log >&2
+    echo "toolchain installation failed" >&2
+    return 1
+  fi
+}
+
+# A free TCP port on 127.0.0.1.
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+# apply_migrations STATE_DIR: create/upgrade the local D1 database.
+apply_migrations() {
+  (cd "$ROOT" && wrangler d1 migrations apply DB --local --persist-to "$1" >/dev/null)
+}
+
+# start_catalog PORT STATE_DIR LOG: start `wrangler dev` in its own process
+# group; sets CATALOG_PID. Waits until the catalog answers.
+start_catalog() {
+  local port=$1 state=$2 log=$3
+  apply_migrations "$state"
+  (cd "$ROOT" && exec setsid wrangler dev --ip 127.0.0.1 --port "$port" --persist-to "$state" \
+      --show-interactive-dev-session=false >"$log" 2>&1) &
+  CATALOG_PID=$!
+  local i
+  for i in $(seq 1 300); do
+    if curl -s -o /dev/null "http://127.0.0.1:$port/healthcheck"; then
+      return 0
+    fi
+    if ! kill -0 "$CATALOG_PID" 2>/dev/null; then
+      tail -n 40 "$log" >&2
+      echo "wrangler dev exited" >&2
+      return 1
+    fi
+    sleep 0.5
+  done
+  tail -n 40 "$log" >&2
+  echo "wrangler dev did not answer on port $port" >&2
+  return 1
+}
+
+# stop_catalog: stop wrangler dev and its workerd.
+stop_catalog() {
+  if [ -n "${CATALOG_PID:-}" ]; then
+    kill -- "-$CATALOG_PID" 2>/dev/null || kill "$CATALOG_PID" 2>/dev/null || true
+    wait "$CATALOG_PID" 2>/dev/null || true
+    CATALOG_PID=
+  fi
+}
