@@ -63,7 +63,7 @@ pub async fn upload(app: App, req: &Request, id: &str, ctx: &Context) -> Result<
     }
     if !app.images.move_status(&image.id, ImageStatus::Queued, ImageStatus::Saving, &now()).await? {
         return Err(ApiError::conflict(format!(
-            "Image {id} is no longer queued: another upload is in progress or has finished."
+            "Image {id} is no longer queued (another upload is in progress or has finished): status transition to saving is not allowed"
         )));
     }
 

@@ -1,0 +1,34 @@
+use crate::helpers::app;
+
+#[test]
+fn unknown_routes_get_a_json_404() {
+    app().get("/v2/nothing-here").assert_error(404, "/v2/nothing-here");
+    app().get("/v1/nothing").assert_error(404, "could not be found");
+}
+
+#[test]
+fn wrong_methods_get_a_json_405_with_allow() {
+    let reply = app().request("PUT", "/v2/images", &[], Some(b""));
+    reply.assert_error(405, "PUT");
+    assert_eq!(reply.header("allow"), Some("GET, POST"));
+    let reply = app().request("POST", "/v2/images/00000000-0000-0000-0000-000000000000/file", &[], Some(b""));
+    assert_eq!(reply.header("allow"), Some("GET, PUT"));
+}
+
+#[test]
+fn unknown_or_malformed_image_ids_get_glances_404_message() {
+    app()
+        .get("/v2/images/00000000-0000-0000-0000-000000000000")
+        .assert_error(404, "No image found with ID 00000000-0000-0000-0000-000000000000");
+    app().get("/v2/images/not-a-uuid").assert_error(404, "No image found with ID not-a-uuid");
+    app().get("/v2/images/00000000-0000-0000-0000-000000000000/file").assert_error(404, "No image found");
+}
+
+#[test]
+fn every_response_carries_a_request_id() {
+    for path in ["/", "/v2/images", "/v2/images/not-a-uuid", "/nope"] {
+        let reply = app().get(path);
+        let id = reply.header("x-openstack-request-id").unwrap_or_default();
+        assert!(id.starts_with("req-") && id.len() == 40, "{path}: {id:?}");
+    }
+}
