@@ -6,7 +6,7 @@ use worker::{event, Context, Env, Headers, Request, Response, ResponseBody};
 use crate::api;
 use crate::error::ApiError;
 
-fn render(error: &ApiError) -> Response {
+fn render(error: &ApiError, accept: Option<&str>) -> Response {
     if error.status >= 500 {
         worker::console_error!("{error}");
     }
@@ -15,7 +15,7 @@ fn render(error: &ApiError) -> Response {
     for (name, value) in &error.headers {
         let _ = headers.set(name, value);
     }
-    match Response::from_body(ResponseBody::Body(error.body().into_bytes())) {
+    match Response::from_body(ResponseBody::Body(error.body(accept).into_bytes())) {
         Ok(response) => response.with_status(error.status).with_headers(headers),
         Err(_) => Response::empty().expect("an empty response").with_status(500),
     }
@@ -24,9 +24,10 @@ fn render(error: &ApiError) -> Response {
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
     let request_id = format!("req-{}", uuid::Uuid::new_v4());
+    let accept = req.headers().get("accept").ok().flatten();
     let mut response = match api::handle(req, &env, &ctx, request_id.clone()).await {
         Ok(response) => response,
-        Err(error) => render(&error),
+        Err(error) => render(&error, accept.as_deref()),
     };
     let _ = response.headers_mut().set("x-openstack-request-id", &request_id);
     Ok(response)

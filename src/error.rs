@@ -6,6 +6,11 @@
 //! turns an error into a status, headers and a body. The body is Glance's JSON
 //! shape (`fixtures/glance/error-404-json.http`):
 //! `{"message": ..., "code": "404 Not Found", "title": "Not Found"}`.
+//! Glance sends that JSON only to clients that ask for `application/json`
+//! and HTML otherwise; python-glanceclient (which sends `Accept: */*`) can
+//! only parse JSON errors nested one level (`{"<key>": {"message": ...}}`).
+//! So clients that don't ask for JSON get the same fields nested under
+//! `"error"`: JSON for everyone, and parseable by every client.
 //! Internal errors keep their detail for the log and show clients a generic
 //! message, so nothing about the runtime leaks.
 
@@ -102,14 +107,20 @@ impl ApiError {
         format!("{} {}", self.status, reason_phrase(self.status))
     }
 
-    /// The JSON body clients receive.
-    pub fn body(&self) -> String {
-        json!({
+    /// The JSON body for a client that sent `accept`: Glance's flat shape
+    /// when it asks for `application/json`, nested under `"error"` otherwise.
+    pub fn body(&self, accept: Option<&str>) -> String {
+        let fields = json!({
             "message": self.message,
             "code": self.code(),
             "title": reason_phrase(self.status),
-        })
-        .to_string()
+        });
+        let wants_json = accept.is_some_and(|a| a.to_ascii_lowercase().contains("application/json"));
+        if wants_json {
+            fields.to_string()
+        } else {
+            json!({ "error": fields }).to_string()
+        }
     }
 }
 
@@ -157,7 +168,7 @@ mod tests {
     #[test]
     fn not_found_body_has_glances_shape() {
         let error = ApiError::image_not_found("00000000-0000-0000-0000-000000000000");
-        let body: serde_json::Value = serde_json::from_str(&error.body()).unwrap();
+        let body: serde_json::Value = serde_json::from_str(&error.body(Some("application/json"))).unwrap();
         assert_eq!(
             body,
             json!({
@@ -166,6 +177,19 @@ mod tests {
                 "title": "Not Found"
             })
         );
+    }
+
+    #[test]
+    fn clients_not_asking_for_json_get_the_fields_nested_under_error() {
+        let error = ApiError::image_not_found("x");
+        for accept in [None, Some("*/*"), Some("text/html")] {
+            let body: serde_json::Value = serde_json::from_str(&error.body(accept)).unwrap();
+            assert_eq!(body["error"]["message"], "No image found with ID x", "{accept:?}");
+            assert_eq!(body["error"]["code"], "404 Not Found");
+            assert_eq!(body.as_object().unwrap().len(), 1);
+        }
+        let flat: serde_json::Value = serde_json::from_str(&error.body(Some("application/json, text/plain"))).unwrap();
+        assert_eq!(flat["title"], "Not Found");
     }
 
     #[test]
@@ -178,7 +202,8 @@ mod tests {
     #[test]
     fn internal_errors_hide_their_detail_from_the_body() {
         let error = ApiError::internal("D1_ERROR: no such table: images");
-        assert!(!error.body().contains("D1_ERROR"));
+        assert!(!error.body(None).contains("D1_ERROR"));
+        assert!(!error.body(Some("application/json")).contains("D1_ERROR"));
         assert!(error.to_string().contains("D1_ERROR"));
     }
 

@@ -114,7 +114,9 @@ impl TestApp {
     }
 
     pub fn request(&self, method: &str, path: &str, headers: &[(&str, &str)], body: Option<&[u8]>) -> Reply {
-        let mut request = self.agent.request(method, &self.url(path));
+        // Ask for JSON as Glance's JSON clients do (errors then come flat);
+        // a test may override it.
+        let mut request = self.agent.request(method, &self.url(path)).set("Accept", "application/json");
         for (k, v) in headers {
             request = request.set(k, v);
         }
@@ -126,7 +128,7 @@ impl TestApp {
 
     /// Sends `body` with `Transfer-Encoding: chunked` (no length known up front).
     pub fn request_chunked(&self, method: &str, path: &str, headers: &[(&str, &str)], body: impl Read) -> Reply {
-        let mut request = self.agent.request(method, &self.url(path));
+        let mut request = self.agent.request(method, &self.url(path)).set("Accept", "application/json");
         for (k, v) in headers {
             request = request.set(k, v);
         }
