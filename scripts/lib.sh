@@ -49,6 +49,23 @@ ensure_toolchain() {
   fi
 }
 
+# The compatibility suite's virtual environment (.venv) with the real
+# OpenStack clients pinned in tests/compat/requirements.txt, from PyPI.
+ensure_python_clients() {
+  local venv="$ROOT/.venv" requirements="$ROOT/tests/compat/requirements.txt"
+  local stamp="$venv/.requirements.sha256" wanted
+  wanted="$(sha256sum "$requirements" | cut -d' ' -f1)"
+  if [ ! -x "$venv/bin/python" ]; then
+    say "creating the Python virtual environment for the compatibility suite"
+    python3 -m venv "$venv"
+  fi
+  if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
+    say "installing the OpenStack clients from PyPI (python-glanceclient, openstacksdk, python-openstackclient)"
+    "$venv/bin/pip" install --quiet -r "$requirements"
+    echo "$wanted" >"$stamp"
+  fi
+}
+
 # A free TCP port on 127.0.0.1.
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
