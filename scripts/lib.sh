@@ -3,7 +3,10 @@
 # under `wrangler dev`. Source it; don't run it.
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-export PATH="$HOME/.cargo/bin:$ROOT/node_modules/.bin:$PATH"
+# Where `cargo install` puts binaries; tools are looked up here only, so a
+# stale copy elsewhere on PATH is never mistaken for the pinned one.
+CARGO_BIN="${CARGO_HOME:-$HOME/.cargo}/bin"
+export PATH="$CARGO_BIN:$ROOT/node_modules/.bin:$PATH"
 export WRANGLER_SEND_METRICS=false
 WORKER_BUILD_VERSION=0.8.7
 
@@ -23,12 +26,12 @@ ensure_toolchain() {
   local wbg_version pids=()
   wbg_version="$(wasm_bindgen_version)"
   # The two cargo installs are independent: run them side by side.
-  if [ "$(worker-build --version 2>/dev/null | awk '{print $2}')" != "$WORKER_BUILD_VERSION" ]; then
+  if [ "$("$CARGO_BIN/worker-build" --version 2>/dev/null | awk '{print $2}')" != "$WORKER_BUILD_VERSION" ]; then
     say "installing worker-build $WORKER_BUILD_VERSION (a few minutes, once)"
     cargo install worker-build --version "$WORKER_BUILD_VERSION" --force >"${TMPDIR:-/tmp}/install-worker-build.log" 2>&1 &
     pids+=($!)
   fi
-  if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$wbg_version" ]; then
+  if [ "$("$CARGO_BIN/wasm-bindgen" --version 2>/dev/null | awk '{print $2}')" != "$wbg_version" ]; then
     say "installing wasm-bindgen-cli $wbg_version (a few minutes, once)"
     # No --locked: the registry index here lacks one of its locked deps.
     cargo install wasm-bindgen-cli --version "$wbg_version" --force >"${TMPDIR:-/tmp}/install-wasm-bindgen.log" 2>&1 &
