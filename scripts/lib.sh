@@ -17,6 +17,11 @@ wasm_bindgen_version() {
   awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' "$ROOT/Cargo.lock"
 }
 
+# The first version number a tool prints (`0.8.7`, `wasm-bindgen 0.2.130`).
+tool_version() {
+  "$1" --version 2>/dev/null | grep -o '[0-9]\+\.[0-9]\+\.[0-9]\+' | head -n 1
+}
+
 ensure_toolchain() {
   cd "$ROOT"
   if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
@@ -26,12 +31,12 @@ ensure_toolchain() {
   local wbg_version pids=()
   wbg_version="$(wasm_bindgen_version)"
   # The two cargo installs are independent: run them side by side.
-  if [ "$("$CARGO_BIN/worker-build" --version 2>/dev/null | awk '{print $2}')" != "$WORKER_BUILD_VERSION" ]; then
+  if [ "$(tool_version "$CARGO_BIN/worker-build")" != "$WORKER_BUILD_VERSION" ]; then
     say "installing worker-build $WORKER_BUILD_VERSION (a few minutes, once)"
     cargo install worker-build --version "$WORKER_BUILD_VERSION" --force >"${TMPDIR:-/tmp}/install-worker-build.log" 2>&1 &
     pids+=($!)
   fi
-  if [ "$("$CARGO_BIN/wasm-bindgen" --version 2>/dev/null | awk '{print $2}')" != "$wbg_version" ]; then
+  if [ "$(tool_version "$CARGO_BIN/wasm-bindgen")" != "$wbg_version" ]; then
     say "installing wasm-bindgen-cli $wbg_version (a few minutes, once)"
     # No --locked: the registry index here lacks one of its locked deps.
     cargo install wasm-bindgen-cli --version "$wbg_version" --force >"${TMPDIR:-/tmp}/install-wasm-bindgen.log" 2>&1 &
