@@ -161,6 +161,6 @@ pub async fn handle(mut req: Request, env: &Env, ctx: &Context, request_id: Stri
         Route::Reactivate(id) => v2::actions::reactivate(&app()?, &id).await,
         Route::ImageTasks(id) => v2::actions::image_tasks(&app()?, &id).await,
         Route::UploadData(id) => v2::image_data::upload(app()?, &req, &id, ctx).await,
-        Route::DownloadData(id) => v2::image_data::download(&app()?, &req, &id).await,
+        Route::DownloadData(id) => v2::image_data::download(&app()?, &req, &id, ctx).await,
     }
 }

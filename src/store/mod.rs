@@ -4,16 +4,19 @@
 //!   (pure, host-tested);
 //! - `images` (wasm): the D1 repository, with compare-and-set status moves;
 //! - `blobs` (wasm): R2 objects, fed and drained as JavaScript streams with
-//!   md5/sha512 computed by the runtime's `DigestStream`.
+//!   md5/sha512 computed by the runtime's `DigestStream`;
+//! - `cache` (wasm): the edge cache of downloaded image data.
 
 pub mod row;
 
 #[cfg(target_arch = "wasm32")]
 pub mod blobs;
 #[cfg(target_arch = "wasm32")]
+pub mod cache;
+#[cfg(target_arch = "wasm32")]
 pub mod images;
 #[cfg(target_arch = "wasm32")]
-mod js;
+pub mod js;
 
 /// What went wrong in storage.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

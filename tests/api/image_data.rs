@@ -247,3 +247,33 @@ fn deleting_an_image_removes_its_data_from_r2() {
     assert!(!app().object_exists(&id));
     app().get(&file(&id)).assert_error(404, &id);
 }
+
+#[test]
+fn whole_downloads_come_from_the_edge_cache_after_the_first_and_never_outlive_the_image() {
+    let data = random_bytes(2 * 1024 * 1024 + 7, 77);
+    let id = app().create_uploadable(&unique_tag());
+    assert_eq!(app().upload(&id, &data).status, 204);
+    let first = app().get(&file(&id));
+    assert_eq!(first.header("x-edge-cache"), Some("MISS"));
+    assert!(first.body == data);
+    // The copy is written to the cache after the first answer has started.
+    let mut hit = None;
+    for _ in 0..50 {
+        let reply = app().get(&file(&id));
+        if reply.header("x-edge-cache") == Some("HIT") {
+            hit = Some(reply);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let hit = hit.expect("the second download should be served from the edge cache");
+    assert!(hit.body == data, "cached bytes differ");
+    assert_eq!(hit.header("content-md5"), Some(md5_hex(&data).as_str()));
+    assert_eq!(hit.header("content-length"), Some(data.len().to_string().as_str()));
+    // Ranges are read from R2, not the cache.
+    let ranged = app().request("GET", &file(&id), &[("Range", "bytes=0-3")], None);
+    assert_eq!((ranged.status, ranged.header("x-edge-cache")), (206, None));
+    // Access is checked before the cache: a deleted image is gone at once.
+    assert_eq!(app().request("DELETE", &format!("/v2/images/{id}"), &[], None).status, 204);
+    app().get(&file(&id)).assert_error(404, &id);
+}

@@ -19,7 +19,10 @@ use crate::domain::range::{self, ByteRange, RangeError};
 use crate::domain::status::{ImageEvent, ImageStatus};
 use crate::error::ApiError;
 use crate::store::blobs::{object_key, StoredData, UploadFailure};
+use crate::store::cache::EdgeCache;
 use crate::store::images::DataRecord;
+use crate::store::js::JsReadable;
+use wasm_bindgen::JsCast;
 
 /// The size the client declares: `x-openstack-image-size`, else
 /// `Content-Length`; `None` for a chunked body of unknown length.
@@ -124,8 +127,9 @@ async fn finish(app: &App, image: &Image, key: &str, data: StoredData) -> Result
     Err(ApiError::gone(format!("Image {} was deleted during the upload; its data was discarded.", image.id)))
 }
 
-/// `GET /v2/images/{id}/file`.
-pub async fn download(app: &App, req: &Request, id: &str) -> Result<Response, ApiError> {
+/// `GET /v2/images/{id}/file`. Whole-object downloads go through the edge
+/// cache (`X-Edge-Cache: HIT|MISS` says which); ranges are read from R2.
+pub async fn download(app: &App, req: &Request, id: &str, ctx: &Context) -> Result<Response, ApiError> {
     let image = app.visible_image(id).await?;
     if image.status == ImageStatus::Deactivated && !app.caller.is_admin() {
         return Err(ApiError::forbidden("The requested image has been deactivated. Image data download is forbidden."));
@@ -144,10 +148,41 @@ pub async fn download(app: &App, req: &Request, id: &str) -> Result<Response, Ap
         ByteRange::Full => (200, size, None),
         ByteRange::Partial { offset, length } => (206, length, Some((offset, length))),
     };
-    let key = object_key(image.id.as_str());
-    let body = app.blobs.get_stream(&key, window).await.map_err(ApiError::internal)?;
-    let Some(body) = body else {
-        return Err(ApiError::internal(format!("image {id} is active but {key} is missing from R2")));
+    let cache = match (&image.checksum, window) {
+        (Some(checksum), None) => {
+            EdgeCache::open().map(|cache| (cache, EdgeCache::key(&app.base_url, image.id.as_str(), checksum)))
+        }
+        _ => None,
+    };
+    let mut cache_state = None;
+    let mut body = None;
+    if let Some((cache, cache_key)) = &cache {
+        body = cache.get(cache_key).await;
+        cache_state = Some(if body.is_some() { "HIT" } else { "MISS" });
+    }
+    let body = match body {
+        Some(cached) => cached,
+        None => {
+            let key = object_key(image.id.as_str());
+            let stream = app.blobs.get_stream(&key, window).await.map_err(ApiError::internal)?;
+            let Some(stream) = stream else {
+                return Err(ApiError::internal(format!("image {id} is active but {key} is missing from R2")));
+            };
+            match cache {
+                Some((cache, cache_key)) => {
+                    // One branch to the client, one into the cache.
+                    let branches = stream.unchecked_into::<JsReadable>().tee();
+                    let to_cache = branches.get(1);
+                    ctx.wait_until(async move {
+                        if let Err(e) = cache.put(&cache_key, to_cache, size).await {
+                            worker::console_warn!("could not cache {cache_key}: {e}");
+                        }
+                    });
+                    branches.get(0)
+                }
+                None => stream,
+            }
+        }
     };
     let headers = Headers::new();
     let set = |k: &str, v: &str| headers.set(k, v).map_err(internal);
@@ -161,7 +196,9 @@ pub async fn download(app: &App, req: &Request, id: &str) -> Result<Response, Ap
     if let Some(content_range) = range.content_range(size) {
         set("Content-Range", &content_range)?;
     }
-    use wasm_bindgen::JsCast;
+    if let Some(state) = cache_state {
+        set("X-Edge-Cache", state)?;
+    }
     let stream: web_sys::ReadableStream = body.unchecked_into();
     Ok(Response::from_body(ResponseBody::Stream(stream)).map_err(internal)?.with_status(status).with_headers(headers))
 }

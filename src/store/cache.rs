@@ -1,0 +1,68 @@
+//! The edge cache (the runtime's `caches.default`) for image data. Entries
+//! are keyed by image id *and* checksum: an image's data never changes once
+//! stored, so an entry can never be stale. Access checks happen before the
+//! cache is consulted (handlers read D1 first), so a cached copy of a deleted
+//! or deactivated image is never served.
+
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+
+use super::js::{property, settle};
+
+/// How long the edge keeps a copy (it may evict sooner).
+const MAX_AGE_SECONDS: u32 = 7 * 24 * 3600;
+
+#[wasm_bindgen]
+extern "C" {
+    type JsCache;
+    #[wasm_bindgen(method, js_name = match)]
+    fn lookup(this: &JsCache, key: &str) -> js_sys::Promise;
+    #[wasm_bindgen(method)]
+    fn put(this: &JsCache, key: &str, response: &web_sys::Response) -> js_sys::Promise;
+}
+
+/// The data centre's cache.
+pub struct EdgeCache {
+    cache: JsCache,
+}
+
+impl EdgeCache {
+    /// `caches.default`, when the runtime has one.
+    pub fn open() -> Option<EdgeCache> {
+        let caches = property(&js_sys::global(), "caches");
+        let default = property(&caches, "default");
+        (!default.is_undefined() && !default.is_null()).then(|| EdgeCache { cache: default.unchecked_into() })
+    }
+
+    /// The cache key of an image's data.
+    pub fn key(base_url: &str, image_id: &str, checksum: &str) -> String {
+        format!("{base_url}/__edge-cache/images/{image_id}/{checksum}")
+    }
+
+    /// The cached body stream, if the edge has one.
+    pub async fn get(&self, key: &str) -> Option<JsValue> {
+        let response = settle(self.cache.lookup(key)).await.ok()?;
+        if response.is_undefined() || response.is_null() {
+            return None;
+        }
+        Some(property(&response, "body"))
+    }
+
+    /// Stores `body` (all `length` bytes) under `key`; resolves when written.
+    pub async fn put(&self, key: &str, body: JsValue, length: u64) -> Result<(), String> {
+        let headers = web_sys::Headers::new().map_err(|e| super::js::describe(&e))?;
+        for (name, value) in [
+            ("Content-Type", "application/octet-stream".to_string()),
+            ("Content-Length", length.to_string()),
+            ("Cache-Control", format!("public, max-age={MAX_AGE_SECONDS}")),
+        ] {
+            headers.set(name, &value).map_err(|e| super::js::describe(&e))?;
+        }
+        let init = web_sys::ResponseInit::new();
+        init.set_headers(&headers);
+        let stream: web_sys::ReadableStream = body.unchecked_into();
+        let response = web_sys::Response::new_with_opt_readable_stream_and_init(Some(&stream), &init)
+            .map_err(|e| super::js::describe(&e))?;
+        settle(self.cache.put(key, &response)).await.map(|_| ())
+    }
+}
