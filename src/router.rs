@@ -60,6 +60,20 @@ pub enum Route {
     ImportInfo,
     /// `GET /v2/info/stores`.
     StoresInfo,
+    /// v1 `GET /v1/images` (also `/images`): public images, brief records.
+    V1List,
+    /// v1 `GET /v1/images/detail`: public images, full records.
+    V1ListDetailed,
+    /// v1 `POST /v1/images`: metadata in headers, optional data in the body.
+    V1Create,
+    /// v1 `HEAD /v1/images/{id}`: metadata as `x-image-meta-*` headers.
+    V1Head(String),
+    /// v1 `GET /v1/images/{id}`: metadata headers and the data.
+    V1Show(String),
+    /// v1 `PUT /v1/images/{id}`: update metadata, add data to an empty image.
+    V1Update(String),
+    /// v1 `DELETE /v1/images/{id}`.
+    V1Delete(String),
 }
 
 /// Decodes one `%XX`-escaped path segment.
@@ -80,6 +94,21 @@ fn choose(method: &str, candidates: Vec<(&'static str, Route)>) -> Result<Route,
 fn is_version_prefix(segment: &str) -> bool {
     segment.strip_prefix('v').is_some_and(|rest| {
         !rest.is_empty() && rest.split('.').all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+    })
+}
+
+/// The v1 routes below `/v1/images` (or `/images`, as in the seed).
+fn v1_candidates(rest: &[&str]) -> Option<Vec<(&'static str, Route)>> {
+    Some(match rest {
+        [] => vec![("GET", Route::V1List), ("POST", Route::V1Create)],
+        ["detail"] => vec![("GET", Route::V1ListDetailed)],
+        [image] => vec![
+            ("HEAD", Route::V1Head(image.to_string())),
+            ("GET", Route::V1Show(image.to_string())),
+            ("PUT", Route::V1Update(image.to_string())),
+            ("DELETE", Route::V1Delete(image.to_string())),
+        ],
+        _ => return None,
     })
 }
 
@@ -121,6 +150,8 @@ pub fn resolve(method: &str, path: &str) -> Result<Route, ApiError> {
         }
         ["v2", "info", "import"] => vec![("GET", Route::ImportInfo)],
         ["v2", "info", "stores"] => vec![("GET", Route::StoresInfo)],
+        ["v1", "images", rest @ ..] | ["images", rest @ ..] => v1_candidates(rest)
+            .ok_or_else(|| ApiError::not_found(format!("The resource could not be found: {path}")))?,
         [first, ..] if *first != "v2" && *first != "v1" && is_version_prefix(first) => {
             vec![("GET", Route::VersionsMultipleChoice)]
         }
@@ -186,8 +217,23 @@ mod tests {
     }
 
     #[test]
+    fn v1_routes_exist_under_v1_and_bare_images() {
+        for prefix in ["/v1/images", "/images"] {
+            assert_eq!(resolve("GET", prefix), Ok(Route::V1List));
+            assert_eq!(resolve("POST", &format!("{prefix}/")), Ok(Route::V1Create));
+            assert_eq!(resolve("GET", &format!("{prefix}/detail")), Ok(Route::V1ListDetailed));
+            assert_eq!(resolve("HEAD", &format!("{prefix}/{ID}")), Ok(Route::V1Head(ID.into())));
+            assert_eq!(resolve("GET", &format!("{prefix}/{ID}")), Ok(Route::V1Show(ID.into())));
+            assert_eq!(resolve("PUT", &format!("{prefix}/{ID}")), Ok(Route::V1Update(ID.into())));
+            assert_eq!(resolve("DELETE", &format!("{prefix}/{ID}")), Ok(Route::V1Delete(ID.into())));
+            assert_eq!(resolve("PATCH", &format!("{prefix}/{ID}")).unwrap_err().status, 405);
+            assert_eq!(resolve("GET", &format!("{prefix}/{ID}/file")).unwrap_err().status, 404);
+        }
+    }
+
+    #[test]
     fn unknown_paths_get_404() {
-        for path in ["/v2/nothing", "/v2/images/x/y", "/favicon.ico", "/v2"] {
+        for path in ["/v2/nothing", "/v2/images/x/y", "/favicon.ico", "/v2", "/v1"] {
             assert_eq!(resolve("GET", path).unwrap_err().status, 404, "{path}");
         }
     }

@@ -3,7 +3,10 @@
 //! returned as [`ApiError`] and rendered once, in `entry`.
 
 pub mod discovery;
+pub mod v1;
 pub mod v2;
+
+use std::rc::Rc;
 
 use serde_json::Value;
 use worker::{Context, Env, Headers, Request, Response, ResponseBody};
@@ -137,12 +140,21 @@ pub async fn read_body(req: &mut Request) -> Result<Vec<u8>, ApiError> {
 /// Resolves and runs the handler for one request.
 pub async fn handle(mut req: Request, env: &Env, ctx: &Context, request_id: String) -> Result<Response, ApiError> {
     let method = req.inner().method();
+    let header_bytes = crate::domain::v1::header_bytes(
+        req.headers().entries().collect::<Vec<_>>().iter().map(|(k, v)| (k.as_str(), v.as_str())),
+    );
+    if header_bytes > crate::domain::v1::HEADER_BUDGET {
+        return Err(ApiError::headers_too_large(format!(
+            "The request headers take {header_bytes} bytes, more than the {} byte budget; send fewer or shorter x-image-meta-property-* headers.",
+            crate::domain::v1::HEADER_BUDGET
+        )));
+    }
     let url = req.url().map_err(internal)?;
     let route = router::resolve(&method, url.path())?;
     let base_url = url.origin().ascii_serialization();
     let query = url.query().unwrap_or("").to_owned();
     // Only routes that touch storage build the app (and its bindings).
-    let app = || App::new(env, request_id.clone(), base_url.clone());
+    let app = || App::new(env, request_id.clone(), base_url.clone()).map(Rc::new);
     match route {
         Route::VersionsMultipleChoice => discovery::versions(&base_url, 300),
         Route::Versions => discovery::versions(&base_url, 200),
@@ -150,17 +162,24 @@ pub async fn handle(mut req: Request, env: &Env, ctx: &Context, request_id: Stri
         Route::Schema(name) => discovery::schema(name),
         Route::ImportInfo => discovery::import_info(),
         Route::StoresInfo => discovery::stores_info(&Config::from_env(env).store_id),
-        Route::ListImages => v2::images::list(&app()?, &query).await,
-        Route::CreateImage => v2::images::create(&app()?, &mut req).await,
-        Route::ShowImage(id) => v2::images::show(&app()?, &id).await,
-        Route::UpdateImage(id) => v2::images::update(&app()?, &mut req, &id).await,
-        Route::DeleteImage(id) => v2::images::delete(&app()?, &id).await,
-        Route::AddTag(id, tag) => v2::tags::add(&app()?, &id, &tag).await,
-        Route::DeleteTag(id, tag) => v2::tags::delete(&app()?, &id, &tag).await,
-        Route::Deactivate(id) => v2::actions::deactivate(&app()?, &id).await,
-        Route::Reactivate(id) => v2::actions::reactivate(&app()?, &id).await,
-        Route::ImageTasks(id) => v2::actions::image_tasks(&app()?, &id).await,
+        Route::ListImages => v2::images::list(&*app()?, &query).await,
+        Route::CreateImage => v2::images::create(&*app()?, &mut req).await,
+        Route::ShowImage(id) => v2::images::show(&*app()?, &id).await,
+        Route::UpdateImage(id) => v2::images::update(&*app()?, &mut req, &id).await,
+        Route::DeleteImage(id) => v2::images::delete(&*app()?, &id).await,
+        Route::AddTag(id, tag) => v2::tags::add(&*app()?, &id, &tag).await,
+        Route::DeleteTag(id, tag) => v2::tags::delete(&*app()?, &id, &tag).await,
+        Route::Deactivate(id) => v2::actions::deactivate(&*app()?, &id).await,
+        Route::Reactivate(id) => v2::actions::reactivate(&*app()?, &id).await,
+        Route::ImageTasks(id) => v2::actions::image_tasks(&*app()?, &id).await,
         Route::UploadData(id) => v2::image_data::upload(app()?, &req, &id, ctx).await,
-        Route::DownloadData(id) => v2::image_data::download(&app()?, &req, &id, ctx).await,
+        Route::DownloadData(id) => v2::image_data::download(&*app()?, &req, &id, ctx).await,
+        Route::V1List => v1::images::list(&*app()?, &query, false).await,
+        Route::V1ListDetailed => v1::images::list(&*app()?, &query, true).await,
+        Route::V1Create => v1::images::create(app()?, &req, ctx).await,
+        Route::V1Head(id) => v1::images::head(&*app()?, &id).await,
+        Route::V1Show(id) => v1::images::show(&*app()?, &id, ctx).await,
+        Route::V1Update(id) => v1::images::update(app()?, &req, &id, ctx).await,
+        Route::V1Delete(id) => v1::images::delete(&*app()?, &id).await,
     }
 }

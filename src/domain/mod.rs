@@ -7,3 +7,4 @@ pub mod query;
 pub mod range;
 pub mod status;
 pub mod time;
+pub mod v1;

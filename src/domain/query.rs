@@ -547,6 +547,11 @@ impl ListQuery {
         }
     }
 
+    /// Whether the query names a visibility (v1 lists default to public).
+    pub fn names_visibility(&self) -> bool {
+        self.visibility != VisibilityFilter::Default
+    }
+
     /// `first`: the query without its marker.
     pub fn first_link(&self) -> String {
         let query = encode(self.pairs.iter().filter(|(k, _)| k != "marker"));

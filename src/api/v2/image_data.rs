@@ -10,7 +10,10 @@
 //! `waitUntil`: if the client disconnects, the runtime cancels the request
 //! but the clean-up still runs.
 
+use std::rc::Rc;
+
 use futures_channel::oneshot;
+use wasm_bindgen::JsValue;
 use worker::{Context, Headers, Request, Response, ResponseBody};
 
 use crate::api::{header, internal, no_content, now, App};
@@ -24,27 +27,46 @@ use crate::store::images::DataRecord;
 use crate::store::js::JsReadable;
 use wasm_bindgen::JsCast;
 
-/// The size the client declares: `x-openstack-image-size`, else
-/// `Content-Length`; `None` for a chunked body of unknown length.
-fn declared_size(req: &Request) -> Result<Option<u64>, ApiError> {
+/// The size the client declares: `size_header` (`x-openstack-image-size`,
+/// or v1's `x-image-meta-size`), else `Content-Length`; `None` for a chunked
+/// body of unknown length.
+pub fn declared_size(req: &Request, size_header: &str) -> Result<Option<u64>, ApiError> {
     let parse = |name: &str, raw: String| {
         raw.trim()
             .parse::<u64>()
             .map_err(|_| ApiError::bad_request(format!("{name} must be a non-negative integer, got '{raw}'.")))
     };
-    let explicit = header(req, "x-openstack-image-size").map(|v| parse("x-openstack-image-size", v)).transpose()?;
+    let explicit = header(req, size_header).map(|v| parse(size_header, v)).transpose()?;
     let length = header(req, "content-length").map(|v| parse("Content-Length", v)).transpose()?;
     match (explicit, length) {
         (Some(declared), Some(sent)) if declared != sent => Err(ApiError::bad_request(format!(
-            "Size mismatch: x-openstack-image-size is {declared} but the request body has {sent} bytes."
+            "Size mismatch: {size_header} is {declared} but the request body has {sent} bytes."
         ))),
         (Some(declared), _) => Ok(Some(declared)),
         (None, length) => Ok(length),
     }
 }
 
+/// How an upload is received: what a failure does to the image, and what
+/// the data must satisfy. v2 requeues on failure; v1 kills the image.
+pub struct UploadRules {
+    /// The event applied to a `saving` image when the upload fails.
+    pub on_failure: ImageEvent,
+    /// Both formats must be set first (v2); v1 images may have none.
+    pub require_formats: bool,
+    /// An md5 the data must match (v1 `x-image-meta-checksum`).
+    pub expected_md5: Option<String>,
+}
+
+impl UploadRules {
+    /// Glance v2: failures return the image to `queued`.
+    pub fn v2() -> UploadRules {
+        UploadRules { on_failure: ImageEvent::UploadFailed, require_formats: true, expected_md5: None }
+    }
+}
+
 /// `PUT /v2/images/{id}/file`.
-pub async fn upload(app: App, req: &Request, id: &str, ctx: &Context) -> Result<Response, ApiError> {
+pub async fn upload(app: Rc<App>, req: &Request, id: &str, ctx: &Context) -> Result<Response, ApiError> {
     let content_type = header(req, "content-type").unwrap_or_default();
     let media_type = content_type.split(';').next().unwrap_or("").trim();
     if !media_type.eq_ignore_ascii_case("application/octet-stream") {
@@ -52,65 +74,94 @@ pub async fn upload(app: App, req: &Request, id: &str, ctx: &Context) -> Result<
             "Invalid content type {content_type}: image data must be sent as application/octet-stream."
         )));
     }
-    let declared = declared_size(req)?;
+    let declared = declared_size(req, "x-openstack-image-size")?;
     let image = app.visible_image(id).await?;
+    receive(app, image, request_body(req), declared, UploadRules::v2(), ctx).await?;
+    no_content()
+}
+
+/// The request's body as a JavaScript stream (never read into wasm).
+pub fn request_body(req: &Request) -> Option<JsValue> {
+    req.inner().body().map(JsValue::from)
+}
+
+/// Receives an image's data: checks the image may take it, moves it
+/// queued -> saving by compare-and-set, streams the body into R2 under
+/// `waitUntil` and settles the status either way.
+pub async fn receive(
+    app: Rc<App>,
+    image: Image,
+    body: Option<JsValue>,
+    declared: Option<u64>,
+    rules: UploadRules,
+    ctx: &Context,
+) -> Result<(), ApiError> {
+    let id = image.id.clone();
     image.status.apply(ImageEvent::BeginUpload).map_err(|_| {
         ApiError::conflict(format!("Image status transition from {} to saving is not allowed", image.status))
     })?;
-    image.check_ready_for_data()?;
+    if rules.require_formats {
+        image.check_ready_for_data()?;
+    }
     if let Some(size) = declared.filter(|s| *s > app.config.size_cap) {
         return Err(ApiError::too_large(format!(
             "Image size {size} exceeds the size cap of {} bytes.",
             app.config.size_cap
         )));
     }
-    if !app.images.move_status(&image.id, ImageStatus::Queued, ImageStatus::Saving, &now()).await? {
+    if !app.images.move_status(&id, ImageStatus::Queued, ImageStatus::Saving, &now()).await? {
         return Err(ApiError::conflict(format!(
             "Image {id} is no longer queued (another upload is in progress or has finished): status transition to saving is not allowed"
         )));
     }
 
-    let body = req.inner().body().map(wasm_bindgen::JsValue::from);
     let (sender, receiver) = oneshot::channel();
     ctx.wait_until(async move {
-        let outcome = transfer(&app, &image, body, declared).await;
+        let outcome = transfer(&app, &image, body, declared, &rules).await;
         if let Err(error) = &outcome {
             worker::console_warn!("upload of image {} failed: {error}", image.id);
         }
         // The receiver is gone if the client disconnected; nothing to tell.
         let _ = sender.send(outcome);
     });
-    receiver.await.unwrap_or_else(|_| Err(ApiError::internal("upload task ended without an answer")))?;
-    no_content()
+    receiver.await.unwrap_or_else(|_| Err(ApiError::internal("upload task ended without an answer")))
 }
 
 /// Streams the body into R2 and settles the image's status either way.
 async fn transfer(
     app: &App,
     image: &Image,
-    body: Option<wasm_bindgen::JsValue>,
+    body: Option<JsValue>,
     declared: Option<u64>,
+    rules: &UploadRules,
 ) -> Result<(), ApiError> {
     let key = object_key(image.id.as_str());
     let stored = app.blobs.put_stream(&key, body, declared, app.config.size_cap).await;
-    match stored {
-        Ok(data) => finish(app, image, &key, data).await,
-        Err(failure) => {
-            // Remove whatever might exist before giving the image back.
-            if let Err(e) = app.blobs.delete(&key).await {
-                worker::console_error!("could not remove failed upload {key}: {e}");
-            }
-            app.images.move_status(&image.id, ImageStatus::Saving, ImageStatus::Queued, &now()).await?;
-            Err(match failure {
-                UploadFailure::SizeMismatch { expected } => ApiError::bad_request(format!(
-                    "Size mismatch: the request body did not contain the declared {expected} bytes; the image is queued again."
-                )),
-                UploadFailure::TooLarge { limit } => ApiError::too_large(format!("Image data exceeds the size cap of {limit} bytes.")),
-                UploadFailure::Body(e) => ApiError::bad_request(format!("The upload was interrupted ({e}); the image is queued again.")),
-                UploadFailure::Storage(e) => ApiError::unavailable(format!("The image store failed ({e}); the image is queued again.")),
-            })
+    let error = match stored {
+        Ok(data) => match &rules.expected_md5 {
+            Some(expected) if *expected != data.md5 => ApiError::bad_request(format!(
+                "Checksum mismatch: x-image-meta-checksum is {expected} but the data's md5 is {}.",
+                data.md5
+            )),
+            _ => return finish(app, image, &key, data).await,
+        },
+        Err(UploadFailure::SizeMismatch { expected }) => ApiError::bad_request(format!(
+            "Size mismatch: the request body did not contain the declared {expected} bytes."
+        )),
+        Err(UploadFailure::TooLarge { limit }) => {
+            ApiError::too_large(format!("Image data exceeds the size cap of {limit} bytes."))
         }
+        Err(UploadFailure::Body(e)) => ApiError::bad_request(format!("The upload was interrupted ({e}).")),
+        Err(UploadFailure::Storage(e)) => ApiError::unavailable(format!("The image store failed ({e}).")),
+    };
+    // Remove whatever might exist *before* the image leaves `saving`, so a
+    // retry can never lose its data to this failed attempt.
+    if let Err(e) = app.blobs.delete(&key).await {
+        worker::console_error!("could not remove failed upload {key}: {e}");
     }
+    let target = ImageStatus::Saving.apply(rules.on_failure)?;
+    app.images.move_status(&image.id, ImageStatus::Saving, target, &now()).await?;
+    Err(ApiError { message: format!("{} The image is {target}.", error.message), ..error })
 }
 
 async fn finish(app: &App, image: &Image, key: &str, data: StoredData) -> Result<(), ApiError> {
@@ -131,9 +182,7 @@ async fn finish(app: &App, image: &Image, key: &str, data: StoredData) -> Result
 /// cache (`X-Edge-Cache: HIT|MISS` says which); ranges are read from R2.
 pub async fn download(app: &App, req: &Request, id: &str, ctx: &Context) -> Result<Response, ApiError> {
     let image = app.visible_image(id).await?;
-    if image.status == ImageStatus::Deactivated && !app.caller.is_admin() {
-        return Err(ApiError::forbidden("The requested image has been deactivated. Image data download is forbidden."));
-    }
+    check_downloadable(app, &image)?;
     let (Some(size), true) = (image.size, image.has_data()) else {
         return no_content();
     };
@@ -148,42 +197,24 @@ pub async fn download(app: &App, req: &Request, id: &str, ctx: &Context) -> Resu
         ByteRange::Full => (200, size, None),
         ByteRange::Partial { offset, length } => (206, length, Some((offset, length))),
     };
-    let cache = match (&image.checksum, window) {
-        (Some(checksum), None) => {
-            EdgeCache::open().map(|cache| (cache, EdgeCache::key(&app.base_url, image.id.as_str(), checksum)))
-        }
-        _ => None,
-    };
-    let mut cache_state = None;
-    let mut body = None;
-    if let Some((cache, cache_key)) = &cache {
-        body = cache.get(cache_key).await;
-        cache_state = Some(if body.is_some() { "HIT" } else { "MISS" });
+    let (body, cache_state) = open_data(app, &image, window, ctx).await?;
+    let headers = data_headers(&image, length, cache_state)?;
+    if let Some(content_range) = range.content_range(size) {
+        headers.set("Content-Range", &content_range).map_err(internal)?;
     }
-    let body = match body {
-        Some(cached) => cached,
-        None => {
-            let key = object_key(image.id.as_str());
-            let stream = app.blobs.get_stream(&key, window).await.map_err(ApiError::internal)?;
-            let Some(stream) = stream else {
-                return Err(ApiError::internal(format!("image {id} is active but {key} is missing from R2")));
-            };
-            match cache {
-                Some((cache, cache_key)) => {
-                    // One branch to the client, one into the cache.
-                    let branches = stream.unchecked_into::<JsReadable>().tee();
-                    let to_cache = branches.get(1);
-                    ctx.wait_until(async move {
-                        if let Err(e) = cache.put(&cache_key, to_cache, size).await {
-                            worker::console_warn!("could not cache {cache_key}: {e}");
-                        }
-                    });
-                    branches.get(0)
-                }
-                None => stream,
-            }
-        }
-    };
+    stream_response(status, body, headers)
+}
+
+/// Non-admins may not download a deactivated image.
+pub fn check_downloadable(app: &App, image: &Image) -> Result<(), ApiError> {
+    if image.status == ImageStatus::Deactivated && !app.caller.is_admin() {
+        return Err(ApiError::forbidden("The requested image has been deactivated. Image data download is forbidden."));
+    }
+    Ok(())
+}
+
+/// The headers of a data answer of `length` bytes.
+pub fn data_headers(image: &Image, length: u64, cache_state: Option<&str>) -> Result<Headers, ApiError> {
     let headers = Headers::new();
     let set = |k: &str, v: &str| headers.set(k, v).map_err(internal);
     set("Content-Type", "application/octet-stream")?;
@@ -193,12 +224,53 @@ pub async fn download(app: &App, req: &Request, id: &str, ctx: &Context) -> Resu
         set("Content-MD5", checksum)?;
         set("ETag", &format!("\"{checksum}\""))?;
     }
-    if let Some(content_range) = range.content_range(size) {
-        set("Content-Range", &content_range)?;
-    }
     if let Some(state) = cache_state {
         set("X-Edge-Cache", state)?;
     }
+    Ok(headers)
+}
+
+/// A response streaming a JavaScript body.
+pub fn stream_response(status: u16, body: JsValue, headers: Headers) -> Result<Response, ApiError> {
     let stream: web_sys::ReadableStream = body.unchecked_into();
     Ok(Response::from_body(ResponseBody::Stream(stream)).map_err(internal)?.with_status(status).with_headers(headers))
+}
+
+/// The image's data as a stream: whole objects from the edge cache when it
+/// has them (else from R2, copied into the cache on the way), windows from R2.
+/// Also says whether the cache answered (`HIT`/`MISS`; `None` if not used).
+pub async fn open_data(
+    app: &App,
+    image: &Image,
+    window: Option<(u64, u64)>,
+    ctx: &Context,
+) -> Result<(JsValue, Option<&'static str>), ApiError> {
+    let cache = match (&image.checksum, window) {
+        (Some(checksum), None) => {
+            EdgeCache::open().map(|cache| (cache, EdgeCache::key(&app.base_url, image.id.as_str(), checksum)))
+        }
+        _ => None,
+    };
+    if let Some((cache, cache_key)) = &cache {
+        if let Some(cached) = cache.get(cache_key).await {
+            return Ok((cached, Some("HIT")));
+        }
+    }
+    let key = object_key(image.id.as_str());
+    let Some(stream) = app.blobs.get_stream(&key, window).await.map_err(ApiError::internal)? else {
+        return Err(ApiError::internal(format!("image {} is active but {key} is missing from R2", image.id)));
+    };
+    let Some((cache, cache_key)) = cache else {
+        return Ok((stream, None));
+    };
+    // One branch to the client, one into the cache.
+    let branches = stream.unchecked_into::<JsReadable>().tee();
+    let to_cache = branches.get(1);
+    let size = image.size.unwrap_or(0);
+    ctx.wait_until(async move {
+        if let Err(e) = cache.put(&cache_key, to_cache, size).await {
+            worker::console_warn!("could not cache {cache_key}: {e}");
+        }
+    });
+    Ok((branches.get(0), Some("MISS")))
 }

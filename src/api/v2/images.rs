@@ -15,15 +15,7 @@ use crate::store::blobs::object_key;
 /// `GET /v2/images`.
 pub async fn list(app: &App, raw_query: &str) -> Result<Response, ApiError> {
     let query = ListQuery::parse(raw_query)?;
-    let marker = match &query.marker {
-        None => None,
-        Some(id) => match app.images.get(id).await? {
-            Some(image) if app.caller.can_see(&image) && image.status != ImageStatus::Killed => Some(image),
-            _ => return Err(ApiError::bad_request(format!("No image found with ID {id}"))),
-        },
-    };
-    let (sql, params) = query.to_sql(&app.caller.viewer(), marker.as_ref());
-    let images = app.images.list(&sql, &params).await?;
+    let images = page(app, &query).await?;
     let mut body = json!({
         "images": images.iter().map(|i| i.to_json(&app.config.store_id)).collect::<Vec<Value>>(),
         "first": query.first_link(),
@@ -35,6 +27,19 @@ pub async fn list(app: &App, raw_query: &str) -> Result<Response, ApiError> {
         }
     }
     json_response(200, &body)
+}
+
+/// One page of a list query, as the caller may see it (shared with v1).
+pub async fn page(app: &App, query: &ListQuery) -> Result<Vec<Image>, ApiError> {
+    let marker = match &query.marker {
+        None => None,
+        Some(id) => match app.images.get(id).await? {
+            Some(image) if app.caller.can_see(&image) && image.status != ImageStatus::Killed => Some(image),
+            _ => return Err(ApiError::bad_request(format!("No image found with ID {id}"))),
+        },
+    };
+    let (sql, params) = query.to_sql(&app.caller.viewer(), marker.as_ref());
+    Ok(app.images.list(&sql, &params).await?)
 }
 
 /// `POST /v2/images`.
@@ -89,6 +94,12 @@ pub async fn save_metadata(app: &App, image: &Image, read_status: ImageStatus) -
 
 /// `DELETE /v2/images/{id}`.
 pub async fn delete(app: &App, id: &str) -> Result<Response, ApiError> {
+    remove_image(app, id).await?;
+    no_content()
+}
+
+/// Deletes an image (refused while protected) and its data (shared with v1).
+pub async fn remove_image(app: &App, id: &str) -> Result<(), ApiError> {
     let image = app.visible_image(id).await?;
     if image.protected {
         return Err(ApiError::forbidden(format!("Image {id} is protected and cannot be deleted.")));
@@ -98,7 +109,7 @@ pub async fn delete(app: &App, id: &str) -> Result<Response, ApiError> {
         return Err(ApiError::conflict(format!("Image {id} changed status while it was being deleted; retry.")));
     }
     remove_data(app, &image.id).await;
-    no_content()
+    Ok(())
 }
 
 /// Deletes an image's object; failures are logged (the row is already gone).
