@@ -12,3 +12,4 @@ mod image_data;
 mod images;
 mod listing;
 mod patching;
+mod v1;
