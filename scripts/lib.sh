@@ -117,3 +117,55 @@ stop_catalog() {
     CATALOG_PID=
   fi
 }
+
+# ensure_wrk: the HTTP load generator scripts/bench uses (Debian's wrk).
+ensure_wrk() {
+  command -v wrk >/dev/null 2>&1 && return 0
+  say "installing wrk (Debian package)"
+  local sudo=
+  [ "$(id -u)" = 0 ] || sudo=sudo
+  $sudo apt-get install -y wrk >/dev/null 2>&1 \
+    || { $sudo apt-get update >/dev/null 2>&1 && $sudo apt-get install -y wrk >/dev/null 2>&1; } \
+    || true
+  command -v wrk >/dev/null 2>&1
+}
+
+# start_ceiling PORT STATE_DIR LOG: start scripts/bench's ceiling worker
+# (scripts/bench.d/ceiling.js, an R2 bucket bound as BUCKET) under
+# `wrangler dev` with the same flags as start_catalog, in its own process
+# group; sets CEILING_PID. It runs from a copy in a directory next to LOG so
+# wrangler's build output stays out of the work tree. Waits until it answers.
+start_ceiling() {
+  local port=$1 state=$2 log=$3
+  local dir
+  dir="$(dirname "$log")/ceiling-worker"
+  mkdir -p "$dir"
+  cp "$ROOT/scripts/bench.d/ceiling.js" "$ROOT/scripts/bench.d/ceiling.wrangler.toml" "$dir/"
+  (cd "$dir" && exec setsid wrangler dev --config ceiling.wrangler.toml --ip 127.0.0.1 --port "$port" \
+      --persist-to "$state" --show-interactive-dev-session=false >"$log" 2>&1) &
+  CEILING_PID=$!
+  local i
+  for i in $(seq 1 300); do
+    if curl -s -o /dev/null "http://127.0.0.1:$port/healthcheck"; then
+      return 0
+    fi
+    if ! kill -0 "$CEILING_PID" 2>/dev/null; then
+      tail -n 40 "$log" >&2
+      echo "wrangler dev (ceiling worker) exited" >&2
+      return 1
+    fi
+    sleep 0.5
+  done
+  tail -n 40 "$log" >&2
+  echo "wrangler dev (ceiling worker) did not answer on port $port" >&2
+  return 1
+}
+
+# stop_ceiling: stop the ceiling worker's wrangler dev and its workerd.
+stop_ceiling() {
+  if [ -n "${CEILING_PID:-}" ]; then
+    kill -- "-$CEILING_PID" 2>/dev/null || kill "$CEILING_PID" 2>/dev/null || true
+    wait "$CEILING_PID" 2>/dev/null || true
+    CEILING_PID=
+  fi
+}

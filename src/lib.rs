@@ -16,7 +16,11 @@
 //! - `api` (wasm only): handlers, one per route, *parse -> apply -> respond*;
 //!   `api::v2::image_data` is the upload/download path.
 //! - `entry` (wasm only): `#[event(fetch)]`, thin.
+//! - `client` (host only): the native client the `edge-glance` CLI
+//!   (`src/bin/edge-glance.rs`) and the integration tests use.
 
+#[cfg(not(target_arch = "wasm32"))]
+pub mod client;
 pub mod context;
 pub mod domain;
 pub mod error;
