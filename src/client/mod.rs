@@ -280,7 +280,8 @@ impl ImageData {
             }
         }
         let sha512 = hex(&std::mem::take(&mut self.sha512).finalize());
-        if let (Some("sha512"), Some(expected)) = (self.expected.os_hash_algo.as_deref(), &self.expected.os_hash_value) {
+        if let (Some("sha512"), Some(expected)) = (self.expected.os_hash_algo.as_deref(), &self.expected.os_hash_value)
+        {
             if *expected != sha512 {
                 return Err(mismatch("sha512", expected, sha512));
             }
@@ -377,9 +378,7 @@ impl Client {
                 let body = response.into_string().unwrap_or_default();
                 let message = serde_json::from_str::<Value>(&body)
                     .ok()
-                    .and_then(|v| {
-                        v.get("message").or_else(|| v.get("error").and_then(|e| e.get("message"))).cloned()
-                    })
+                    .and_then(|v| v.get("message").or_else(|| v.get("error").and_then(|e| e.get("message"))).cloned())
                     .and_then(|m| m.as_str().map(str::to_owned))
                     .unwrap_or(body);
                 Err(match status {

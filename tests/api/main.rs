@@ -6,6 +6,8 @@
 
 mod helpers;
 
+mod cli;
+mod client;
 mod discovery;
 mod errors;
 mod image_data;
