@@ -1,0 +1,346 @@
+#!/usr/bin/env python3
+"""The measuring half of scripts/bench (which starts both workers).
+
+Compares the catalog with the ceiling worker (ceiling.js) on:
+  1. upload MB/s of a random file      (catalog: POST /v2/images + PUT .../file)
+  2. download MB/s of that file        (catalog: GET /v2/images/{id}/file)
+  3. requests/s, GET /v2/images/{id}   (ceiling: the same body, fixed)
+  4. requests/s, GET /v2/images?limit=20 with 1,000 images (ceiling: fixed)
+and prints one markdown table (also written to --out).
+
+Every request on the measured path is checked (status, size, md5 once, wrk
+error counts); any surprise raises, so the benchmark never reports errors as
+speed. Standard library only; transfers use curl, loads use wrk.
+"""
+
+import argparse
+import hashlib
+import http.client
+import json
+import os
+import re
+import resource
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+from concurrent.futures import ThreadPoolExecutor
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+MB = 1_000_000
+
+
+class BenchError(Exception):
+    pass
+
+
+def log(msg):
+    print(f"    {msg}", file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------- plain HTTP
+def request(base, method, path, body=None, headers=None, timeout=60):
+    """One request on a fresh connection: (status, headers dict, body bytes)."""
+    u = urllib.parse.urlsplit(base)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=timeout)
+    try:
+        conn.request(method, path, body=body, headers=headers or {})
+        resp = conn.getresponse()
+        data = resp.read()
+        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, data
+    finally:
+        conn.close()
+
+
+def expect(status, wanted, what, body=b""):
+    if status != wanted:
+        raise BenchError(f"{what}: HTTP {status}, expected {wanted}: {body[:300]!r}")
+
+
+def create_image(base, name="bench", conn=None):
+    body = json.dumps({"name": name, "disk_format": "raw", "container_format": "bare"})
+    headers = {"Content-Type": "application/json"}
+    if conn is None:
+        status, _, data = request(base, "POST", "/v2/images", body, headers)
+    else:
+        conn.request("POST", "/v2/images", body=body, headers=headers)
+        resp = conn.getresponse()
+        status, data = resp.status, resp.read()
+    expect(status, 201, "POST /v2/images", data)
+    return json.loads(data)["id"]
+
+
+# ------------------------------------------------------------------ transfers
+def curl(args, what):
+    """Runs curl with a -w summary; returns (http_code, size_up, size_down, seconds, headers)."""
+    hdr = os.path.join(ARGS.work, "curl-headers.txt")
+    cmd = ["curl", "-sS", "--noproxy", "*", "--max-time", "300", "-H", "Expect:", "-D", hdr,
+           "-w", "%{http_code} %{size_upload} %{size_download} %{time_total}"] + args
+    out = subprocess.run(cmd, capture_output=True, text=True)
+    if out.returncode != 0:
+        raise BenchError(f"{what}: curl failed ({out.returncode}): {out.stderr.strip()}")
+    code, up, down, total = out.stdout.split()
+    headers = {}
+    with open(hdr, errors="replace") as f:
+        for line in f:
+            if ":" in line:
+                k, v = line.split(":", 1)
+                headers[k.strip().lower()] = v.strip()
+    return int(code), int(float(up)), int(float(down)), float(total), headers
+
+
+def upload(url, path, size, wanted_status, what):
+    code, up, _, secs, _ = curl(["-X", "PUT", "-H", "Content-Type: application/octet-stream",
+                                 "--data-binary", f"@{path}", "-o", "/dev/null", url], what)
+    if code != wanted_status:
+        raise BenchError(f"{what}: HTTP {code}, expected {wanted_status}")
+    if up != size:
+        raise BenchError(f"{what}: curl sent {up} bytes, expected {size}")
+    return size / secs / MB
+
+
+def download(url, size, what):
+    code, _, down, secs, headers = curl(["-o", "/dev/null", url], what)
+    if code != 200:
+        raise BenchError(f"{what}: HTTP {code}, expected 200")
+    if down != size:
+        raise BenchError(f"{what}: got {down} bytes, expected {size}")
+    return size / secs / MB, headers
+
+
+def download_md5(url, size, what):
+    proc = subprocess.Popen(["curl", "-sS", "--noproxy", "*", "--fail", "--max-time", "300", url],
+                            stdout=subprocess.PIPE)
+    md5, n = hashlib.md5(), 0
+    while chunk := proc.stdout.read(1 << 20):
+        md5.update(chunk)
+        n += len(chunk)
+    if proc.wait() != 0 or n != size:
+        raise BenchError(f"{what}: curl exit {proc.returncode}, {n} bytes (expected {size})")
+    return md5.hexdigest()
+
+
+def make_file(path, size):
+    md5 = hashlib.md5()
+    with open(path, "wb") as f:
+        left = size
+        while left:
+            chunk = os.urandom(min(left, 8 << 20))
+            md5.update(chunk)
+            f.write(chunk)
+            left -= len(chunk)
+    return md5.hexdigest()
+
+
+def transfers(cat, ceil):
+    size = ARGS.size_mib << 20
+    path = os.path.join(ARGS.work, "payload.bin")
+    log(f"writing a {ARGS.size_mib} MiB random file")
+    md5 = make_file(path, size)
+
+    up = {"catalog": [], "ceiling": []}
+    image_ids = []
+    for rep in range(1, ARGS.reps + 1):
+        image_id = create_image(cat)
+        image_ids.append(image_id)
+        up["catalog"].append(upload(f"{cat}/v2/images/{image_id}/file", path, size, 204,
+                                    f"catalog upload #{rep}"))
+        status, _, data = request(cat, "GET", f"/v2/images/{image_id}")
+        expect(status, 200, "GET the uploaded image", data)
+        image = json.loads(data)
+        if image.get("status") != "active" or image.get("size") != size or image.get("checksum") != md5:
+            raise BenchError(f"catalog upload #{rep}: image is {image.get('status')}, size {image.get('size')}, "
+                             f"checksum {image.get('checksum')} (expected active, {size}, {md5})")
+        up["ceiling"].append(upload(f"{ceil}/blob/bench-{rep}", path, size, 204, f"ceiling upload #{rep}"))
+        log(f"upload #{rep}: catalog {up['catalog'][-1]:.0f} MB/s, ceiling {up['ceiling'][-1]:.0f} MB/s")
+
+    image_id = image_ids[0]
+    down = {"catalog": [], "ceiling": []}
+    cache_states = []
+    for rep in range(1, ARGS.download_reps + 1):
+        rate, headers = download(f"{cat}/v2/images/{image_id}/file", size, f"catalog download #{rep}")
+        down["catalog"].append(rate)
+        cache_states.append(headers.get("x-edge-cache", "-"))
+        rate, _ = download(f"{ceil}/blob/bench-1", size, f"ceiling download #{rep}")
+        down["ceiling"].append(rate)
+        log(f"download #{rep}: catalog {down['catalog'][-1]:.0f} MB/s (X-Edge-Cache {cache_states[-1]}), "
+            f"ceiling {down['ceiling'][-1]:.0f} MB/s")
+
+    for name, url in (("catalog", f"{cat}/v2/images/{image_id}/file"), ("ceiling", f"{ceil}/blob/bench-1")):
+        got = download_md5(url, size, f"{name} md5 check")
+        if got != md5:
+            raise BenchError(f"{name} download md5 {got} != uploaded file's {md5}")
+    log(f"md5 of both downloads matches the file ({md5})")
+    os.unlink(path)
+    return up, down, cache_states, image_id
+
+
+# ---------------------------------------------------------------- many images
+def create_many(cat, count, threads=16):
+    u = urllib.parse.urlsplit(cat)
+    local = threading.local()
+
+    def one(i):
+        if not hasattr(local, "conn"):
+            local.conn = http.client.HTTPConnection(u.hostname, u.port, timeout=60)
+        return create_image(cat, f"bench-list-{i:04d}", local.conn)
+
+    start = time.monotonic()
+    with ThreadPoolExecutor(threads) as pool:
+        ids = list(pool.map(one, range(count)))
+    secs = time.monotonic() - start
+    if len(set(ids)) != count:
+        raise BenchError(f"created {len(set(ids))} distinct images, expected {count}")
+    log(f"created {count} images in {secs:.1f} s ({count / secs:.0f}/s, {threads} threads)")
+
+
+# ----------------------------------------------------------------------- wrk
+def wrk(url, duration, expect_min_bytes):
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cmd = ["wrk", "-t", str(ARGS.wrk_threads), "-c", str(ARGS.connections), "-d", f"{duration}s",
+           "--timeout", "10s", "-s", os.path.join(HERE, "wrk-report.lua"), url]
+    out = subprocess.run(cmd, capture_output=True, text=True)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if out.returncode != 0:
+        raise BenchError(f"wrk {url} failed ({out.returncode}): {out.stderr.strip()} {out.stdout.strip()}")
+    m = re.search(r"^WRKJSON (.*)$", out.stdout, re.M)
+    if not m:
+        raise BenchError(f"wrk {url}: no summary in its output:\n{out.stdout}")
+    r = json.loads(m.group(1))
+    errors = {k: r[k] for k in ("connect", "read", "write", "status", "timeout") if r[k]}
+    if errors or r["requests"] == 0:
+        raise BenchError(f"wrk {url}: {r['requests']} requests with errors {errors} (status = non-2xx/3xx)")
+    if r["bytes"] / r["requests"] < expect_min_bytes:
+        raise BenchError(f"wrk {url}: {r['bytes'] / r['requests']:.0f} bytes per response, "
+                         f"less than the {expect_min_bytes}-byte body")
+    secs = r["duration_us"] / 1e6
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    return {"rps": r["requests"] / secs, "p50_ms": r["p50_us"] / 1000, "p99_ms": r["p99_us"] / 1000,
+            "wrk_cpu": cpu / secs, "requests": r["requests"]}
+
+
+def capture(cat, ceil, path, name):
+    """Fetches the catalog's body once and installs it as the ceiling's fixed body."""
+    status, headers, body = request(cat, "GET", path)
+    expect(status, 200, f"catalog GET {path}", body)
+    json.loads(body)
+    ctype = headers.get("content-type", "application/json")
+    status, _, data = request(ceil, "PUT", f"/fixed/{name}", body, {"Content-Type": ctype})
+    expect(status, 204, f"ceiling PUT /fixed/{name}", data)
+    status, _, data = request(ceil, "GET", f"/fixed/{name}")
+    expect(status, 200, f"ceiling GET /fixed/{name}", data)
+    if data != body:
+        raise BenchError(f"ceiling /fixed/{name} does not return the captured body")
+    return len(body)
+
+
+def loads(cat, ceil, image_id):
+    cases = [
+        ("get", f"/v2/images/{image_id}", "image"),
+        ("list", "/v2/images?limit=20", "list"),
+    ]
+    results = {}
+    for key, path, fixed in cases:
+        n = capture(cat, ceil, path, fixed)
+        urls = {"catalog": f"{cat}{path}", "ceiling": f"{ceil}/fixed/{fixed}"}
+        results[key] = {"body": n}
+        for side in ("catalog", "ceiling"):
+            wrk(urls[side], ARGS.warmup, n)
+            results[key][side] = res = wrk(urls[side], ARGS.duration, n)
+            log(f"{path} ({n}-byte body) {side}: {res['rps']:.0f} req/s, p50 {res['p50_ms']:.1f} ms, "
+                f"p99 {res['p99_ms']:.1f} ms, wrk used {res['wrk_cpu'] * 100:.0f}% of a core")
+    return results
+
+
+# --------------------------------------------------------------------- report
+def builds(path):
+    """How many times wrangler built/reloaded the catalog so far (from its log)."""
+    with open(path, errors="replace") as f:
+        text = f.read()
+    return len(re.findall(r"Running custom build|Reloading local server|Local server updated|Detected changes", text))
+
+
+def table(up, down, cache_states, lo):
+    rows = []
+
+    def row(metric, unit, cat_values, ceil_values, target, runs):
+        c, k = statistics.median(cat_values), statistics.median(ceil_values)
+        ratio = c / k
+        met = "yes" if ratio >= target else "**NO**"
+        rows.append(f"| {metric} | {c:,.0f} {unit} | {k:,.0f} {unit} | {ratio:.2f} | ≥ {target} | {met} | {runs} |")
+
+    def runs(cv, kv, extra=""):
+        return (f"catalog {' / '.join(f'{v:.0f}' for v in cv)}{extra}; "
+                f"ceiling {' / '.join(f'{v:.0f}' for v in kv)}")
+
+    size = f"{ARGS.size_mib} MiB"
+    row(f"upload {size} (median of {ARGS.reps})", "MB/s", up["catalog"], up["ceiling"], 0.9,
+        runs(up["catalog"], up["ceiling"]))
+    row(f"download {size} (median of {ARGS.download_reps})", "MB/s", down["catalog"], down["ceiling"], 0.9,
+        runs(down["catalog"], down["ceiling"], f" (X-Edge-Cache {'/'.join(cache_states)})"))
+    for key, label, target in (
+        ("get", "GET /v2/images/{id}", 0.5),
+        ("list", f"GET /v2/images?limit=20, {ARGS.images:,} images", 0.4),
+    ):
+        r = lo[key]
+        c, k = r["catalog"], r["ceiling"]
+        detail = (f"{r['body']} B body; p50/p99 ms: catalog {c['p50_ms']:.1f}/{c['p99_ms']:.1f}, "
+                  f"ceiling {k['p50_ms']:.1f}/{k['p99_ms']:.1f}; wrk CPU ≤ "
+                  f"{max(c['wrk_cpu'], k['wrk_cpu']) * 100:.0f}% of a core")
+        row(f"{label}, {ARGS.connections} conns, {ARGS.duration} s", "req/s", [c["rps"]], [k["rps"]], target, detail)
+    head = ["| metric | catalog | ceiling | ratio | target | met | runs / details |",
+            "|---|---:|---:|---:|---:|:-:|---|"]
+    return head + rows
+
+
+def main():
+    global ARGS
+    p = argparse.ArgumentParser()
+    p.add_argument("--catalog", required=True)
+    p.add_argument("--ceiling", required=True)
+    p.add_argument("--catalog-log", required=True)
+    p.add_argument("--work", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--info", default="")
+    p.add_argument("--size-mib", type=int, default=256)
+    p.add_argument("--reps", type=int, default=3)
+    p.add_argument("--download-reps", type=int, default=5)
+    p.add_argument("--images", type=int, default=1000)
+    p.add_argument("--connections", type=int, default=8)
+    p.add_argument("--wrk-threads", type=int, default=1)
+    p.add_argument("--duration", type=int, default=10)
+    p.add_argument("--warmup", type=int, default=2)
+    ARGS = p.parse_args()
+    cat, ceil = ARGS.catalog.rstrip("/"), ARGS.ceiling.rstrip("/")
+
+    builds_before = builds(ARGS.catalog_log)
+    started = time.monotonic()
+    print("==> transfers (curl)", file=sys.stderr, flush=True)
+    up, down, cache_states, image_id = transfers(cat, ceil)
+    print(f"==> creating {ARGS.images} images", file=sys.stderr, flush=True)
+    create_many(cat, ARGS.images)
+    print(f"==> request rates (wrk, {ARGS.connections} connections, {ARGS.warmup} s warm-up + "
+          f"{ARGS.duration} s each)", file=sys.stderr, flush=True)
+    lo = loads(cat, ceil, image_id)
+    if builds(ARGS.catalog_log) != builds_before:
+        raise BenchError("wrangler rebuilt/reloaded the catalog during the run (src/ changed?): "
+                         "the numbers mix two builds; run again")
+
+    lines = [f"Edge-glance benchmark: {ARGS.info}; measured in {time.monotonic() - started:.0f} s. "
+             "MB = 10^6 bytes; ratio = catalog / ceiling (higher is better).", ""]
+    lines += table(up, down, cache_states, lo)
+    text = "\n".join(lines) + "\n"
+    os.makedirs(os.path.dirname(ARGS.out), exist_ok=True)
+    with open(ARGS.out, "w") as f:
+        f.write(text)
+    sys.stdout.write(text)
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except BenchError as e:
+        print(f"BENCHMARK FAILED: {e}", file=sys.stderr)
+        sys.exit(1)
