@@ -1,6 +1,7 @@
 //! Image bytes in R2. Uploads are JavaScript streams handed to R2 with the
-//! runtime hashing them on the way (md5 for `checksum`, sha512 for
-//! `os_hash_value`); downloads hand R2's body stream to the response.
+//! runtime hashing them on the way (sha512 for `os_hash_value`; the md5 for
+//! `checksum` comes from R2 for single-part puts and from a second digest
+//! for multipart ones); downloads hand R2's body stream to the response.
 //!
 //! Nothing here leaves a partial object behind: a single `put` is atomic
 //! (a stream that errors or has the wrong length stores nothing), and a
@@ -104,27 +105,35 @@ impl Blobs {
         settle(promise).await.map_err(UploadFailure::Storage)
     }
 
-    /// Known length: tee the body three ways (R2 through a FixedLengthStream,
-    /// md5, sha512). Every branch is native; wasm only wires them together.
+    /// Known length: tee the body two ways, into R2 through a
+    /// FixedLengthStream (which also enforces the length) and into a native
+    /// sha512 digest. The md5 is the one R2 computes for a single-part put,
+    /// so it costs no second hash. Every branch is native; wasm only wires
+    /// them together.
     async fn put_known_length(&self, key: &str, body: JsReadable, expected: u64) -> Result<StoredData, UploadFailure> {
         let fixed = FixedLengthStream::new(expected as f64).map_err(|e| UploadFailure::Storage(js::describe(&e)))?;
         let branches = body.tee();
         let to_store: JsReadable = branches.get(0).unchecked_into();
         let to_hash: JsReadable = branches.get(1).unchecked_into();
-        let hash_branches = to_hash.tee();
-        let md5 = DigestStream::new("MD5");
         let sha = DigestStream::new("SHA-512");
         let into_fixed = to_store.pipe_to(&fixed.writable());
-        let into_md5 = hash_branches.get(0).unchecked_into::<JsReadable>().pipe_to(&md5);
-        let into_sha = hash_branches.get(1).unchecked_into::<JsReadable>().pipe_to(&sha);
+        let into_sha = to_hash.pipe_to(&sha);
         let put = self.bucket.put(key, &fixed.readable()).map_err(|e| UploadFailure::Storage(js::describe(&e)))?;
         // Await everything so no rejection is left unobserved.
-        let results = join_all([into_fixed, into_md5, into_sha, put].map(settle)).await;
-        if let Some(error) = results.iter().find_map(|r| r.as_ref().err()) {
+        let [piped, hashed, stored] = join_all([into_fixed, into_sha, put].map(settle))
+            .await
+            .try_into()
+            .map_err(|_| UploadFailure::Storage("upload branches went missing".into()))?;
+        if let Some(error) = [&piped, &hashed, &stored].iter().find_map(|r| r.as_ref().err()) {
             worker::console_warn!("upload to {key} failed: {error}");
             return Err(UploadFailure::SizeMismatch { expected });
         }
-        Ok(StoredData { size: expected, md5: digest_hex(&md5).await?, sha512: digest_hex(&sha).await? })
+        let object = stored.unwrap_or(JsValue::UNDEFINED);
+        let md5 = js::property(&js::property(&object, "checksums"), "md5");
+        if md5.is_undefined() || md5.is_null() {
+            return Err(UploadFailure::Storage(format!("R2 reported no md5 for {key}")));
+        }
+        Ok(StoredData { size: expected, md5: js::hex_of(&md5), sha512: digest_hex(&sha).await? })
     }
 
     /// Unknown length (chunked without `x-openstack-image-size`): R2 needs a
