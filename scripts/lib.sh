@@ -84,6 +84,26 @@ apply_migrations() {
   (cd "$ROOT" && wrangler d1 migrations apply DB --local --persist-to "$1" >/dev/null)
 }
 
+# wait_for_worker NAME PID PORT LOG: wait until the `wrangler dev` with
+# process id PID answers /healthcheck on PORT; show its log if it dies.
+wait_for_worker() {
+  local name=$1 pid=$2 port=$3 log=$4 i
+  for i in $(seq 1 300); do
+    if curl -s -o /dev/null "http://127.0.0.1:$port/healthcheck"; then
+      return 0
+    fi
+    if ! kill -0 "$pid" 2>/dev/null; then
+      tail -n 40 "$log" >&2
+      echo "wrangler dev ($name) exited" >&2
+      return 1
+    fi
+    sleep 0.5
+  done
+  tail -n 40 "$log" >&2
+  echo "wrangler dev ($name) did not answer on port $port" >&2
+  return 1
+}
+
 # start_catalog PORT STATE_DIR LOG: start `wrangler dev` in its own process
 # group; sets CATALOG_PID. Waits until the catalog answers.
 start_catalog() {
@@ -92,21 +112,7 @@ start_catalog() {
   (cd "$ROOT" && exec setsid wrangler dev --ip 127.0.0.1 --port "$port" --persist-to "$state" \
       --show-interactive-dev-session=false >"$log" 2>&1) &
   CATALOG_PID=$!
-  local i
-  for i in $(seq 1 300); do
-    if curl -s -o /dev/null "http://127.0.0.1:$port/healthcheck"; then
-      return 0
-    fi
-    if ! kill -0 "$CATALOG_PID" 2>/dev/null; then
-      tail -n 40 "$log" >&2
-      echo "wrangler dev exited" >&2
-      return 1
-    fi
-    sleep 0.5
-  done
-  tail -n 40 "$log" >&2
-  echo "wrangler dev did not answer on port $port" >&2
-  return 1
+  wait_for_worker catalog "$CATALOG_PID" "$port" "$log"
 }
 
 # stop_catalog: stop wrangler dev and its workerd.
@@ -144,21 +150,7 @@ start_ceiling() {
   (cd "$dir" && exec setsid wrangler dev --config ceiling.wrangler.toml --ip 127.0.0.1 --port "$port" \
       --persist-to "$state" --show-interactive-dev-session=false >"$log" 2>&1) &
   CEILING_PID=$!
-  local i
-  for i in $(seq 1 300); do
-    if curl -s -o /dev/null "http://127.0.0.1:$port/healthcheck"; then
-      return 0
-    fi
-    if ! kill -0 "$CEILING_PID" 2>/dev/null; then
-      tail -n 40 "$log" >&2
-      echo "wrangler dev (ceiling worker) exited" >&2
-      return 1
-    fi
-    sleep 0.5
-  done
-  tail -n 40 "$log" >&2
-  echo "wrangler dev (ceiling worker) did not answer on port $port" >&2
-  return 1
+  wait_for_worker "ceiling worker" "$CEILING_PID" "$port" "$log"
 }
 
 # stop_ceiling: stop the ceiling worker's wrangler dev and its workerd.
