@@ -11,7 +11,7 @@ use crate::api::v2::image_data::{
     check_downloadable, data_headers, declared_size, open_data, receive, request_body, stream_response, UploadRules,
 };
 use crate::api::v2::images::{page, remove_image, save_metadata};
-use crate::api::{header, internal, json_response, now, App};
+use crate::api::{header, internal, json_response, now, request_headers, App};
 use crate::domain::image::Image;
 use crate::domain::query::ListQuery;
 use crate::domain::status::ImageEvent;
@@ -20,10 +20,6 @@ use crate::error::ApiError;
 
 fn uri(app: &App, image: &Image) -> String {
     format!("{}/v1/images/{}", app.base_url, image.id)
-}
-
-fn request_headers(req: &Request) -> Vec<(String, String)> {
-    req.headers().entries().collect()
 }
 
 /// `GET /v1/images` and `/v1/images/detail`: public images (unless the query
