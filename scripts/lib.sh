@@ -137,7 +137,8 @@ ensure_wrk() {
 }
 
 # start_ceiling PORT STATE_DIR LOG: start scripts/bench's ceiling worker
-# (scripts/bench.d/ceiling.js, an R2 bucket bound as BUCKET) under
+# (scripts/bench.d/ceiling.js, an R2 bucket bound as BUCKET and a D1
+# database bound as DB, see ceiling_migrate) under
 # `wrangler dev` with the same flags as start_catalog, in its own process
 # group; sets CEILING_PID. It runs from a copy in a directory next to LOG so
 # wrangler's build output stays out of the work tree. Waits until it answers.
@@ -151,6 +152,22 @@ start_ceiling() {
       --persist-to "$state" --show-interactive-dev-session=false >"$log" 2>&1) &
   CEILING_PID=$!
   wait_for_worker "ceiling worker" "$CEILING_PID" "$port" "$log"
+}
+
+# ceiling_migrate STATE_DIR LOG: give the ceiling worker's local D1 database
+# (bound as DB) the catalog's schema, before start_ceiling with the same
+# STATE_DIR and LOG: copies the worker and the repository's migrations/ into
+# the directory start_ceiling runs it from, and applies them to STATE_DIR.
+ceiling_migrate() {
+  local state=$1 log=$2
+  local dir
+  dir="$(dirname "$log")/ceiling-worker"
+  mkdir -p "$dir"
+  cp "$ROOT/scripts/bench.d/ceiling.js" "$ROOT/scripts/bench.d/ceiling.wrangler.toml" "$dir/"
+  rm -rf "$dir/migrations"
+  cp -R "$ROOT/migrations" "$dir/migrations"
+  (cd "$dir" && wrangler d1 migrations apply DB --local --config ceiling.wrangler.toml \
+      --persist-to "$state" >/dev/null)
 }
 
 # stop_ceiling: stop the ceiling worker's wrangler dev and its workerd.

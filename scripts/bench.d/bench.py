@@ -6,7 +6,14 @@ Compares the catalog with the ceiling worker (ceiling.js) on:
   2. download MB/s of that file        (catalog: GET /v2/images/{id}/file)
   3. requests/s, GET /v2/images/{id}   (ceiling: the same body, fixed)
   4. requests/s, GET /v2/images?limit=20 with 1,000 images (ceiling: fixed)
-and prints one markdown table (also written to --out).
+and, as informative rows without targets, with the ceiling worker doing the
+catalog's own work in JavaScript ("same work"), so the difference is what the
+Rust/wasm layer costs:
+  5. upload: tee into FixedLengthStream -> R2 put (md5 from R2) + SHA-512
+  6. GET /v2/images/{id}: the catalog's D1 query, row as JSON
+  7. GET /v2/images?limit=20: the catalog's D1 list query, rows as JSON
+over a copy of the catalog's own rows (exported with `wrangler d1 execute`).
+It prints one markdown table (also written to --out).
 
 Every request on the measured path is checked (status, size, md5 once, wrk
 error counts); any surprise raises, so the benchmark never reports errors as
@@ -92,13 +99,14 @@ def curl(args, what):
 
 
 def upload(url, path, size, wanted_status, what):
-    code, up, _, secs, _ = curl(["-X", "PUT", "-H", "Content-Type: application/octet-stream",
+    """Returns (MB/s, response headers)."""
+    code, up, _, secs, headers = curl(["-X", "PUT", "-H", "Content-Type: application/octet-stream",
                                  "--data-binary", f"@{path}", "-o", "/dev/null", url], what)
     if code != wanted_status:
         raise BenchError(f"{what}: HTTP {code}, expected {wanted_status}")
     if up != size:
         raise BenchError(f"{what}: curl sent {up} bytes, expected {size}")
-    return size / secs / MB
+    return size / secs / MB, headers
 
 
 def download(url, size, what):
@@ -123,38 +131,48 @@ def download_md5(url, size, what):
 
 
 def make_file(path, size):
-    md5 = hashlib.md5()
+    """Writes `size` random bytes; returns their (md5, sha512) in hex."""
+    md5, sha512 = hashlib.md5(), hashlib.sha512()
     with open(path, "wb") as f:
         left = size
         while left:
             chunk = os.urandom(min(left, 8 << 20))
             md5.update(chunk)
+            sha512.update(chunk)
             f.write(chunk)
             left -= len(chunk)
-    return md5.hexdigest()
+    return md5.hexdigest(), sha512.hexdigest()
 
 
 def transfers(cat, ceil):
     size = ARGS.size_mib << 20
     path = os.path.join(ARGS.work, "payload.bin")
     log(f"writing a {ARGS.size_mib} MiB random file")
-    md5 = make_file(path, size)
+    md5, sha512 = make_file(path, size)
 
-    up = {"catalog": [], "ceiling": []}
+    up = {"catalog": [], "ceiling": [], "same": []}
     image_ids = []
     for rep in range(1, ARGS.reps + 1):
         image_id = create_image(cat)
         image_ids.append(image_id)
         up["catalog"].append(upload(f"{cat}/v2/images/{image_id}/file", path, size, 204,
-                                    f"catalog upload #{rep}"))
+                                    f"catalog upload #{rep}")[0])
         status, _, data = request(cat, "GET", f"/v2/images/{image_id}")
         expect(status, 200, "GET the uploaded image", data)
         image = json.loads(data)
-        if image.get("status") != "active" or image.get("size") != size or image.get("checksum") != md5:
+        if (image.get("status") != "active" or image.get("size") != size or image.get("checksum") != md5
+                or image.get("os_hash_value") != sha512):
             raise BenchError(f"catalog upload #{rep}: image is {image.get('status')}, size {image.get('size')}, "
-                             f"checksum {image.get('checksum')} (expected active, {size}, {md5})")
-        up["ceiling"].append(upload(f"{ceil}/blob/bench-{rep}", path, size, 204, f"ceiling upload #{rep}"))
-        log(f"upload #{rep}: catalog {up['catalog'][-1]:.0f} MB/s, ceiling {up['ceiling'][-1]:.0f} MB/s")
+                             f"checksum {image.get('checksum')}, os_hash_value {image.get('os_hash_value')} "
+                             f"(expected active, {size}, {md5}, {sha512})")
+        up["ceiling"].append(upload(f"{ceil}/blob/bench-{rep}", path, size, 204, f"ceiling upload #{rep}")[0])
+        rate, headers = upload(f"{ceil}/hashed/bench-same-{rep}", path, size, 204, f"same-work upload #{rep}")
+        if headers.get("x-md5") != md5 or headers.get("x-sha512") != sha512:
+            raise BenchError(f"same-work upload #{rep}: md5 {headers.get('x-md5')}, sha512 {headers.get('x-sha512')} "
+                             f"(expected {md5}, {sha512})")
+        up["same"].append(rate)
+        log(f"upload #{rep}: catalog {up['catalog'][-1]:.0f} MB/s, ceiling {up['ceiling'][-1]:.0f} MB/s, "
+            f"same work {up['same'][-1]:.0f} MB/s")
 
     image_id = image_ids[0]
     down = {"catalog": [], "ceiling": []}
@@ -194,6 +212,26 @@ def create_many(cat, count, threads=16):
     if len(set(ids)) != count:
         raise BenchError(f"created {len(set(ids))} distinct images, expected {count}")
     log(f"created {count} images in {secs:.1f} s ({count / secs:.0f}/s, {threads} threads)")
+
+
+def copy_rows(ceil):
+    """Copies every row of the catalog's `images` table into the ceiling's D1
+    (same schema) so that the same-work queries run over the same data."""
+    cmd = ["wrangler", "d1", "execute", "DB", "--local", "--persist-to", ARGS.catalog_state,
+           "--command", "SELECT * FROM images", "--json"]
+    out = subprocess.run(cmd, cwd=ARGS.root, capture_output=True, text=True)
+    if out.returncode != 0:
+        raise BenchError(f"exporting the catalog's rows failed ({out.returncode}): {out.stderr.strip()[-500:]}")
+    try:
+        rows = json.loads(out.stdout[out.stdout.index("["):])[0]["results"]
+    except (ValueError, LookupError) as e:
+        raise BenchError(f"exporting the catalog's rows: unexpected output ({e}): {out.stdout[:300]!r}")
+    if len(rows) < ARGS.images:
+        raise BenchError(f"exported {len(rows)} rows from the catalog, expected at least {ARGS.images}")
+    status, _, data = request(ceil, "POST", "/rows", json.dumps(rows), {"Content-Type": "application/json"})
+    expect(status, 204, "ceiling POST /rows", data)
+    log(f"copied the catalog's {len(rows)} image rows into the same-work worker's D1")
+    return {row["id"]: row for row in rows}
 
 
 # ----------------------------------------------------------------------- wrk
@@ -236,7 +274,27 @@ def capture(cat, ceil, path, name):
     return len(body)
 
 
-def loads(cat, ceil, image_id):
+def same_work_body(cat, ceil, path, key, rows):
+    """Checks that the same-work worker answers `path` from the same rows as
+    the catalog; returns its body's length."""
+    status, _, body = request(ceil, "GET", path)
+    expect(status, 200, f"same-work GET {path}", body)
+    got = json.loads(body)
+    status, _, data = request(cat, "GET", path)
+    expect(status, 200, f"catalog GET {path}", data)
+    want = json.loads(data)
+    if key == "get":
+        if got != rows.get(want["id"]):
+            raise BenchError(f"same-work GET {path}: not the catalog's row: {body[:300]!r}")
+    else:
+        got_ids = [r["id"] for r in got["images"]]
+        want_ids = [i["id"] for i in want["images"]]
+        if got_ids != want_ids or any(r != rows.get(r["id"]) for r in got["images"]):
+            raise BenchError(f"same-work GET {path}: rows {got_ids[:3]}... differ from the catalog's {want_ids[:3]}...")
+    return len(body)
+
+
+def loads(cat, ceil, image_id, rows):
     cases = [
         ("get", f"/v2/images/{image_id}", "image"),
         ("list", "/v2/images?limit=20", "list"),
@@ -244,12 +302,14 @@ def loads(cat, ceil, image_id):
     results = {}
     for key, path, fixed in cases:
         n = capture(cat, ceil, path, fixed)
-        urls = {"catalog": f"{cat}{path}", "ceiling": f"{ceil}/fixed/{fixed}"}
-        results[key] = {"body": n}
-        for side in ("catalog", "ceiling"):
-            wrk(urls[side], ARGS.warmup, n)
-            results[key][side] = res = wrk(urls[side], ARGS.duration, n)
-            log(f"{path} ({n}-byte body) {side}: {res['rps']:.0f} req/s, p50 {res['p50_ms']:.1f} ms, "
+        same_n = same_work_body(cat, ceil, path, key, rows)
+        urls = {"catalog": f"{cat}{path}", "ceiling": f"{ceil}/fixed/{fixed}", "same": f"{ceil}{path}"}
+        sizes = {"catalog": n, "ceiling": n, "same": same_n}
+        results[key] = {"body": n, "same_body": same_n}
+        for side in ("catalog", "ceiling", "same"):
+            wrk(urls[side], ARGS.warmup, sizes[side])
+            results[key][side] = res = wrk(urls[side], ARGS.duration, sizes[side])
+            log(f"{path} ({sizes[side]}-byte body) {side}: {res['rps']:.0f} req/s, p50 {res['p50_ms']:.1f} ms, "
                 f"p99 {res['p99_ms']:.1f} ms, wrk used {res['wrk_cpu'] * 100:.0f}% of a core")
     return results
 
@@ -290,6 +350,27 @@ def table(up, down, cache_states, lo):
                   f"ceiling {k['p50_ms']:.1f}/{k['p99_ms']:.1f}; wrk CPU ≤ "
                   f"{max(c['wrk_cpu'], k['wrk_cpu']) * 100:.0f}% of a core")
         row(f"{label}, {ARGS.connections} conns, {ARGS.duration} s", "req/s", [c["rps"]], [k["rps"]], target, detail)
+
+    # Informative: the ceiling column is the JS worker doing the catalog's work.
+    def same(metric, unit, cat_values, same_values, runs):
+        c, k = statistics.median(cat_values), statistics.median(same_values)
+        rows.append(f"| same work (informative, no target): {metric} | {c:,.0f} {unit} | {k:,.0f} {unit} | "
+                    f"{c / k:.2f} | — | — | {runs} |")
+
+    same(f"upload {size}, JS tee → FixedLengthStream → R2 put (md5 from R2) + SHA-512 DigestStream "
+         f"(median of {ARGS.reps})", "MB/s", up["catalog"], up["same"],
+         f"catalog {' / '.join(f'{v:.0f}' for v in up['catalog'])}; "
+         f"same-work JS {' / '.join(f'{v:.0f}' for v in up['same'])}")
+    for key, label in (
+        ("get", "GET /v2/images/{id}, JS: the catalog's one D1 query, row as JSON"),
+        ("list", f"GET /v2/images?limit=20, {ARGS.images:,} images, JS: the catalog's D1 list query, rows as JSON"),
+    ):
+        r = lo[key]
+        c, k = r["catalog"], r["same"]
+        detail = (f"{r['body']} B / {r['same_body']} B bodies; p50/p99 ms: catalog {c['p50_ms']:.1f}/{c['p99_ms']:.1f}, "
+                  f"same-work JS {k['p50_ms']:.1f}/{k['p99_ms']:.1f}; wrk CPU ≤ "
+                  f"{max(c['wrk_cpu'], k['wrk_cpu']) * 100:.0f}% of a core")
+        same(f"{label}, {ARGS.connections} conns, {ARGS.duration} s", "req/s", [c["rps"]], [k["rps"]], detail)
     head = ["| metric | catalog | ceiling | ratio | target | met | runs / details |",
             "|---|---:|---:|---:|---:|:-:|---|"]
     return head + rows
@@ -301,6 +382,9 @@ def main():
     p.add_argument("--catalog", required=True)
     p.add_argument("--ceiling", required=True)
     p.add_argument("--catalog-log", required=True)
+    p.add_argument("--catalog-state", required=True, help="the catalog's --persist-to directory")
+    p.add_argument("--root", default=os.path.dirname(os.path.dirname(HERE)),
+                   help="the repository (its wrangler.toml names the catalog's D1 database)")
     p.add_argument("--work", required=True)
     p.add_argument("--out", required=True)
     p.add_argument("--info", default="")
@@ -321,15 +405,18 @@ def main():
     up, down, cache_states, image_id = transfers(cat, ceil)
     print(f"==> creating {ARGS.images} images", file=sys.stderr, flush=True)
     create_many(cat, ARGS.images)
+    rows = copy_rows(ceil)
     print(f"==> request rates (wrk, {ARGS.connections} connections, {ARGS.warmup} s warm-up + "
           f"{ARGS.duration} s each)", file=sys.stderr, flush=True)
-    lo = loads(cat, ceil, image_id)
+    lo = loads(cat, ceil, image_id, rows)
     if builds(ARGS.catalog_log) != builds_before:
         raise BenchError("wrangler rebuilt/reloaded the catalog during the run (src/ changed?): "
                          "the numbers mix two builds; run again")
 
     lines = [f"Edge-glance benchmark: {ARGS.info}; measured in {time.monotonic() - started:.0f} s. "
-             "MB = 10^6 bytes; ratio = catalog / ceiling (higher is better).", ""]
+             "MB = 10^6 bytes; ratio = catalog / ceiling (higher is better). In the \"same work\" rows the "
+             "ceiling column is a plain JS worker doing the catalog's own work for that request "
+             "(scripts/bench.d/ceiling.js), so their ratio is what the Rust/wasm layer costs.", ""]
     lines += table(up, down, cache_states, lo)
     text = "\n".join(lines) + "\n"
     os.makedirs(os.path.dirname(ARGS.out), exist_ok=True)
