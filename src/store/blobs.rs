@@ -49,29 +49,6 @@ pub enum UploadFailure {
     Storage(String),
 }
 
-/// What is known of an upload body's length.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BodyLength {
-    /// `Content-Length`: the runtime itself delivers exactly this many bytes
-    /// (or errors), so the body can go to R2 as it is.
-    Exact(u64),
-    /// Announced (`x-openstack-image-size`, `x-image-meta-size`) on a
-    /// chunked body: enforced with a FixedLengthStream.
-    Declared(u64),
-    /// Chunked with no size: stored as a multipart upload.
-    Unknown,
-}
-
-impl BodyLength {
-    /// The size the client promised, if any.
-    pub fn size(self) -> Option<u64> {
-        match self {
-            BodyLength::Exact(n) | BodyLength::Declared(n) => Some(n),
-            BodyLength::Unknown => None,
-        }
-    }
-}
-
 /// The object key of an image's data.
 pub fn object_key(image_id: &str) -> String {
     format!("images/{image_id}")
@@ -88,50 +65,27 @@ impl Blobs {
         Blobs { bucket: binding.unchecked_into() }
     }
 
-    /// Streams `body` into `key`, by the fastest path its length allows.
+    /// Streams `body` into `key`. `declared` is the size the client announced
+    /// (`x-openstack-image-size` or `Content-Length`); without it the data is
+    /// written as a multipart upload.
     pub async fn put_stream(
         &self,
         key: &str,
         body: Option<JsValue>,
-        length: BodyLength,
+        declared: Option<u64>,
         limit: u64,
     ) -> Result<StoredData, UploadFailure> {
-        if length.size().is_some_and(|n| n > limit) {
-            return Err(UploadFailure::TooLarge { limit });
-        }
-        match (body, length) {
-            (None, BodyLength::Unknown | BodyLength::Exact(0) | BodyLength::Declared(0)) => self.put_empty(key).await,
-            (None, BodyLength::Exact(expected) | BodyLength::Declared(expected)) => {
-                Err(UploadFailure::SizeMismatch { expected })
-            }
-            (Some(body), BodyLength::Exact(expected)) => self.put_exact(key, body, expected).await,
-            (Some(body), BodyLength::Declared(expected)) => {
+        match (body, declared) {
+            (None, Some(0) | None) => self.put_empty(key).await,
+            (None, Some(expected)) => Err(UploadFailure::SizeMismatch { expected }),
+            (Some(body), Some(expected)) => {
+                if expected > limit {
+                    return Err(UploadFailure::TooLarge { limit });
+                }
                 self.put_known_length(key, body.unchecked_into(), expected).await
             }
-            (Some(body), BodyLength::Unknown) => self.put_unknown_length(key, body.unchecked_into(), limit).await,
+            (Some(body), None) => self.put_unknown_length(key, body.unchecked_into(), limit).await,
         }
-    }
-
-    /// A body of exact length goes to R2 untouched (as fast as a plain
-    /// `put`); R2 gives the md5, and the sha512 is then computed natively
-    /// over the stored object, so it covers exactly the bytes kept. This
-    /// measured faster here than hashing a tee of the upload as it streams.
-    async fn put_exact(&self, key: &str, body: JsValue, expected: u64) -> Result<StoredData, UploadFailure> {
-        let object = self.put_value(key, &body).await.map_err(|e| {
-            worker::console_warn!("upload to {key} failed: {e:?}");
-            UploadFailure::SizeMismatch { expected }
-        })?;
-        let size = js::property(&object, "size").as_f64().unwrap_or(-1.0);
-        if size != expected as f64 {
-            return Err(UploadFailure::SizeMismatch { expected });
-        }
-        let md5 = r2_md5(&object, key)?;
-        let Some(stored) = self.get_stream(key, None).await.map_err(UploadFailure::Storage)? else {
-            return Err(UploadFailure::Storage(format!("{key} vanished right after it was written")));
-        };
-        let sha = DigestStream::new("SHA-512");
-        settle(stored.unchecked_into::<JsReadable>().pipe_to(&sha)).await.map_err(UploadFailure::Storage)?;
-        Ok(StoredData { size: expected, md5, sha512: digest_hex(&sha).await? })
     }
 
     async fn put_empty(&self, key: &str) -> Result<StoredData, UploadFailure> {
@@ -151,7 +105,7 @@ impl Blobs {
         settle(promise).await.map_err(UploadFailure::Storage)
     }
 
-    /// Declared length on a chunked body: tee the body two ways, into R2 through a
+    /// Known length: tee the body two ways, into R2 through a
     /// FixedLengthStream (which also enforces the length) and into a native
     /// sha512 digest. The md5 is the one R2 computes for a single-part put,
     /// so it costs no second hash. Every branch is native; wasm only wires
@@ -174,8 +128,12 @@ impl Blobs {
             worker::console_warn!("upload to {key} failed: {error}");
             return Err(UploadFailure::SizeMismatch { expected });
         }
-        let md5 = r2_md5(&stored.unwrap_or(JsValue::UNDEFINED), key)?;
-        Ok(StoredData { size: expected, md5, sha512: digest_hex(&sha).await? })
+        let object = stored.unwrap_or(JsValue::UNDEFINED);
+        let md5 = js::property(&js::property(&object, "checksums"), "md5");
+        if md5.is_undefined() || md5.is_null() {
+            return Err(UploadFailure::Storage(format!("R2 reported no md5 for {key}")));
+        }
+        Ok(StoredData { size: expected, md5: js::hex_of(&md5), sha512: digest_hex(&sha).await? })
     }
 
     /// Unknown length (chunked without `x-openstack-image-size`): R2 needs a
@@ -296,15 +254,6 @@ impl Blobs {
         let promise = self.bucket.delete(key).map_err(|e| js::describe(&e))?;
         settle(promise).await.map(|_| ())
     }
-}
-
-/// The md5 R2 computed for a single-part put.
-fn r2_md5(object: &JsValue, key: &str) -> Result<String, UploadFailure> {
-    let md5 = js::property(&js::property(object, "checksums"), "md5");
-    if md5.is_undefined() || md5.is_null() {
-        return Err(UploadFailure::Storage(format!("R2 reported no md5 for {key}")));
-    }
-    Ok(js::hex_of(&md5))
 }
 
 async fn upload_part(

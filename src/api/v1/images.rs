@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use worker::{Context, Headers, Request, Response};
 
 use crate::api::v2::image_data::{
-    body_length, check_downloadable, data_headers, open_data, receive, request_body, stream_response, UploadRules,
+    check_downloadable, data_headers, declared_size, open_data, receive, request_body, stream_response, UploadRules,
 };
 use crate::api::v2::images::{page, remove_image, save_metadata};
 use crate::api::{header, internal, json_response, now, request_headers, App};
@@ -17,7 +17,6 @@ use crate::domain::query::ListQuery;
 use crate::domain::status::ImageEvent;
 use crate::domain::v1::{brief, detailed, header_safe, to_headers, V1Meta};
 use crate::error::ApiError;
-use crate::store::blobs::BodyLength;
 
 fn uri(app: &App, image: &Image) -> String {
     format!("{}/v1/images/{}", app.base_url, image.id)
@@ -72,21 +71,23 @@ pub async fn show(app: &App, id: &str, ctx: &Context) -> Result<Response, ApiErr
 enum Body {
     /// No body (no length, or a length of 0).
     Empty,
-    /// A body, with what is known of its length.
-    Data(BodyLength),
+    /// A body of known or unknown (chunked) length.
+    Data(Option<u64>),
 }
 
 fn body_of(req: &Request) -> Result<Body, ApiError> {
     let chunked = header(req, "transfer-encoding").is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
-    Ok(match body_length(req, "x-image-meta-size")? {
-        length if chunked => Body::Data(length),
-        BodyLength::Exact(0) | BodyLength::Declared(0) | BodyLength::Unknown => Body::Empty,
-        BodyLength::Declared(n) => {
+    let declared = declared_size(req, "x-image-meta-size")?;
+    let length = header(req, "content-length").and_then(|v| v.trim().parse::<u64>().ok());
+    Ok(match (chunked, length, declared) {
+        (true, _, declared) => Body::Data(declared),
+        (false, Some(n), _) if n > 0 => Body::Data(Some(n)),
+        (false, _, Some(n)) if n > 0 => {
             return Err(ApiError::bad_request(format!(
                 "Size mismatch: x-image-meta-size is {n} but the request has no body."
             )))
         }
-        exact => Body::Data(exact),
+        _ => Body::Empty,
     })
 }
 
@@ -112,11 +113,11 @@ pub async fn create(app: Rc<App>, req: &Request, ctx: &Context) -> Result<Respon
     app.images.insert(&image).await?;
     let id = image.id.to_string();
     match body {
-        Body::Data(length) => {
-            receive(app.clone(), image, request_body(req), length, v1_rules(&meta), ctx).await?;
+        Body::Data(declared) => {
+            receive(app.clone(), image, request_body(req), declared, v1_rules(&meta), ctx).await?;
         }
         Body::Empty if meta.size == Some(0) => {
-            receive(app.clone(), image, None, BodyLength::Exact(0), v1_rules(&meta), ctx).await?;
+            receive(app.clone(), image, None, Some(0), v1_rules(&meta), ctx).await?;
         }
         Body::Empty => {}
     }
@@ -139,11 +140,11 @@ pub async fn update(app: Rc<App>, req: &Request, id: &str, ctx: &Context) -> Res
         image.updated_at = now();
         save_metadata(&app, &image, read_status).await?;
     }
-    if let Body::Data(length) = body {
+    if let Body::Data(declared) = body {
         if image.has_data() || image.size.is_some() {
             return Err(ApiError::conflict(format!("Image {id} already has data; v1 images take data only once.")));
         }
-        receive(app.clone(), image, request_body(req), length, v1_rules(&meta), ctx).await?;
+        receive(app.clone(), image, request_body(req), declared, v1_rules(&meta), ctx).await?;
     }
     record_response(&app, 200, &app.visible_image(id).await?)
 }

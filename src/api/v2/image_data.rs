@@ -21,31 +21,29 @@ use crate::domain::image::{DiskFormat, Image};
 use crate::domain::range::{self, ByteRange, RangeError};
 use crate::domain::status::{ImageEvent, ImageStatus};
 use crate::error::ApiError;
-use crate::store::blobs::{object_key, BodyLength, StoredData, UploadFailure};
+use crate::store::blobs::{object_key, StoredData, UploadFailure};
 use crate::store::cache::EdgeCache;
 use crate::store::images::DataRecord;
 use crate::store::js::JsReadable;
 use wasm_bindgen::JsCast;
 
-/// What the request says of its body's length: `Content-Length` (which must
-/// agree with `size_header`, `x-openstack-image-size` or v1's
-/// `x-image-meta-size`, when both are sent), else `size_header` on a chunked
-/// body, else nothing.
-pub fn body_length(req: &Request, size_header: &str) -> Result<BodyLength, ApiError> {
+/// The size the client declares: `size_header` (`x-openstack-image-size`,
+/// or v1's `x-image-meta-size`), else `Content-Length`; `None` for a chunked
+/// body of unknown length.
+pub fn declared_size(req: &Request, size_header: &str) -> Result<Option<u64>, ApiError> {
     let parse = |name: &str, raw: String| {
         raw.trim()
             .parse::<u64>()
             .map_err(|_| ApiError::bad_request(format!("{name} must be a non-negative integer, got '{raw}'.")))
     };
-    let declared = header(req, size_header).map(|v| parse(size_header, v)).transpose()?;
+    let explicit = header(req, size_header).map(|v| parse(size_header, v)).transpose()?;
     let length = header(req, "content-length").map(|v| parse("Content-Length", v)).transpose()?;
-    match (declared, length) {
+    match (explicit, length) {
         (Some(declared), Some(sent)) if declared != sent => Err(ApiError::bad_request(format!(
             "Size mismatch: {size_header} is {declared} but the request body has {sent} bytes."
         ))),
-        (_, Some(sent)) => Ok(BodyLength::Exact(sent)),
-        (Some(declared), None) => Ok(BodyLength::Declared(declared)),
-        (None, None) => Ok(BodyLength::Unknown),
+        (Some(declared), _) => Ok(Some(declared)),
+        (None, length) => Ok(length),
     }
 }
 
@@ -76,9 +74,9 @@ pub async fn upload(app: Rc<App>, req: &Request, id: &str, ctx: &Context) -> Res
             "Invalid content type {content_type}: image data must be sent as application/octet-stream."
         )));
     }
-    let length = body_length(req, "x-openstack-image-size")?;
+    let declared = declared_size(req, "x-openstack-image-size")?;
     let image = app.visible_image(id).await?;
-    receive(app, image, request_body(req), length, UploadRules::v2(), ctx).await?;
+    receive(app, image, request_body(req), declared, UploadRules::v2(), ctx).await?;
     no_content()
 }
 
@@ -94,7 +92,7 @@ pub async fn receive(
     app: Rc<App>,
     image: Image,
     body: Option<JsValue>,
-    length: BodyLength,
+    declared: Option<u64>,
     rules: UploadRules,
     ctx: &Context,
 ) -> Result<(), ApiError> {
@@ -105,7 +103,7 @@ pub async fn receive(
     if rules.require_formats {
         image.check_ready_for_data()?;
     }
-    if let Some(size) = length.size().filter(|s| *s > app.config.size_cap) {
+    if let Some(size) = declared.filter(|s| *s > app.config.size_cap) {
         return Err(ApiError::too_large(format!(
             "Image size {size} exceeds the size cap of {} bytes.",
             app.config.size_cap
@@ -119,7 +117,7 @@ pub async fn receive(
 
     let (sender, receiver) = oneshot::channel();
     ctx.wait_until(async move {
-        let outcome = transfer(&app, &image, body, length, &rules).await;
+        let outcome = transfer(&app, &image, body, declared, &rules).await;
         if let Err(error) = &outcome {
             worker::console_warn!("upload of image {} failed: {error}", image.id);
         }
@@ -134,11 +132,11 @@ async fn transfer(
     app: &App,
     image: &Image,
     body: Option<JsValue>,
-    length: BodyLength,
+    declared: Option<u64>,
     rules: &UploadRules,
 ) -> Result<(), ApiError> {
     let key = object_key(image.id.as_str());
-    let stored = app.blobs.put_stream(&key, body, length, app.config.size_cap).await;
+    let stored = app.blobs.put_stream(&key, body, declared, app.config.size_cap).await;
     let error = match stored {
         Ok(data) => match &rules.expected_md5 {
             Some(expected) if *expected != data.md5 => ApiError::bad_request(format!(
