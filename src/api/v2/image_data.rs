@@ -5,15 +5,16 @@
 //! Upload: queued -> saving by compare-and-set (so of two concurrent uploads
 //! one wins and the other gets 409), stream into R2 while hashing, then
 //! saving -> active with size/checksum/os_hash_value. On any failure the
-//! object is removed *before* the image returns to queued, so a retry can
-//! never have its data deleted by the failed attempt. The transfer runs under
+//! object is removed *before* the image leaves `saving` (back to queued in
+//! v2, killed in v1), so a retry can never have its data deleted by the
+//! failed attempt. The v1 handlers share this path. The transfer runs under
 //! `waitUntil`: if the client disconnects, the runtime cancels the request
 //! but the clean-up still runs.
 
 use std::rc::Rc;
 
 use futures_channel::oneshot;
-use wasm_bindgen::JsValue;
+use wasm_bindgen::{JsCast, JsValue};
 use worker::{Context, Headers, Request, Response, ResponseBody};
 
 use crate::api::{header, internal, no_content, now, App};
@@ -25,7 +26,6 @@ use crate::store::blobs::{object_key, StoredData, UploadFailure};
 use crate::store::cache::EdgeCache;
 use crate::store::images::DataRecord;
 use crate::store::js::JsReadable;
-use wasm_bindgen::JsCast;
 
 /// The size the client declares: `size_header` (`x-openstack-image-size`,
 /// or v1's `x-image-meta-size`), else `Content-Length`; `None` for a chunked
