@@ -145,7 +145,7 @@ fn start_raw_upload(id: &str, length: usize, sent: usize) -> TcpStream {
     let address = app().base.trim_start_matches("http://").to_owned();
     let mut stream = TcpStream::connect(&address).expect("connect");
     let head = format!(
-        "PUT /v2/images/{id}/file HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/octet-stream\r\nContent-Length: {length}\r\n\r\n"
+        "PUT /v2/images/{id}/file HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\nContent-Type: application/octet-stream\r\nContent-Length: {length}\r\n\r\n"
     );
     stream.write_all(head.as_bytes()).unwrap();
     stream.write_all(&random_bytes(sent, 5)).unwrap();
@@ -276,4 +276,28 @@ fn whole_downloads_come_from_the_edge_cache_after_the_first_and_never_outlive_th
     // Access is checked before the cache: a deleted image is gone at once.
     assert_eq!(app().request("DELETE", &format!("/v2/images/{id}"), &[], None).status, 204);
     app().get(&file(&id)).assert_error(404, &id);
+}
+
+#[test]
+fn an_image_deleted_during_its_upload_gets_410_and_its_data_is_discarded() {
+    let id = app().create_uploadable(&unique_tag());
+    let mut upload = start_raw_upload(&id, 3 * 1024 * 1024, 1024 * 1024);
+    app().wait_for_status(&id, "saving", Duration::from_secs(20));
+    assert_eq!(app().request("DELETE", &format!("/v2/images/{id}"), &[], None).status, 204);
+    upload.write_all(&random_bytes(2 * 1024 * 1024, 8)).unwrap();
+    upload.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let mut response = String::new();
+    upload.read_to_string(&mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 410"), "{response}");
+    assert!(response.contains("deleted during the upload"), "{response}");
+    assert!(!app().object_exists(&id), "the data of a deleted image must not stay in R2");
+}
+
+#[test]
+fn an_upload_over_the_size_cap_is_413_before_any_byte_is_stored() {
+    let id = app().create_uploadable(&unique_tag());
+    let two_tib = (2u64 << 40).to_string();
+    let reply = app().request_chunked("PUT", &file(&id), &[OCTETS, ("x-openstack-image-size", &two_tib)], &b"x"[..]);
+    reply.assert_error(413, "size cap");
+    assert_eq!(app().status_of(&id), "queued");
 }
