@@ -109,8 +109,9 @@ wait_for_worker() {
 start_catalog() {
   local port=$1 state=$2 log=$3
   apply_migrations "$state"
+  # --test-scheduled: tests fire the cron trigger with GET /__scheduled.
   (cd "$ROOT" && exec setsid wrangler dev --ip 127.0.0.1 --port "$port" --persist-to "$state" \
-      --show-interactive-dev-session=false >"$log" 2>&1) &
+      --test-scheduled --show-interactive-dev-session=false >"$log" 2>&1) &
   CATALOG_PID=$!
   wait_for_worker catalog "$CATALOG_PID" "$port" "$log"
 }

@@ -1,7 +1,8 @@
-//! The worker's entry point: give the request an id, run the handler, render
-//! any error (the only place that happens), stamp `x-openstack-request-id`.
+//! The worker's entry points: `fetch` gives the request an id, runs the
+//! handler, renders any error (the only place that happens) and stamps
+//! `x-openstack-request-id`; `scheduled` runs the upkeep.
 
-use worker::{event, Context, Env, Headers, Request, Response, ResponseBody};
+use worker::{event, Context, Env, Headers, Request, Response, ResponseBody, ScheduleContext, ScheduledEvent};
 
 use crate::api;
 use crate::error::ApiError;
@@ -31,4 +32,14 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response>
     };
     let _ = response.headers_mut().set("x-openstack-request-id", &request_id);
     Ok(response)
+}
+
+/// The cron trigger (`wrangler.toml` `[triggers]`): scheduled upkeep.
+#[event(scheduled)]
+async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
+    match api::maintenance::reap_stalled_uploads(&env).await {
+        Ok(0) => {}
+        Ok(n) => worker::console_log!("settled {n} stalled upload(s)"),
+        Err(error) => worker::console_error!("scheduled upkeep failed: {error}"),
+    }
 }

@@ -3,6 +3,7 @@
 //! returned as [`ApiError`] and rendered once, in `entry`.
 
 pub mod discovery;
+pub mod maintenance;
 pub mod v1;
 pub mod v2;
 
@@ -32,6 +33,8 @@ pub mod names {
     pub const STORE_ID: &str = "STORE_ID";
     /// Largest accepted image, in bytes.
     pub const IMAGE_SIZE_CAP: &str = "IMAGE_SIZE_CAP";
+    /// Minutes after which a `saving` image counts as a dead upload.
+    pub const STALLED_UPLOAD_MINUTES: &str = "STALLED_UPLOAD_MINUTES";
 }
 
 /// Glance's default `image_size_cap`: 1 TiB.
@@ -46,15 +49,18 @@ pub struct Config {
     pub store_id: String,
     /// Largest image accepted.
     pub size_cap: u64,
+    /// Minutes after which a `saving` image counts as a dead upload.
+    pub stalled_upload_minutes: u64,
 }
 
 impl Config {
-    fn from_env(env: &Env) -> Config {
+    pub fn from_env(env: &Env) -> Config {
         let var = |name: &str| env.var(name).ok().map(|v| v.to_string());
         Config {
             noauth_project_id: var(names::NOAUTH_PROJECT_ID).unwrap_or_else(|| "admin".into()),
             store_id: var(names::STORE_ID).unwrap_or_else(|| "r2".into()),
             size_cap: var(names::IMAGE_SIZE_CAP).and_then(|v| v.parse().ok()).unwrap_or(DEFAULT_SIZE_CAP),
+            stalled_upload_minutes: var(names::STALLED_UPLOAD_MINUTES).and_then(|v| v.parse().ok()).unwrap_or(60),
         }
     }
 }

@@ -156,6 +156,16 @@ impl Images {
         Ok(self.changes(sql, &params).await? == 1)
     }
 
+    /// Images that have been `saving` since before `cutoff`: uploads whose
+    /// worker died without settling them.
+    pub async fn stalled_uploads(&self, cutoff: &str) -> Result<Vec<Image>, StoreError> {
+        self.rows(
+            "SELECT * FROM images WHERE deleted = 0 AND status = 'saving' AND updated_at < ? LIMIT 100",
+            &[SqlValue::Text(cutoff.into())],
+        )
+        .await
+    }
+
     /// Runs a list query built by `domain::query`.
     pub async fn list(&self, sql: &str, params: &[SqlValue]) -> Result<Vec<Image>, StoreError> {
         self.rows(sql, params).await

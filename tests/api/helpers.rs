@@ -198,29 +198,39 @@ impl TestApp {
         }
     }
 
-    /// Whether R2 holds an object for the image's data, read straight from
-    /// the catalog's local R2 state with `wrangler r2 object get`.
-    pub fn object_exists(&self, id: &str) -> bool {
-        let state = self.state.as_ref().expect("CATALOG_STATE is needed to look into R2");
+    /// Runs `wrangler <args> --local --persist-to <catalog state>` against
+    /// the catalog's own local D1/R2 state; true if it succeeded.
+    fn wrangler_local(&self, args: &[&str]) -> bool {
+        let state = self.state.as_ref().expect("CATALOG_STATE is needed to reach the local D1/R2 state");
         let root = env!("CARGO_MANIFEST_DIR");
-        let status = Command::new(format!("{root}/node_modules/.bin/wrangler"))
+        Command::new(format!("{root}/node_modules/.bin/wrangler"))
             .current_dir(root)
             .env("WRANGLER_SEND_METRICS", "false")
-            .args([
-                "r2",
-                "object",
-                "get",
-                &format!("edge-glance-images/images/{id}"),
-                "--local",
-                "--pipe",
-                "--persist-to",
-            ])
+            .args(args)
+            .args(["--local", "--persist-to"])
             .arg(state)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status()
-            .expect("run wrangler r2 object get");
-        status.success()
+            .expect("run wrangler")
+            .success()
+    }
+
+    /// Whether R2 holds an object for the image's data, read straight from
+    /// the catalog's local R2 state with `wrangler r2 object get`.
+    pub fn object_exists(&self, id: &str) -> bool {
+        self.wrangler_local(&["r2", "object", "get", &format!("edge-glance-images/images/{id}"), "--pipe"])
+    }
+
+    /// Writes an object for the image's data behind the catalog's back.
+    pub fn put_object(&self, id: &str, file: &std::path::Path) {
+        let key = format!("edge-glance-images/images/{id}");
+        assert!(self.wrangler_local(&["r2", "object", "put", &key, "--file", file.to_str().unwrap()]), "r2 put");
+    }
+
+    /// Runs SQL on the catalog's local D1 database behind its back.
+    pub fn d1_execute(&self, sql: &str) {
+        assert!(self.wrangler_local(&["d1", "execute", "DB", "--command", sql]), "d1 execute: {sql}");
     }
 
     /// Ids of a list response, in order.

@@ -13,5 +13,6 @@ mod errors;
 mod image_data;
 mod images;
 mod listing;
+mod maintenance;
 mod patching;
 mod v1;
