@@ -3,6 +3,7 @@
 //! real authentication changes how the context is built, not the handlers.
 
 use crate::domain::image::Writer;
+use crate::domain::policy::{self, Caller};
 use crate::domain::query::Viewer;
 
 /// The identity and request facts a handler may use.
@@ -45,14 +46,14 @@ impl RequestContext {
         Viewer { project_id: self.project_id.clone(), is_admin: self.is_admin() }
     }
 
-    /// Whether the caller may see `image` at all (`is_image_visible`):
-    /// admin, ownerless, public/community, or owned.
+    /// The caller as the policy table sees it.
+    pub fn caller(&self) -> Caller<'_> {
+        Caller { project_id: self.project_id.as_deref(), roles: &self.roles }
+    }
+
+    /// Whether the caller may see `image` at all (`is_image_visible`).
     pub fn can_see(&self, image: &crate::domain::image::Image) -> bool {
-        use crate::domain::image::Visibility;
-        self.is_admin()
-            || image.owner.is_none()
-            || matches!(image.visibility, Visibility::Public | Visibility::Community)
-            || image.owner == self.project_id
+        policy::can_see(self.caller(), image)
     }
 }
 

@@ -14,6 +14,7 @@ use worker::{Context, Env, Headers, Request, Response, ResponseBody};
 
 use crate::context::RequestContext;
 use crate::domain::image::{Image, ImageId};
+use crate::domain::policy::{self, Action, Decision};
 use crate::domain::time::format_utc;
 use crate::domain::v1::{header_bytes, HEADER_BUDGET};
 use crate::error::ApiError;
@@ -91,6 +92,16 @@ impl App {
         // Identity: local noauth mode until Keystone authentication exists.
         let caller = RequestContext::noauth_admin(request_id, &config.noauth_project_id);
         Ok(App { images: Images::new(db), blobs: Blobs::new(bucket), config, caller, base_url })
+    }
+
+    /// Asks the policy table whether the caller may do `action` to `image`:
+    /// 404 for an image it may not see, 403 for a refused action.
+    pub fn authorize(&self, action: Action, image: &Image) -> Result<(), ApiError> {
+        match policy::authorize(self.caller.caller(), action, image) {
+            Decision::Allowed => Ok(()),
+            Decision::Forbidden(message) => Err(ApiError::forbidden(message)),
+            Decision::Invisible => Err(ApiError::image_not_found(image.id.as_str())),
+        }
     }
 
     /// The image `raw_id` if it exists and the caller may see it; 404 otherwise

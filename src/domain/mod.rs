@@ -3,6 +3,7 @@
 pub mod documents;
 pub mod image;
 pub mod patch;
+pub mod policy;
 pub mod query;
 pub mod range;
 pub mod status;

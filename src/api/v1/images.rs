@@ -13,6 +13,7 @@ use crate::api::v2::image_data::{
 use crate::api::v2::images::{page, remove_image, save_metadata};
 use crate::api::{header, internal, json_response, now, request_headers, App};
 use crate::domain::image::Image;
+use crate::domain::policy::Action;
 use crate::domain::query::ListQuery;
 use crate::domain::status::ImageEvent;
 use crate::domain::v1::{brief, detailed, header_safe, to_headers, V1Meta};
@@ -110,6 +111,7 @@ pub async fn create(app: Rc<App>, req: &Request, ctx: &Context) -> Result<Respon
         V1Meta::from_headers(request_headers(req).iter().map(|(k, v)| (k.as_str(), v.as_str())), &app.config.store_id)?;
     let body = body_of(req)?;
     let image = meta.new_image(app.caller.writer(), &now())?;
+    app.authorize(Action::Create, &image)?;
     app.images.insert(&image).await?;
     let id = image.id.to_string();
     match body {
@@ -131,6 +133,7 @@ pub async fn update(app: Rc<App>, req: &Request, id: &str, ctx: &Context) -> Res
         V1Meta::from_headers(request_headers(req).iter().map(|(k, v)| (k.as_str(), v.as_str())), &app.config.store_id)?;
     let body = body_of(req)?;
     let mut image = app.visible_image(id).await?;
+    app.authorize(Action::Update, &image)?;
     if meta.id.as_deref().is_some_and(|given| given != image.id.as_str()) {
         return Err(ApiError::bad_request("x-image-meta-id cannot change an image's id."));
     }

@@ -5,11 +5,13 @@ use serde_json::json;
 use worker::Response;
 
 use crate::api::{json_response, no_content, now, App};
+use crate::domain::policy::Action;
 use crate::domain::status::ImageEvent;
 use crate::error::ApiError;
 
 async fn act(app: &App, id: &str, event: ImageEvent, verb: &str) -> Result<Response, ApiError> {
     let image = app.visible_image(id).await?;
+    app.authorize(Action::Deactivate, &image)?;
     // Glance answers 403 (not 409) for an action in the wrong status.
     let next = image
         .status

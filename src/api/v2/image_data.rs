@@ -19,6 +19,7 @@ use worker::{Context, Headers, Request, Response, ResponseBody};
 
 use crate::api::{header, internal, no_content, now, App};
 use crate::domain::image::{DiskFormat, Image};
+use crate::domain::policy::Action;
 use crate::domain::range::{self, ByteRange, RangeError};
 use crate::domain::status::{ImageEvent, ImageStatus};
 use crate::error::ApiError;
@@ -96,6 +97,7 @@ pub async fn receive(
     rules: UploadRules,
     ctx: &Context,
 ) -> Result<(), ApiError> {
+    app.authorize(Action::Upload, &image)?;
     let id = image.id.clone();
     image.status.apply(ImageEvent::BeginUpload).map_err(|_| {
         ApiError::conflict(format!("Image status transition from {} to saving is not allowed", image.status))
@@ -205,12 +207,10 @@ pub async fn download(app: &App, req: &Request, id: &str, ctx: &Context) -> Resu
     stream_response(status, body, headers)
 }
 
-/// Non-admins may not download a deactivated image.
+/// The policy's download check (non-admins may not download a deactivated
+/// image).
 pub fn check_downloadable(app: &App, image: &Image) -> Result<(), ApiError> {
-    if image.status == ImageStatus::Deactivated && !app.caller.is_admin() {
-        return Err(ApiError::forbidden("The requested image has been deactivated. Image data download is forbidden."));
-    }
-    Ok(())
+    app.authorize(Action::Download, image)
 }
 
 /// The headers of a data answer of `length` bytes.

@@ -7,6 +7,7 @@ use crate::api::{header, internal, json_response, no_content, now, read_body, Ap
 use crate::domain::documents::IMPORT_METHODS;
 use crate::domain::image::{Image, ImageId};
 use crate::domain::patch::{self, Dialect, ACCEPT_PATCH};
+use crate::domain::policy::Action;
 use crate::domain::query::ListQuery;
 use crate::domain::status::{ImageEvent, ImageStatus};
 use crate::error::ApiError;
@@ -48,6 +49,7 @@ pub async fn create(app: &App, req: &mut Request) -> Result<Response, ApiError> 
     let document: Value =
         serde_json::from_slice(&body).map_err(|_| ApiError::bad_request("Malformed JSON in request body."))?;
     let image = Image::from_create_request(&document, app.caller.writer(), &now())?;
+    app.authorize(Action::Create, &image)?;
     app.images.insert(&image).await?;
     let mut response = json_response(201, &image.to_json(&app.config.store_id))?;
     let headers = response.headers_mut();
@@ -74,6 +76,7 @@ pub async fn update(app: &App, req: &mut Request, id: &str) -> Result<Response, 
     })?;
     let ops = patch::parse(dialect, &read_body(req).await?)?;
     let image = app.visible_image(id).await?;
+    app.authorize(Action::Update, &image)?;
     let mut updated = patch::apply(&image, dialect, &ops, app.caller.writer())?;
     updated.updated_at = now();
     save_metadata(app, &updated, image.status).await?;
@@ -101,6 +104,7 @@ pub async fn delete(app: &App, id: &str) -> Result<Response, ApiError> {
 /// Deletes an image (refused while protected) and its data (shared with v1).
 pub async fn remove_image(app: &App, id: &str) -> Result<(), ApiError> {
     let image = app.visible_image(id).await?;
+    app.authorize(Action::Delete, &image)?;
     if image.protected {
         return Err(ApiError::forbidden(format!("Image {id} is protected and cannot be deleted.")));
     }

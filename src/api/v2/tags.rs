@@ -4,11 +4,13 @@ use worker::Response;
 
 use super::images::save_metadata;
 use crate::api::{no_content, now, App};
+use crate::domain::policy::Action;
 use crate::error::ApiError;
 
 /// `PUT`: add a tag (idempotent).
 pub async fn add(app: &App, id: &str, tag: &str) -> Result<Response, ApiError> {
     let mut image = app.visible_image(id).await?;
+    app.authorize(Action::Update, &image)?;
     let read_status = image.status;
     image.add_tag(tag)?;
     image.updated_at = now();
@@ -19,6 +21,7 @@ pub async fn add(app: &App, id: &str, tag: &str) -> Result<Response, ApiError> {
 /// `DELETE`: remove a tag; 404 if the image does not carry it.
 pub async fn delete(app: &App, id: &str, tag: &str) -> Result<Response, ApiError> {
     let mut image = app.visible_image(id).await?;
+    app.authorize(Action::Update, &image)?;
     let read_status = image.status;
     if !image.remove_tag(tag) {
         return Err(ApiError::not_found(format!("Tag {tag} not found on image {id}.")));

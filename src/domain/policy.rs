@@ -1,0 +1,228 @@
+//! Who may do what: Glance's default policies (`glance/policies/image.py`,
+//! secure RBAC with project scope) as one pure table. Handlers ask
+//! [`authorize`] and never decide access themselves.
+//!
+//! Roles are `admin`, `member` and `reader` in the caller's project. An image
+//! the caller may not see is "not found" (404), never "forbidden": a failed
+//! check on an image the caller *can* see is 403.
+
+use super::image::{Image, Visibility};
+
+/// What a caller asks to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Create an image owned by the given project.
+    Create,
+    /// Show one image.
+    Show,
+    /// Change an image's metadata (PATCH, tags, v1 PUT).
+    Update,
+    /// Delete an image.
+    Delete,
+    /// Upload data.
+    Upload,
+    /// Download data.
+    Download,
+    /// Set visibility to `public`.
+    Publicize,
+    /// Set visibility to `community`.
+    Communitize,
+    /// Deactivate or reactivate.
+    Deactivate,
+}
+
+/// Who is asking: their project and roles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Caller<'a> {
+    /// The caller's project.
+    pub project_id: Option<&'a str>,
+    /// The caller's roles in that project.
+    pub roles: &'a [String],
+}
+
+/// The outcome of a check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Go ahead.
+    Allowed,
+    /// The caller sees the image but may not do this (403).
+    Forbidden(String),
+    /// The caller may not even see the image (404).
+    Invisible,
+}
+
+impl Caller<'_> {
+    fn has(&self, role: &str) -> bool {
+        self.roles.iter().any(|r| r == role)
+    }
+
+    /// Holds the admin role.
+    pub fn is_admin(&self) -> bool {
+        self.has("admin")
+    }
+
+    /// May write in its project (admin implies member).
+    fn is_member(&self) -> bool {
+        self.is_admin() || self.has("member")
+    }
+
+    /// May read in its project (member implies reader).
+    fn is_reader(&self) -> bool {
+        self.is_member() || self.has("reader")
+    }
+
+    fn owns(&self, image: &Image) -> bool {
+        image.owner.is_some() && image.owner.as_deref() == self.project_id
+    }
+}
+
+/// Glance's `is_image_visible`: admin, ownerless, public or community, or
+/// owned. (Shared images of other projects need membership, which arrives
+/// with the members API.)
+pub fn can_see(caller: Caller<'_>, image: &Image) -> bool {
+    caller.is_admin()
+        || image.owner.is_none()
+        || matches!(image.visibility, Visibility::Public | Visibility::Community)
+        || caller.owns(image)
+}
+
+/// Decides `action` on `image` by `caller`. For [`Action::Create`], `image`
+/// is the image about to be created (its owner is checked).
+pub fn authorize(caller: Caller<'_>, action: Action, image: &Image) -> Decision {
+    if action != Action::Create && !can_see(caller, image) {
+        return Decision::Invisible;
+    }
+    let owner_member = caller.is_admin() || (caller.is_member() && caller.owns(image));
+    let allowed = match action {
+        Action::Show => caller.is_reader(),
+        Action::Download => {
+            caller.is_reader() && (image.status != super::status::ImageStatus::Deactivated || caller.is_admin())
+        }
+        Action::Create
+        | Action::Update
+        | Action::Delete
+        | Action::Upload
+        | Action::Deactivate
+        | Action::Communitize => owner_member,
+        Action::Publicize => caller.is_admin(),
+    };
+    if allowed {
+        return Decision::Allowed;
+    }
+    Decision::Forbidden(match action {
+        Action::Create => "You are not permitted to create images owned by another project.".into(),
+        Action::Publicize => "Only administrators may publicize images (visibility 'public').".into(),
+        Action::Communitize => "Only the owner's members may make an image community.".into(),
+        Action::Download if image.status == super::status::ImageStatus::Deactivated => {
+            "The requested image has been deactivated. Image data download is forbidden.".into()
+        }
+        other => format!("You are not permitted to {} image {}.", verb(other), image.id),
+    })
+}
+
+fn verb(action: Action) -> &'static str {
+    match action {
+        Action::Create => "create",
+        Action::Show => "show",
+        Action::Update => "modify",
+        Action::Delete => "delete",
+        Action::Upload => "upload data to",
+        Action::Download => "download",
+        Action::Publicize => "publicize",
+        Action::Communitize => "communitize",
+        Action::Deactivate => "deactivate or reactivate",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::image::ImageId;
+    use crate::domain::status::ImageStatus;
+
+    fn image(owner: &str, visibility: Visibility) -> Image {
+        let mut image = Image::new(ImageId::generate(), Some(owner.into()), "2026-01-01T00:00:00Z");
+        image.visibility = visibility;
+        image
+    }
+
+    fn roles(names: &[&str]) -> Vec<String> {
+        names.iter().map(|s| s.to_string()).collect()
+    }
+
+    /// The expected table, written out by hand from glance/policies/image.py:
+    /// (caller kind, action) -> allowed, for an image the caller can see.
+    #[test]
+    fn the_policy_table_for_visible_images() {
+        let admin = roles(&["admin", "member", "reader"]);
+        let member = roles(&["member", "reader"]);
+        let reader = roles(&["reader"]);
+        let owned = image("p1", Visibility::Private);
+        let foreign_public = image("p2", Visibility::Public);
+        use Action::*;
+        #[rustfmt::skip]
+        let table: [(&[String], &Image, Action, bool); 27] = [
+            (&admin, &foreign_public, Show, true), (&admin, &foreign_public, Update, true), (&admin, &foreign_public, Delete, true),
+            (&admin, &foreign_public, Upload, true), (&admin, &foreign_public, Download, true), (&admin, &foreign_public, Publicize, true),
+            (&admin, &foreign_public, Communitize, true), (&admin, &foreign_public, Deactivate, true), (&admin, &foreign_public, Create, true),
+            (&member, &owned, Show, true), (&member, &owned, Update, true), (&member, &owned, Delete, true),
+            (&member, &owned, Upload, true), (&member, &owned, Download, true), (&member, &owned, Publicize, false),
+            (&member, &owned, Communitize, true), (&member, &owned, Deactivate, true), (&member, &foreign_public, Update, false),
+            (&member, &foreign_public, Delete, false), (&member, &foreign_public, Download, true), (&member, &foreign_public, Deactivate, false),
+            (&reader, &owned, Show, true), (&reader, &owned, Download, true), (&reader, &owned, Update, false),
+            (&reader, &owned, Delete, false), (&reader, &owned, Upload, false), (&reader, &owned, Create, false),
+        ];
+        for (roles, image, action, allowed) in table {
+            let caller = Caller { project_id: Some("p1"), roles };
+            let decision = authorize(caller, action, image);
+            assert_eq!(
+                decision == Decision::Allowed,
+                allowed,
+                "{roles:?} {action:?} on {:?}: {decision:?}",
+                image.owner
+            );
+            if !allowed {
+                assert!(matches!(decision, Decision::Forbidden(_)));
+            }
+        }
+    }
+
+    #[test]
+    fn invisible_images_are_not_found_whatever_the_action() {
+        let member = roles(&["member", "reader"]);
+        let caller = Caller { project_id: Some("p1"), roles: &member };
+        for visibility in [Visibility::Private, Visibility::Shared] {
+            for action in [Action::Show, Action::Update, Action::Delete, Action::Download, Action::Deactivate] {
+                assert_eq!(authorize(caller, action, &image("p2", visibility)), Decision::Invisible);
+            }
+        }
+        assert!(can_see(caller, &image("p2", Visibility::Community)));
+        let mut ownerless = image("x", Visibility::Private);
+        ownerless.owner = None;
+        assert!(can_see(caller, &ownerless));
+    }
+
+    #[test]
+    fn only_admins_download_deactivated_images() {
+        let mut deactivated = image("p1", Visibility::Private);
+        deactivated.status = ImageStatus::Deactivated;
+        let member = roles(&["member"]);
+        let admin = roles(&["admin"]);
+        assert!(matches!(
+            authorize(Caller { project_id: Some("p1"), roles: &member }, Action::Download, &deactivated),
+            Decision::Forbidden(m) if m.contains("deactivated")
+        ));
+        assert_eq!(
+            authorize(Caller { project_id: Some("p9"), roles: &admin }, Action::Download, &deactivated),
+            Decision::Allowed
+        );
+    }
+
+    #[test]
+    fn creating_for_another_project_needs_admin() {
+        let member = roles(&["member"]);
+        let caller = Caller { project_id: Some("p1"), roles: &member };
+        assert_eq!(authorize(caller, Action::Create, &image("p1", Visibility::Shared)), Decision::Allowed);
+        assert!(matches!(authorize(caller, Action::Create, &image("p2", Visibility::Shared)), Decision::Forbidden(_)));
+    }
+}
