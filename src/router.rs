@@ -54,6 +54,16 @@ pub enum Route {
     Reactivate(String),
     /// `GET /v2/images/{id}/tasks`.
     ImageTasks(String),
+    /// `GET /v2/images/{id}/members`.
+    ListMembers(String),
+    /// `POST /v2/images/{id}/members`.
+    AddMember(String),
+    /// `GET /v2/images/{id}/members/{member}`.
+    ShowMember(String, String),
+    /// `PUT /v2/images/{id}/members/{member}`: the member's answer.
+    UpdateMember(String, String),
+    /// `DELETE /v2/images/{id}/members/{member}`.
+    RemoveMember(String, String),
     /// `GET /v2/schemas/{name}`.
     Schema(SchemaName),
     /// `GET /v2/info/import`.
@@ -136,6 +146,14 @@ pub fn resolve(method: &str, path: &str) -> Result<Route, ApiError> {
         ["v2", "images", image, "actions", "deactivate"] => vec![("POST", Route::Deactivate(id(image)))],
         ["v2", "images", image, "actions", "reactivate"] => vec![("POST", Route::Reactivate(id(image)))],
         ["v2", "images", image, "tasks"] => vec![("GET", Route::ImageTasks(id(image)))],
+        ["v2", "images", image, "members"] => {
+            vec![("GET", Route::ListMembers(id(image))), ("POST", Route::AddMember(id(image)))]
+        }
+        ["v2", "images", image, "members", member] => vec![
+            ("GET", Route::ShowMember(id(image), id(member))),
+            ("PUT", Route::UpdateMember(id(image), id(member))),
+            ("DELETE", Route::RemoveMember(id(image), id(member))),
+        ],
         ["v2", "schemas", name] => {
             let schema = match *name {
                 "image" => SchemaName::Image,
@@ -187,6 +205,20 @@ mod tests {
         assert_eq!(resolve("POST", &format!("/v2/images/{ID}/actions/deactivate")), Ok(Route::Deactivate(ID.into())));
         assert_eq!(resolve("POST", &format!("/v2/images/{ID}/actions/reactivate")), Ok(Route::Reactivate(ID.into())));
         assert_eq!(resolve("GET", &format!("/v2/images/{ID}/tasks")), Ok(Route::ImageTasks(ID.into())));
+        assert_eq!(resolve("POST", &format!("/v2/images/{ID}/members")), Ok(Route::AddMember(ID.into())));
+        assert_eq!(resolve("GET", &format!("/v2/images/{ID}/members")), Ok(Route::ListMembers(ID.into())));
+        assert_eq!(
+            resolve("PUT", &format!("/v2/images/{ID}/members/p2")),
+            Ok(Route::UpdateMember(ID.into(), "p2".into()))
+        );
+        assert_eq!(
+            resolve("GET", &format!("/v2/images/{ID}/members/p2")),
+            Ok(Route::ShowMember(ID.into(), "p2".into()))
+        );
+        assert_eq!(
+            resolve("DELETE", &format!("/v2/images/{ID}/members/p2")),
+            Ok(Route::RemoveMember(ID.into(), "p2".into()))
+        );
     }
 
     #[test]

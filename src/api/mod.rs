@@ -21,6 +21,7 @@ use crate::error::ApiError;
 use crate::router::{self, Route};
 use crate::store::blobs::Blobs;
 use crate::store::images::Images;
+use crate::store::members::Members;
 
 /// Binding and variable names from `wrangler.toml`.
 pub mod names {
@@ -72,6 +73,8 @@ pub struct App {
     pub images: Images,
     /// Image data.
     pub blobs: Blobs,
+    /// Image members.
+    pub members: Members,
     /// Settings.
     pub config: Config,
     /// Who is calling.
@@ -91,7 +94,9 @@ impl App {
             .ok_or_else(|| ApiError::internal("R2 binding IMAGES is missing"))?;
         // Identity: local noauth mode until Keystone authentication exists.
         let caller = RequestContext::noauth_admin(request_id, &config.noauth_project_id);
-        Ok(App { images: Images::new(db), blobs: Blobs::new(bucket), config, caller, base_url })
+        let members =
+            Members::new(env.d1(names::METADATA_DB).map_err(|e| ApiError::internal(format!("D1 binding: {e}")))?);
+        Ok(App { images: Images::new(db), blobs: Blobs::new(bucket), members, config, caller, base_url })
     }
 
     /// Asks the policy table whether the caller may do `action` to `image`:
@@ -200,6 +205,11 @@ pub async fn handle(mut req: Request, env: &Env, ctx: &Context, request_id: Stri
         Route::Deactivate(id) => v2::actions::deactivate(&*app()?, &id).await,
         Route::Reactivate(id) => v2::actions::reactivate(&*app()?, &id).await,
         Route::ImageTasks(id) => v2::actions::image_tasks(&*app()?, &id).await,
+        Route::ListMembers(id) => v2::members::list(&*app()?, &id).await,
+        Route::AddMember(id) => v2::members::add(&*app()?, &mut req, &id).await,
+        Route::ShowMember(id, member) => v2::members::show(&*app()?, &id, &member).await,
+        Route::UpdateMember(id, member) => v2::members::update(&*app()?, &mut req, &id, &member).await,
+        Route::RemoveMember(id, member) => v2::members::remove(&*app()?, &id, &member).await,
         Route::UploadData(id) => v2::image_data::upload(app()?, &req, &id, ctx).await,
         Route::DownloadData(id) => v2::image_data::download(&*app()?, &req, &id, ctx).await,
         Route::V1List => v1::images::list(&*app()?, &query, false).await,

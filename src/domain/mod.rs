@@ -2,6 +2,7 @@
 
 pub mod documents;
 pub mod image;
+pub mod member;
 pub mod patch;
 pub mod policy;
 pub mod query;

@@ -29,6 +29,8 @@ pub enum Action {
     Communitize,
     /// Deactivate or reactivate.
     Deactivate,
+    /// Add or remove members of a shared image.
+    ManageMembers,
 }
 
 /// Who is asking: their project and roles.
@@ -103,7 +105,8 @@ pub fn authorize(caller: Caller<'_>, action: Action, image: &Image) -> Decision 
         | Action::Delete
         | Action::Upload
         | Action::Deactivate
-        | Action::Communitize => owner_member,
+        | Action::Communitize
+        | Action::ManageMembers => owner_member,
         Action::Publicize => caller.is_admin(),
     };
     if allowed {
@@ -131,7 +134,14 @@ fn verb(action: Action) -> &'static str {
         Action::Publicize => "publicize",
         Action::Communitize => "communitize",
         Action::Deactivate => "deactivate or reactivate",
+        Action::ManageMembers => "change the members of",
     }
+}
+
+/// Only the member itself (or an admin) answers a share; the owner may not
+/// accept on the member's behalf (tempest `test_image_share_owner_cannot_accept`).
+pub fn may_answer_share(caller: Caller<'_>, member_id: &str) -> bool {
+    caller.is_admin() || caller.project_id == Some(member_id)
 }
 
 #[cfg(test)]
@@ -216,6 +226,23 @@ mod tests {
             authorize(Caller { project_id: Some("p9"), roles: &admin }, Action::Download, &deactivated),
             Decision::Allowed
         );
+    }
+
+    #[test]
+    fn members_are_managed_by_the_owner_and_answered_by_the_member() {
+        let member = roles(&["member"]);
+        let owner = Caller { project_id: Some("p1"), roles: &member };
+        let shared = image("p1", Visibility::Shared);
+        assert_eq!(authorize(owner, Action::ManageMembers, &shared), Decision::Allowed);
+        let other = Caller { project_id: Some("p2"), roles: &member };
+        assert!(matches!(
+            authorize(other, Action::ManageMembers, &image("p1", Visibility::Public)),
+            Decision::Forbidden(_)
+        ));
+        assert!(!may_answer_share(owner, "p2"), "the owner cannot accept for the member");
+        assert!(may_answer_share(other, "p2"));
+        let admin = roles(&["admin"]);
+        assert!(may_answer_share(Caller { project_id: Some("p9"), roles: &admin }, "p2"));
     }
 
     #[test]

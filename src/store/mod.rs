@@ -5,7 +5,8 @@
 //! - `images` (wasm): the D1 repository, with compare-and-set status moves;
 //! - `blobs` (wasm): R2 objects, fed and drained as JavaScript streams with
 //!   md5/sha512 computed by the runtime's `DigestStream`;
-//! - `cache` (wasm): the edge cache of downloaded image data.
+//! - `cache` (wasm): the edge cache of downloaded image data;
+//! - `members` (wasm): image memberships in D1.
 
 pub mod row;
 
@@ -17,6 +18,8 @@ pub mod cache;
 pub mod images;
 #[cfg(target_arch = "wasm32")]
 pub mod js;
+#[cfg(target_arch = "wasm32")]
+pub mod members;
 
 /// What went wrong in storage.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -14,5 +14,6 @@ mod image_data;
 mod images;
 mod listing;
 mod maintenance;
+mod members;
 mod patching;
 mod v1;

@@ -3,4 +3,5 @@
 pub mod actions;
 pub mod image_data;
 pub mod images;
+pub mod members;
 pub mod tags;

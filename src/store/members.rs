@@ -1,0 +1,107 @@
+//! Image members in D1 (`image_members`).
+
+use serde::Deserialize;
+use wasm_bindgen::JsValue;
+use worker::D1Database;
+
+use super::StoreError;
+use crate::domain::member::{Member, MemberStatus};
+
+/// The memberships of images.
+pub struct Members {
+    db: D1Database,
+}
+
+#[derive(Deserialize)]
+struct MemberRow {
+    image_id: String,
+    member: String,
+    status: String,
+    created_at: String,
+    updated_at: String,
+}
+
+fn backend(e: worker::Error) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+impl TryFrom<MemberRow> for Member {
+    type Error = StoreError;
+    fn try_from(row: MemberRow) -> Result<Member, StoreError> {
+        Ok(Member {
+            status: MemberStatus::parse(&row.status)
+                .map_err(|_| StoreError::Corrupt(format!("member status of image {}", row.image_id)))?,
+            image_id: row.image_id,
+            member_id: row.member,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        })
+    }
+}
+
+impl Members {
+    /// Wraps the D1 binding.
+    pub fn new(db: D1Database) -> Members {
+        Members { db }
+    }
+
+    async fn rows(&self, sql: &str, params: &[&str]) -> Result<Vec<Member>, StoreError> {
+        let values: Vec<JsValue> = params.iter().map(|p| JsValue::from_str(p)).collect();
+        let result = self.db.prepare(sql).bind(&values).map_err(backend)?.all().await.map_err(backend)?;
+        let rows: Vec<MemberRow> = result.results().map_err(backend)?;
+        rows.into_iter().map(Member::try_from).collect()
+    }
+
+    async fn changes(&self, sql: &str, params: &[&str]) -> Result<usize, StoreError> {
+        let values: Vec<JsValue> = params.iter().map(|p| JsValue::from_str(p)).collect();
+        let result = self.db.prepare(sql).bind(&values).map_err(backend)?.run().await.map_err(backend)?;
+        Ok(result.meta().map_err(backend)?.and_then(|m| m.changes).unwrap_or(0))
+    }
+
+    /// Every member of an image, oldest first.
+    pub async fn list(&self, image_id: &str) -> Result<Vec<Member>, StoreError> {
+        self.rows("SELECT * FROM image_members WHERE image_id = ? ORDER BY created_at, member", &[image_id]).await
+    }
+
+    /// One membership.
+    pub async fn get(&self, image_id: &str, member: &str) -> Result<Option<Member>, StoreError> {
+        let rows =
+            self.rows("SELECT * FROM image_members WHERE image_id = ? AND member = ?", &[image_id, member]).await?;
+        Ok(rows.into_iter().next())
+    }
+
+    /// Adds a membership; `Duplicate` if the project already is a member.
+    pub async fn insert(&self, member: &Member) -> Result<(), StoreError> {
+        let sql = "INSERT INTO image_members (image_id, member, status, created_at, updated_at) VALUES (?, ?, ?, ?, ?)";
+        let params = [
+            member.image_id.as_str(),
+            member.member_id.as_str(),
+            member.status.as_str(),
+            member.created_at.as_str(),
+            member.updated_at.as_str(),
+        ];
+        match self.changes(sql, &params).await {
+            Err(StoreError::Backend(message)) if message.contains("UNIQUE") || message.contains("PRIMARY KEY") => {
+                Err(StoreError::Duplicate)
+            }
+            other => other.map(|_| ()),
+        }
+    }
+
+    /// Sets a member's status; `false` if there is no such membership.
+    pub async fn set_status(
+        &self,
+        image_id: &str,
+        member: &str,
+        status: MemberStatus,
+        now: &str,
+    ) -> Result<bool, StoreError> {
+        let sql = "UPDATE image_members SET status = ?, updated_at = ? WHERE image_id = ? AND member = ?";
+        Ok(self.changes(sql, &[status.as_str(), now, image_id, member]).await? == 1)
+    }
+
+    /// Removes a membership; `false` if there was none.
+    pub async fn delete(&self, image_id: &str, member: &str) -> Result<bool, StoreError> {
+        Ok(self.changes("DELETE FROM image_members WHERE image_id = ? AND member = ?", &[image_id, member]).await? == 1)
+    }
+}
