@@ -51,9 +51,10 @@ impl RequestContext {
         Caller { project_id: self.project_id.as_deref(), roles: &self.roles }
     }
 
-    /// Whether the caller may see `image` at all (`is_image_visible`).
-    pub fn can_see(&self, image: &crate::domain::image::Image) -> bool {
-        policy::can_see(self.caller(), image)
+    /// Whether the caller may see `image` at all (`is_image_visible`),
+    /// `is_member` saying whether its project is a member of the image.
+    pub fn can_see(&self, image: &crate::domain::image::Image, is_member: bool) -> bool {
+        policy::can_see(self.caller(), image, is_member)
     }
 }
 
@@ -73,7 +74,7 @@ mod tests {
         let ctx = RequestContext::noauth_admin("req-1".into(), "demo");
         assert!(ctx.is_admin());
         assert_eq!(ctx.project_id.as_deref(), Some("demo"));
-        assert!(ctx.can_see(&image("other", Visibility::Private)));
+        assert!(ctx.can_see(&image("other", Visibility::Private), false));
         assert_eq!(RequestContext::noauth_admin("r".into(), "").project_id, None);
     }
 
@@ -85,10 +86,11 @@ mod tests {
             project_id: Some("p1".into()),
             roles: vec!["member".into()],
         };
-        assert!(ctx.can_see(&image("other", Visibility::Public)));
-        assert!(ctx.can_see(&image("other", Visibility::Community)));
-        assert!(ctx.can_see(&image("p1", Visibility::Private)));
-        assert!(!ctx.can_see(&image("other", Visibility::Private)));
-        assert!(!ctx.can_see(&image("other", Visibility::Shared)));
+        assert!(ctx.can_see(&image("other", Visibility::Public), false));
+        assert!(ctx.can_see(&image("other", Visibility::Community), false));
+        assert!(ctx.can_see(&image("p1", Visibility::Private), false));
+        assert!(!ctx.can_see(&image("other", Visibility::Private), false));
+        assert!(!ctx.can_see(&image("other", Visibility::Shared), false));
+        assert!(ctx.can_see(&image("other", Visibility::Shared), true));
     }
 }

@@ -7,13 +7,14 @@ pub mod maintenance;
 pub mod v1;
 pub mod v2;
 
+use std::cell::RefCell;
 use std::rc::Rc;
 
 use serde_json::Value;
 use worker::{Context, Env, Headers, Request, Response, ResponseBody};
 
 use crate::context::RequestContext;
-use crate::domain::image::{Image, ImageId};
+use crate::domain::image::{Image, ImageId, Visibility};
 use crate::domain::policy::{self, Action, Decision};
 use crate::domain::time::format_utc;
 use crate::domain::v1::{header_bytes, HEADER_BUDGET};
@@ -81,6 +82,8 @@ pub struct App {
     pub caller: RequestContext,
     /// `scheme://host[:port]` of this request, for absolute links.
     pub base_url: String,
+    /// Images this request found the caller's project to be a member of.
+    member_of: RefCell<Vec<String>>,
 }
 
 impl App {
@@ -96,13 +99,22 @@ impl App {
         let caller = RequestContext::noauth_admin(request_id, &config.noauth_project_id);
         let members =
             Members::new(env.d1(names::METADATA_DB).map_err(|e| ApiError::internal(format!("D1 binding: {e}")))?);
-        Ok(App { images: Images::new(db), blobs: Blobs::new(bucket), members, config, caller, base_url })
+        Ok(App {
+            images: Images::new(db),
+            blobs: Blobs::new(bucket),
+            members,
+            config,
+            caller,
+            base_url,
+            member_of: RefCell::new(Vec::new()),
+        })
     }
 
     /// Asks the policy table whether the caller may do `action` to `image`:
     /// 404 for an image it may not see, 403 for a refused action.
     pub fn authorize(&self, action: Action, image: &Image) -> Result<(), ApiError> {
-        match policy::authorize(self.caller.caller(), action, image) {
+        let is_member = self.member_of.borrow().iter().any(|id| id == image.id.as_str());
+        match policy::authorize(self.caller.caller(), action, image, is_member) {
             Decision::Allowed => Ok(()),
             Decision::Forbidden(message) => Err(ApiError::forbidden(message)),
             Decision::Invisible => Err(ApiError::image_not_found(image.id.as_str())),
@@ -114,9 +126,29 @@ impl App {
     pub async fn visible_image(&self, raw_id: &str) -> Result<Image, ApiError> {
         let id = ImageId::parse(raw_id).ok_or_else(|| ApiError::image_not_found(raw_id))?;
         match self.images.get(&id).await? {
-            Some(image) if self.caller.can_see(&image) => Ok(image),
+            Some(image) if self.is_visible(&image).await? => Ok(image),
             _ => Err(ApiError::image_not_found(raw_id)),
         }
+    }
+
+    /// Whether the caller may see `image`; membership is looked up only when
+    /// it decides (a shared image of another project), and remembered for
+    /// [`App::authorize`].
+    pub async fn is_visible(&self, image: &Image) -> Result<bool, ApiError> {
+        if self.caller.can_see(image, false) {
+            return Ok(true);
+        }
+        let Some(project) = self.caller.project_id.as_deref() else {
+            return Ok(false);
+        };
+        if image.visibility != Visibility::Shared {
+            return Ok(false);
+        }
+        let is_member = self.members.get(image.id.as_str(), project).await?.is_some();
+        if is_member {
+            self.member_of.borrow_mut().push(image.id.to_string());
+        }
+        Ok(is_member)
     }
 }
 

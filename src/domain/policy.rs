@@ -78,20 +78,22 @@ impl Caller<'_> {
     }
 }
 
-/// Glance's `is_image_visible`: admin, ownerless, public or community, or
-/// owned. (Shared images of other projects need membership, which arrives
-/// with the members API.)
-pub fn can_see(caller: Caller<'_>, image: &Image) -> bool {
+/// Glance's `is_image_visible`: admin, ownerless, public or community,
+/// owned, or shared with the caller's project (`is_member`, in any member
+/// status).
+pub fn can_see(caller: Caller<'_>, image: &Image, is_member: bool) -> bool {
     caller.is_admin()
         || image.owner.is_none()
         || matches!(image.visibility, Visibility::Public | Visibility::Community)
         || caller.owns(image)
+        || (image.visibility == Visibility::Shared && is_member)
 }
 
-/// Decides `action` on `image` by `caller`. For [`Action::Create`], `image`
-/// is the image about to be created (its owner is checked).
-pub fn authorize(caller: Caller<'_>, action: Action, image: &Image) -> Decision {
-    if action != Action::Create && !can_see(caller, image) {
+/// Decides `action` on `image` by `caller` (`is_member`: the caller's project
+/// is a member of the image). For [`Action::Create`], `image` is the image
+/// about to be created (its owner is checked).
+pub fn authorize(caller: Caller<'_>, action: Action, image: &Image, is_member: bool) -> Decision {
+    if action != Action::Create && !can_see(caller, image, is_member) {
         return Decision::Invisible;
     }
     let owner_member = caller.is_admin() || (caller.is_member() && caller.owns(image));
@@ -184,7 +186,7 @@ mod tests {
         ];
         for (roles, image, action, allowed) in table {
             let caller = Caller { project_id: Some("p1"), roles };
-            let decision = authorize(caller, action, image);
+            let decision = authorize(caller, action, image, false);
             assert_eq!(
                 decision == Decision::Allowed,
                 allowed,
@@ -203,13 +205,28 @@ mod tests {
         let caller = Caller { project_id: Some("p1"), roles: &member };
         for visibility in [Visibility::Private, Visibility::Shared] {
             for action in [Action::Show, Action::Update, Action::Delete, Action::Download, Action::Deactivate] {
-                assert_eq!(authorize(caller, action, &image("p2", visibility)), Decision::Invisible);
+                assert_eq!(authorize(caller, action, &image("p2", visibility), false), Decision::Invisible);
             }
         }
-        assert!(can_see(caller, &image("p2", Visibility::Community)));
+        assert!(can_see(caller, &image("p2", Visibility::Community), false));
         let mut ownerless = image("x", Visibility::Private);
         ownerless.owner = None;
-        assert!(can_see(caller, &ownerless));
+        assert!(can_see(caller, &ownerless, false));
+    }
+
+    #[test]
+    fn members_see_and_download_shared_images_but_do_not_change_them() {
+        let member = roles(&["member", "reader"]);
+        let caller = Caller { project_id: Some("p1"), roles: &member };
+        let shared = image("p2", Visibility::Shared);
+        assert!(can_see(caller, &shared, true));
+        assert_eq!(authorize(caller, Action::Show, &shared, true), Decision::Allowed);
+        assert_eq!(authorize(caller, Action::Download, &shared, true), Decision::Allowed);
+        for action in [Action::Update, Action::Delete, Action::Upload, Action::ManageMembers, Action::Deactivate] {
+            assert!(matches!(authorize(caller, action, &shared, true), Decision::Forbidden(_)), "{action:?}");
+        }
+        // Membership opens shared images only.
+        assert!(!can_see(caller, &image("p2", Visibility::Private), true));
     }
 
     #[test]
@@ -219,11 +236,11 @@ mod tests {
         let member = roles(&["member"]);
         let admin = roles(&["admin"]);
         assert!(matches!(
-            authorize(Caller { project_id: Some("p1"), roles: &member }, Action::Download, &deactivated),
+            authorize(Caller { project_id: Some("p1"), roles: &member }, Action::Download, &deactivated, false),
             Decision::Forbidden(m) if m.contains("deactivated")
         ));
         assert_eq!(
-            authorize(Caller { project_id: Some("p9"), roles: &admin }, Action::Download, &deactivated),
+            authorize(Caller { project_id: Some("p9"), roles: &admin }, Action::Download, &deactivated, false),
             Decision::Allowed
         );
     }
@@ -233,10 +250,10 @@ mod tests {
         let member = roles(&["member"]);
         let owner = Caller { project_id: Some("p1"), roles: &member };
         let shared = image("p1", Visibility::Shared);
-        assert_eq!(authorize(owner, Action::ManageMembers, &shared), Decision::Allowed);
+        assert_eq!(authorize(owner, Action::ManageMembers, &shared, false), Decision::Allowed);
         let other = Caller { project_id: Some("p2"), roles: &member };
         assert!(matches!(
-            authorize(other, Action::ManageMembers, &image("p1", Visibility::Public)),
+            authorize(other, Action::ManageMembers, &image("p1", Visibility::Public), false),
             Decision::Forbidden(_)
         ));
         assert!(!may_answer_share(owner, "p2"), "the owner cannot accept for the member");
@@ -249,7 +266,10 @@ mod tests {
     fn creating_for_another_project_needs_admin() {
         let member = roles(&["member"]);
         let caller = Caller { project_id: Some("p1"), roles: &member };
-        assert_eq!(authorize(caller, Action::Create, &image("p1", Visibility::Shared)), Decision::Allowed);
-        assert!(matches!(authorize(caller, Action::Create, &image("p2", Visibility::Shared)), Decision::Forbidden(_)));
+        assert_eq!(authorize(caller, Action::Create, &image("p1", Visibility::Shared), false), Decision::Allowed);
+        assert!(matches!(
+            authorize(caller, Action::Create, &image("p2", Visibility::Shared), false),
+            Decision::Forbidden(_)
+        ));
     }
 }

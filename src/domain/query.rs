@@ -183,6 +183,18 @@ impl TimeOp {
     }
 }
 
+impl MemberStatusFilter {
+    /// The one status to require, or `None` for `all`.
+    fn as_status(self) -> Option<&'static str> {
+        match self {
+            MemberStatusFilter::Pending => Some("pending"),
+            MemberStatusFilter::Accepted => Some("accepted"),
+            MemberStatusFilter::Rejected => Some("rejected"),
+            MemberStatusFilter::All => None,
+        }
+    }
+}
+
 /// One filter condition.
 #[derive(Debug, Clone, PartialEq)]
 enum Filter {
@@ -442,16 +454,24 @@ impl ListQuery {
                 conditions.push("(visibility != 'community' OR owner IS ?)".into());
             }
             (filter, false) => {
-                // Non-admins: public, community (owned only by default), and
-                // their own images. Shared images of other projects need
-                // membership, which arrives with the members API.
-                let owned = "owner IS ?";
+                // Non-admins: public, community (owned only by default),
+                // their own images, and shared images of other projects
+                // whose membership has the requested status (default
+                // accepted), as Glance's `_select_images_query`.
                 params.push(owner_param(viewer));
-                let mut view = format!("(visibility = 'public' OR {owned}");
+                let mut view = String::from("(visibility = 'public' OR owner IS ?");
                 if filter != VisibilityFilter::Default {
                     view.push_str(" OR visibility = 'community'");
                 }
-                view.push(')');
+                view.push_str(
+                    " OR (visibility = 'shared' AND EXISTS (SELECT 1 FROM image_members AS m WHERE m.image_id = images.id AND m.member IS ?",
+                );
+                params.push(owner_param(viewer));
+                if let Some(status) = self.member_status.as_status() {
+                    view.push_str(" AND m.status = ?");
+                    params.push(SqlValue::Text(status.into()));
+                }
+                view.push_str(")))");
                 conditions.push(view);
                 if let VisibilityFilter::Only(v) = filter {
                     params.push(SqlValue::Text(v.as_str().into()));
@@ -699,10 +719,21 @@ mod tests {
         let (sql, _) = parse("visibility=all").to_sql(&admin(), None);
         assert!(!sql.contains("visibility"));
         let user = Viewer { project_id: Some("p2".into()), is_admin: false };
-        let (sql, _) = parse("").to_sql(&user, None);
-        assert!(sql.contains("visibility = 'public' OR owner IS ?)"));
-        let (sql, _) = parse("visibility=community").to_sql(&user, None);
+        let (sql, params) = parse("").to_sql(&user, None);
+        assert!(sql.contains("(visibility = 'public' OR owner IS ? OR (visibility = 'shared' AND EXISTS (SELECT 1 FROM image_members AS m WHERE m.image_id = images.id AND m.member IS ? AND m.status = ?)))"), "{sql}");
+        assert!(!sql.contains("OR visibility = 'community'"), "others' community images are listed only on request");
+        assert_eq!(
+            params,
+            vec![SqlValue::Text("p2".into()), SqlValue::Text("p2".into()), SqlValue::Text("accepted".into())]
+        );
+        let (sql, params) = parse("visibility=community").to_sql(&user, None);
         assert!(sql.contains("OR visibility = 'community'"));
+        assert_eq!(sql.matches('?').count(), params.len());
+        let (sql, params) = parse("member_status=pending&visibility=shared").to_sql(&user, None);
+        assert!(params.contains(&SqlValue::Text("pending".into())) && sql.contains("visibility = ?"));
+        let (sql, params) = parse("member_status=all").to_sql(&user, None);
+        assert!(!sql.contains("m.status"));
+        assert_eq!(sql.matches('?').count(), params.len());
     }
 
     #[test]

@@ -34,10 +34,13 @@ pub async fn list(app: &App, raw_query: &str) -> Result<Response, ApiError> {
 pub async fn page(app: &App, query: &ListQuery) -> Result<Vec<Image>, ApiError> {
     let marker = match &query.marker {
         None => None,
-        Some(id) => match app.images.get(id).await? {
-            Some(image) if app.caller.can_see(&image) && image.status != ImageStatus::Killed => Some(image),
-            _ => return Err(ApiError::bad_request(format!("No image found with ID {id}"))),
-        },
+        Some(id) => {
+            let image = app.images.get(id).await?.filter(|i| i.status != ImageStatus::Killed);
+            match image {
+                Some(image) if app.is_visible(&image).await? => Some(image),
+                _ => return Err(ApiError::bad_request(format!("No image found with ID {id}"))),
+            }
+        }
     };
     let (sql, params) = query.to_sql(&app.caller.viewer(), marker.as_ref());
     Ok(app.images.list(&sql, &params).await?)
