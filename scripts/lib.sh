@@ -116,13 +116,18 @@ start_catalog() {
   wait_for_worker catalog "$CATALOG_PID" "$port" "$log"
 }
 
-# stop_catalog: stop wrangler dev and its workerd.
+# stop_group PID: stop a `wrangler dev` started in its own process group
+# (wrangler and its workerd).
+stop_group() {
+  [ -n "$1" ] || return 0
+  kill -- "-$1" 2>/dev/null || kill "$1" 2>/dev/null || true
+  wait "$1" 2>/dev/null || true
+}
+
+# stop_catalog: stop the catalog's wrangler dev and its workerd.
 stop_catalog() {
-  if [ -n "${CATALOG_PID:-}" ]; then
-    kill -- "-$CATALOG_PID" 2>/dev/null || kill "$CATALOG_PID" 2>/dev/null || true
-    wait "$CATALOG_PID" 2>/dev/null || true
-    CATALOG_PID=
-  fi
+  stop_group "${CATALOG_PID:-}"
+  CATALOG_PID=
 }
 
 # ensure_wrk: the HTTP load generator scripts/bench uses (Debian's wrk).
@@ -173,9 +178,6 @@ ceiling_migrate() {
 
 # stop_ceiling: stop the ceiling worker's wrangler dev and its workerd.
 stop_ceiling() {
-  if [ -n "${CEILING_PID:-}" ]; then
-    kill -- "-$CEILING_PID" 2>/dev/null || kill "$CEILING_PID" 2>/dev/null || true
-    wait "$CEILING_PID" 2>/dev/null || true
-    CEILING_PID=
-  fi
+  stop_group "${CEILING_PID:-}"
+  CEILING_PID=
 }

@@ -33,7 +33,7 @@ impl RequestContext {
 
     /// Whether the caller holds the admin role.
     pub fn is_admin(&self) -> bool {
-        self.roles.iter().any(|r| r == "admin")
+        self.caller().is_admin()
     }
 
     /// The caller as a writer of image attributes.

@@ -6,9 +6,9 @@
 
 use worker::Env;
 
-use super::{now, App};
+use super::{now, now_seconds, App};
 use crate::domain::status::{ImageEvent, ImageStatus};
-use crate::domain::time::{format_utc, parse_iso8601};
+use crate::domain::time::format_utc;
 use crate::error::ApiError;
 use crate::store::blobs::object_key;
 
@@ -17,8 +17,7 @@ use crate::store::blobs::object_key;
 pub async fn reap_stalled_uploads(env: &Env) -> Result<usize, ApiError> {
     let app = App::new(env, "req-scheduled".into(), String::new())?;
     let now = now();
-    let now_seconds = parse_iso8601(&now).unwrap_or(0);
-    let cutoff = format_utc(now_seconds - 60 * app.config.stalled_upload_minutes as i64);
+    let cutoff = format_utc(now_seconds() - 60 * app.config.stalled_upload_minutes as i64);
     let target = ImageStatus::Saving.apply(ImageEvent::UploadFailed)?;
     let mut reaped = 0;
     for image in app.images.stalled_uploads(&cutoff).await? {

@@ -90,19 +90,17 @@ impl App {
     /// Builds the app from the environment.
     pub fn new(env: &Env, request_id: String, base_url: String) -> Result<App, ApiError> {
         let config = Config::from_env(env);
-        let db = env.d1(names::METADATA_DB).map_err(|e| ApiError::internal(format!("D1 binding: {e}")))?;
+        let d1 = || env.d1(names::METADATA_DB).map_err(|e| ApiError::internal(format!("D1 binding: {e}")));
         let bucket = js_sys::Reflect::get(env, &names::IMAGES_BUCKET.into())
             .ok()
             .filter(|b| !b.is_undefined())
             .ok_or_else(|| ApiError::internal("R2 binding IMAGES is missing"))?;
         // Identity: local noauth mode until Keystone authentication exists.
         let caller = RequestContext::noauth_admin(request_id, &config.noauth_project_id);
-        let members =
-            Members::new(env.d1(names::METADATA_DB).map_err(|e| ApiError::internal(format!("D1 binding: {e}")))?);
         Ok(App {
-            images: Images::new(db),
+            images: Images::new(d1()?),
             blobs: Blobs::new(bucket),
-            members,
+            members: Members::new(d1()?),
             config,
             caller,
             base_url,
@@ -152,9 +150,14 @@ impl App {
     }
 }
 
+/// Seconds since the Unix epoch.
+pub fn now_seconds() -> i64 {
+    (js_sys::Date::now() / 1000.0).floor() as i64
+}
+
 /// Now, as Glance writes timestamps.
 pub fn now() -> String {
-    format_utc((js_sys::Date::now() / 1000.0).floor() as i64)
+    format_utc(now_seconds())
 }
 
 /// A request header, if present and valid text.

@@ -2,9 +2,9 @@
 //! (`... WHERE status = <expected>`), so of two racing requests exactly one
 //! wins and the other learns it lost from the row count.
 
-use wasm_bindgen::JsValue;
-use worker::{D1Database, D1PreparedStatement};
+use worker::D1Database;
 
+use super::d1::Db;
 use super::row::{insert_values, mutable_values, ImageRow};
 use super::StoreError;
 use crate::domain::image::{Image, ImageId};
@@ -13,19 +13,7 @@ use crate::domain::status::ImageStatus;
 
 /// Image metadata in D1.
 pub struct Images {
-    db: D1Database,
-}
-
-fn backend(e: worker::Error) -> StoreError {
-    StoreError::Backend(e.to_string())
-}
-
-fn js_value(value: &SqlValue) -> JsValue {
-    match value {
-        SqlValue::Null => JsValue::NULL,
-        SqlValue::Text(s) => JsValue::from_str(s),
-        SqlValue::Int(n) => JsValue::from_f64(*n as f64),
-    }
+    db: Db,
 }
 
 /// What a finished upload records.
@@ -43,23 +31,15 @@ pub struct DataRecord<'a> {
 impl Images {
     /// Wraps the D1 binding.
     pub fn new(db: D1Database) -> Images {
-        Images { db }
-    }
-
-    fn statement(&self, sql: &str, params: &[SqlValue]) -> Result<D1PreparedStatement, StoreError> {
-        let values: Vec<JsValue> = params.iter().map(js_value).collect();
-        self.db.prepare(sql).bind(&values).map_err(backend)
+        Images { db: Db::new(db) }
     }
 
     async fn rows(&self, sql: &str, params: &[SqlValue]) -> Result<Vec<Image>, StoreError> {
-        let result = self.statement(sql, params)?.all().await.map_err(backend)?;
-        let rows: Vec<ImageRow> = result.results().map_err(backend)?;
-        rows.into_iter().map(Image::try_from).collect()
+        self.db.rows::<ImageRow>(sql, params).await?.into_iter().map(Image::try_from).collect()
     }
 
     async fn changes(&self, sql: &str, params: &[SqlValue]) -> Result<usize, StoreError> {
-        let result = self.statement(sql, params)?.run().await.map_err(backend)?;
-        Ok(result.meta().map_err(backend)?.and_then(|m| m.changes).unwrap_or(0))
+        self.db.changes(sql, params).await
     }
 
     /// The image, unless missing or deleted.
@@ -76,12 +56,7 @@ impl Images {
         let marks = vec!["?"; values.len()].join(", ");
         let sql = format!("INSERT INTO images ({}) VALUES ({marks})", columns.join(", "));
         let params: Vec<SqlValue> = values.into_iter().map(|(_, v)| v).collect();
-        match self.changes(&sql, &params).await {
-            Err(StoreError::Backend(message)) if message.contains("UNIQUE") || message.contains("PRIMARY KEY") => {
-                Err(StoreError::Duplicate)
-            }
-            other => other.map(|_| ()),
-        }
+        self.db.insert(&sql, &params).await
     }
 
     /// Writes the mutable metadata of `image`, provided its status is still

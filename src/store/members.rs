@@ -1,15 +1,16 @@
 //! Image members in D1 (`image_members`).
 
 use serde::Deserialize;
-use wasm_bindgen::JsValue;
 use worker::D1Database;
 
+use super::d1::Db;
 use super::StoreError;
 use crate::domain::member::{Member, MemberStatus};
+use crate::domain::query::SqlValue;
 
 /// The memberships of images.
 pub struct Members {
-    db: D1Database,
+    db: Db,
 }
 
 #[derive(Deserialize)]
@@ -21,8 +22,8 @@ struct MemberRow {
     updated_at: String,
 }
 
-fn backend(e: worker::Error) -> StoreError {
-    StoreError::Backend(e.to_string())
+fn text(params: &[&str]) -> Vec<SqlValue> {
+    params.iter().map(|p| SqlValue::Text((*p).to_owned())).collect()
 }
 
 impl TryFrom<MemberRow> for Member {
@@ -42,20 +43,15 @@ impl TryFrom<MemberRow> for Member {
 impl Members {
     /// Wraps the D1 binding.
     pub fn new(db: D1Database) -> Members {
-        Members { db }
+        Members { db: Db::new(db) }
     }
 
     async fn rows(&self, sql: &str, params: &[&str]) -> Result<Vec<Member>, StoreError> {
-        let values: Vec<JsValue> = params.iter().map(|p| JsValue::from_str(p)).collect();
-        let result = self.db.prepare(sql).bind(&values).map_err(backend)?.all().await.map_err(backend)?;
-        let rows: Vec<MemberRow> = result.results().map_err(backend)?;
-        rows.into_iter().map(Member::try_from).collect()
+        self.db.rows::<MemberRow>(sql, &text(params)).await?.into_iter().map(Member::try_from).collect()
     }
 
     async fn changes(&self, sql: &str, params: &[&str]) -> Result<usize, StoreError> {
-        let values: Vec<JsValue> = params.iter().map(|p| JsValue::from_str(p)).collect();
-        let result = self.db.prepare(sql).bind(&values).map_err(backend)?.run().await.map_err(backend)?;
-        Ok(result.meta().map_err(backend)?.and_then(|m| m.changes).unwrap_or(0))
+        self.db.changes(sql, &text(params)).await
     }
 
     /// Every member of an image, oldest first.
@@ -80,12 +76,7 @@ impl Members {
             member.created_at.as_str(),
             member.updated_at.as_str(),
         ];
-        match self.changes(sql, &params).await {
-            Err(StoreError::Backend(message)) if message.contains("UNIQUE") || message.contains("PRIMARY KEY") => {
-                Err(StoreError::Duplicate)
-            }
-            other => other.map(|_| ()),
-        }
+        self.db.insert(sql, &text(&params)).await
     }
 
     /// Sets a member's status; `false` if there is no such membership.

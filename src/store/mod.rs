@@ -6,7 +6,8 @@
 //! - `blobs` (wasm): R2 objects, fed and drained as JavaScript streams with
 //!   md5/sha512 computed by the runtime's `DigestStream`;
 //! - `cache` (wasm): the edge cache of downloaded image data;
-//! - `members` (wasm): image memberships in D1.
+//! - `members` (wasm): image memberships in D1;
+//! - `d1` (wasm): the binding and row plumbing both repositories share.
 
 pub mod row;
 
@@ -14,6 +15,8 @@ pub mod row;
 pub mod blobs;
 #[cfg(target_arch = "wasm32")]
 pub mod cache;
+#[cfg(target_arch = "wasm32")]
+mod d1;
 #[cfg(target_arch = "wasm32")]
 pub mod images;
 #[cfg(target_arch = "wasm32")]
