@@ -104,14 +104,16 @@ wait_for_worker() {
   return 1
 }
 
-# start_catalog PORT STATE_DIR LOG: start `wrangler dev` in its own process
-# group; sets CATALOG_PID. Waits until the catalog answers.
+# start_catalog PORT STATE_DIR LOG [WRANGLER_ARGS...]: start `wrangler dev`
+# in its own process group (extra arguments, such as `--var NAME:VALUE`,
+# are passed on); sets CATALOG_PID. Waits until the catalog answers.
 start_catalog() {
   local port=$1 state=$2 log=$3
+  shift 3
   apply_migrations "$state"
   # --test-scheduled: tests fire the cron trigger with GET /__scheduled.
   (cd "$ROOT" && exec setsid wrangler dev --ip 127.0.0.1 --port "$port" --persist-to "$state" \
-      --test-scheduled --show-interactive-dev-session=false >"$log" 2>&1) &
+      --test-scheduled --show-interactive-dev-session=false "$@" >"$log" 2>&1) &
   CATALOG_PID=$!
   wait_for_worker catalog "$CATALOG_PID" "$port" "$log"
 }

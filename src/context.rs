@@ -1,7 +1,9 @@
 //! Who is calling. Every handler receives a [`RequestContext`] and asks it,
-//! never the request, about identity; replacing the local `noauth` mode with
-//! real authentication changes how the context is built, not the handlers.
+//! never the request, about identity. It is built in one place (`api::App`)
+//! from the authentication mode: the local `noauth` admin, or the identity
+//! Keystone gave for the request's token.
 
+use crate::domain::auth::Identity;
 use crate::domain::image::Writer;
 use crate::domain::policy::{self, Caller};
 use crate::domain::query::Viewer;
@@ -28,6 +30,16 @@ impl RequestContext {
             user_id: Some("noauth-admin".into()),
             project_id: (!project_id.is_empty()).then(|| project_id.to_owned()),
             roles: vec!["admin".into(), "member".into(), "reader".into()],
+        }
+    }
+
+    /// The caller a validated Keystone token names.
+    pub fn from_identity(request_id: String, identity: Identity) -> RequestContext {
+        RequestContext {
+            request_id,
+            user_id: Some(identity.user_id),
+            project_id: identity.project_id,
+            roles: identity.roles,
         }
     }
 
@@ -76,6 +88,22 @@ mod tests {
         assert_eq!(ctx.project_id.as_deref(), Some("demo"));
         assert!(ctx.can_see(&image("other", Visibility::Private), false));
         assert_eq!(RequestContext::noauth_admin("r".into(), "").project_id, None);
+    }
+
+    #[test]
+    fn a_keystone_identity_gives_user_project_and_roles() {
+        let identity = Identity {
+            user_id: "u1".into(),
+            project_id: Some("p1".into()),
+            roles: vec!["reader".into()],
+            expires_at: 0,
+        };
+        let ctx = RequestContext::from_identity("r".into(), identity);
+        assert_eq!(ctx.user_id.as_deref(), Some("u1"));
+        assert_eq!(ctx.project_id.as_deref(), Some("p1"));
+        assert!(!ctx.is_admin());
+        assert!(ctx.can_see(&image("p1", Visibility::Private), false));
+        assert!(!ctx.can_see(&image("p2", Visibility::Private), false));
     }
 
     #[test]

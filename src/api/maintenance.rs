@@ -6,7 +6,8 @@
 
 use worker::Env;
 
-use super::{now, now_seconds, App};
+use super::{now, now_seconds, App, Config};
+use crate::context::RequestContext;
 use crate::domain::status::{ImageEvent, ImageStatus};
 use crate::domain::time::format_utc;
 use crate::error::ApiError;
@@ -15,7 +16,9 @@ use crate::store::blobs::object_key;
 /// Settles uploads stalled for longer than `STALLED_UPLOAD_MINUTES`;
 /// returns how many images were given back.
 pub async fn reap_stalled_uploads(env: &Env) -> Result<usize, ApiError> {
-    let app = App::new(env, "req-scheduled".into(), String::new())?;
+    // The upkeep acts as the catalog itself, not on behalf of a caller.
+    let caller = RequestContext::noauth_admin("req-scheduled".into(), "");
+    let app = App::new(env, Config::from_env(env), caller, String::new())?;
     let now = now();
     let cutoff = format_utc(now_seconds() - 60 * app.config.stalled_upload_minutes as i64);
     let target = ImageStatus::Saving.apply(ImageEvent::UploadFailed)?;

@@ -14,6 +14,7 @@ use serde_json::Value;
 use worker::{Context, Env, Headers, Request, Response, ResponseBody};
 
 use crate::context::RequestContext;
+use crate::domain::auth::{auth_mode, AuthMode};
 use crate::domain::image::{Image, ImageId, Visibility};
 use crate::domain::policy::{self, Action, Decision};
 use crate::domain::time::format_utc;
@@ -22,6 +23,7 @@ use crate::error::ApiError;
 use crate::router::{self, Route};
 use crate::store::blobs::Blobs;
 use crate::store::images::Images;
+use crate::store::keystone::{AuthFailure, Keystone};
 use crate::store::members::Members;
 
 /// Binding and variable names from `wrangler.toml`.
@@ -30,8 +32,6 @@ pub mod names {
     pub const METADATA_DB: &str = "DB";
     /// R2 bucket with image data.
     pub const IMAGES_BUCKET: &str = "IMAGES";
-    /// `noauth` requests act as an admin of this project.
-    pub const NOAUTH_PROJECT_ID: &str = "NOAUTH_PROJECT_ID";
     /// The store id shown in `stores` and `/v2/info/stores`.
     pub const STORE_ID: &str = "STORE_ID";
     /// Largest accepted image, in bytes.
@@ -46,8 +46,9 @@ const DEFAULT_SIZE_CAP: u64 = 1 << 40;
 /// Settings read from the worker's variables.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// Project of the local noauth admin.
-    pub noauth_project_id: String,
+    /// How callers are authenticated (`Err`: misconfigured, every
+    /// authenticated route answers 500 rather than guessing).
+    pub auth: Result<AuthMode, String>,
     /// Our store id.
     pub store_id: String,
     /// Largest image accepted.
@@ -59,8 +60,10 @@ pub struct Config {
 impl Config {
     pub fn from_env(env: &Env) -> Config {
         let var = |name: &str| env.var(name).ok().map(|v| v.to_string());
+        // Secrets (`wrangler secret put`) and vars are both plain strings.
+        let var_or_secret = |name: &str| var(name).or_else(|| env.secret(name).ok().map(|v| v.to_string()));
         Config {
-            noauth_project_id: var(names::NOAUTH_PROJECT_ID).unwrap_or_else(|| "admin".into()),
+            auth: auth_mode(var_or_secret),
             store_id: var(names::STORE_ID).unwrap_or_else(|| "r2".into()),
             size_cap: var(names::IMAGE_SIZE_CAP).and_then(|v| v.parse().ok()).unwrap_or(DEFAULT_SIZE_CAP),
             stalled_upload_minutes: var(names::STALLED_UPLOAD_MINUTES).and_then(|v| v.parse().ok()).unwrap_or(60),
@@ -87,16 +90,13 @@ pub struct App {
 }
 
 impl App {
-    /// Builds the app from the environment.
-    pub fn new(env: &Env, request_id: String, base_url: String) -> Result<App, ApiError> {
-        let config = Config::from_env(env);
+    /// Builds the app from the environment, for an authenticated `caller`.
+    pub fn new(env: &Env, config: Config, caller: RequestContext, base_url: String) -> Result<App, ApiError> {
         let d1 = || env.d1(names::METADATA_DB).map_err(|e| ApiError::internal(format!("D1 binding: {e}")));
         let bucket = js_sys::Reflect::get(env, &names::IMAGES_BUCKET.into())
             .ok()
             .filter(|b| !b.is_undefined())
             .ok_or_else(|| ApiError::internal("R2 binding IMAGES is missing"))?;
-        // Identity: local noauth mode until Keystone authentication exists.
-        let caller = RequestContext::noauth_admin(request_id, &config.noauth_project_id);
         Ok(App {
             images: Images::new(d1()?),
             blobs: Blobs::new(bucket),
@@ -213,6 +213,35 @@ fn check_header_budget(req: &Request) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// Who is calling, by the configured mode. `keystone`: the `X-Auth-Token`
+/// validated by Keystone (401 without a valid one, 503 when Keystone cannot
+/// answer); `noauth`: the local admin.
+async fn authenticate(
+    req: &Request,
+    config: &Config,
+    request_id: String,
+    base_url: &str,
+) -> Result<RequestContext, ApiError> {
+    let mode = config.auth.as_ref().map_err(|e| ApiError::internal(format!("authentication misconfigured: {e}")))?;
+    let settings = match mode {
+        AuthMode::NoAuth { project_id } => return Ok(RequestContext::noauth_admin(request_id, project_id)),
+        AuthMode::Keystone(settings) => settings,
+    };
+    let unauthorized = || {
+        ApiError::unauthorized("The request you have made requires authentication.")
+            .with_header("WWW-Authenticate", settings.www_authenticate())
+    };
+    let token = header(req, "x-auth-token").filter(|t| !t.trim().is_empty()).ok_or_else(unauthorized)?;
+    match Keystone::new(settings, base_url).validate(token.trim(), now_seconds()).await {
+        Ok(identity) => Ok(RequestContext::from_identity(request_id, identity)),
+        Err(AuthFailure::Rejected) => Err(unauthorized()),
+        Err(AuthFailure::Unavailable(detail)) => {
+            worker::console_error!("Keystone unavailable: {detail}");
+            Err(ApiError::unavailable("Keystone, the identity service, is unavailable; please retry later."))
+        }
+    }
+}
+
 /// Resolves and runs the handler for one request.
 pub async fn handle(mut req: Request, env: &Env, ctx: &Context, request_id: String) -> Result<Response, ApiError> {
     let method = req.inner().method();
@@ -221,15 +250,23 @@ pub async fn handle(mut req: Request, env: &Env, ctx: &Context, request_id: Stri
     let route = router::resolve(&method, url.path())?;
     let base_url = url.origin().ascii_serialization();
     let query = url.query().unwrap_or("").to_owned();
-    // Only routes that touch storage build the app (and its bindings).
-    let app = || App::new(env, request_id.clone(), base_url.clone()).map(Rc::new);
+    // Version discovery and the health check answer without a token, as
+    // Glance's do; everything else needs an identity first.
     match route {
-        Route::VersionsMultipleChoice => discovery::versions(&base_url, 300),
-        Route::Versions => discovery::versions(&base_url, 200),
-        Route::Healthcheck => text_response(200, "text/plain; charset=UTF-8", "OK".into()),
+        Route::VersionsMultipleChoice => return discovery::versions(&base_url, 300),
+        Route::Versions => return discovery::versions(&base_url, 200),
+        Route::Healthcheck => return text_response(200, "text/plain; charset=UTF-8", "OK".into()),
+        _ => {}
+    }
+    let config = Config::from_env(env);
+    let caller = authenticate(&req, &config, request_id, &base_url).await?;
+    // Only routes that touch storage build the app (and its bindings).
+    let app = || App::new(env, config.clone(), caller.clone(), base_url.clone()).map(Rc::new);
+    match route {
+        Route::VersionsMultipleChoice | Route::Versions | Route::Healthcheck => unreachable!("answered above"),
         Route::Schema(name) => discovery::schema(name),
         Route::ImportInfo => discovery::import_info(),
-        Route::StoresInfo => discovery::stores_info(&Config::from_env(env).store_id),
+        Route::StoresInfo => discovery::stores_info(&config.store_id),
         Route::ListImages => v2::images::list(&*app()?, &query).await,
         Route::CreateImage => v2::images::create(&*app()?, &mut req).await,
         Route::ShowImage(id) => v2::images::show(&*app()?, &id).await,

@@ -1,5 +1,6 @@
 //! Pure domain logic: no runtime imports, all unit-tested on the host.
 
+pub mod auth;
 pub mod documents;
 pub mod image;
 pub mod member;

@@ -142,8 +142,17 @@ fn verb(action: Action) -> &'static str {
 
 /// Only the member itself (or an admin) answers a share; the owner may not
 /// accept on the member's behalf (tempest `test_image_share_owner_cannot_accept`).
+/// Glance's `modify_member`: the member's own project, with a role that may
+/// write (a reader may not), or an admin.
 pub fn may_answer_share(caller: Caller<'_>, member_id: &str) -> bool {
-    caller.is_admin() || caller.project_id == Some(member_id)
+    caller.is_admin() || (caller.is_member() && caller.project_id == Some(member_id))
+}
+
+/// Whether the caller may see the membership of `member_id` in `image`
+/// (`_image_member_find`): admins and the owner's project see every
+/// membership, a member project only its own.
+pub fn sees_membership(caller: Caller<'_>, image: &Image, member_id: &str) -> bool {
+    caller.is_admin() || caller.owns(image) || caller.project_id == Some(member_id)
 }
 
 #[cfg(test)]
@@ -260,6 +269,22 @@ mod tests {
         assert!(may_answer_share(other, "p2"));
         let admin = roles(&["admin"]);
         assert!(may_answer_share(Caller { project_id: Some("p9"), roles: &admin }, "p2"));
+        let reader = roles(&["reader"]);
+        assert!(!may_answer_share(Caller { project_id: Some("p2"), roles: &reader }, "p2"), "readers never write");
+    }
+
+    #[test]
+    fn members_see_their_own_membership_owners_and_admins_see_all() {
+        let reader = roles(&["reader"]);
+        let admin = roles(&["admin"]);
+        let shared = image("p1", Visibility::Shared);
+        let owner_reader = Caller { project_id: Some("p1"), roles: &reader };
+        let member = Caller { project_id: Some("p2"), roles: &reader };
+        assert!(sees_membership(owner_reader, &shared, "p2"));
+        assert!(sees_membership(owner_reader, &shared, "p3"));
+        assert!(sees_membership(member, &shared, "p2"));
+        assert!(!sees_membership(member, &shared, "p3"));
+        assert!(sees_membership(Caller { project_id: Some("p9"), roles: &admin }, &shared, "p3"));
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! The edge cache (the runtime's `caches.default`) for image data. Entries
+//! The edge cache (the runtime's `caches.default`): image data, and (for
+//! `store::keystone`) token validations as small JSON documents. Image entries
 //! are keyed by image id *and* checksum: an image's data never changes once
 //! stored, so an entry can never be stale. Access checks happen before the
 //! cache is consulted (handlers read D1 first), so a cached copy of a deleted
@@ -63,6 +64,29 @@ impl EdgeCache {
         let stream: web_sys::ReadableStream = body.unchecked_into();
         let response = web_sys::Response::new_with_opt_readable_stream_and_init(Some(&stream), &init)
             .map_err(|e| super::js::describe(&e))?;
+        settle(self.cache.put(key, &response)).await.map(|_| ())
+    }
+
+    /// A small cached text document (token validations).
+    pub async fn get_text(&self, key: &str) -> Option<String> {
+        let response = settle(self.cache.lookup(key)).await.ok()?;
+        let response: web_sys::Response = response.dyn_into().ok()?;
+        settle(response.text().ok()?).await.ok()?.as_string()
+    }
+
+    /// Stores a small text document for at most `max_age_seconds`.
+    pub async fn put_text(&self, key: &str, text: &str, max_age_seconds: i64) -> Result<(), String> {
+        let headers = web_sys::Headers::new().map_err(|e| super::js::describe(&e))?;
+        for (name, value) in [
+            ("Content-Type", "application/json".to_string()),
+            ("Cache-Control", format!("public, max-age={max_age_seconds}")),
+        ] {
+            headers.set(name, &value).map_err(|e| super::js::describe(&e))?;
+        }
+        let init = web_sys::ResponseInit::new();
+        init.set_headers(&headers);
+        let response =
+            web_sys::Response::new_with_opt_str_and_init(Some(text), &init).map_err(|e| super::js::describe(&e))?;
         settle(self.cache.put(key, &response)).await.map(|_| ())
     }
 }

@@ -1,4 +1,4 @@
-//! The only code that talks to D1 and R2.
+//! The only code that talks to D1, R2 and Keystone.
 //!
 //! - [`row`]: the `images` table row and its mapping to the domain `Image`
 //!   (pure, host-tested);
@@ -7,6 +7,8 @@
 //!   md5/sha512 computed by the runtime's `DigestStream`;
 //! - `cache` (wasm): the edge cache of downloaded image data;
 //! - `members` (wasm): image memberships in D1;
+//! - `keystone` (wasm): token validation and the service token, with
+//!   validations cached at the edge;
 //! - `d1` (wasm): the binding and row plumbing both repositories share.
 
 pub mod row;
@@ -21,6 +23,8 @@ mod d1;
 pub mod images;
 #[cfg(target_arch = "wasm32")]
 pub mod js;
+#[cfg(target_arch = "wasm32")]
+pub mod keystone;
 #[cfg(target_arch = "wasm32")]
 pub mod members;
 

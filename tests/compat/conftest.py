@@ -4,6 +4,12 @@ scripts/test installs the pinned clients (requirements.txt) into a virtual
 environment, starts the catalog under `wrangler dev` and passes its URL in
 CATALOG_URL. Every test drives a real client: the `glance` CLI, openstacksdk,
 or the `openstack` CLI.
+
+The suite runs twice: against the `noauth` catalog with plain endpoints (as
+the recordings were made), and with COMPAT_AUTH=keystone against the catalog
+in `keystone` mode, where every client logs in to the real Keystone at
+KEYSTONE_URL with a password and finds the catalog in Keystone's service
+catalog, as it would find Glance.
 """
 
 import hashlib
@@ -17,12 +23,41 @@ from pathlib import Path
 
 import pytest
 
+import helpers
+from identity import Keystone
+
 BIN = Path(sys.executable).parent
+KEYSTONE_MODE = os.environ.get("COMPAT_AUTH") == "keystone"
 
 
 def pytest_configure(config):
     if not os.environ.get("CATALOG_URL"):
         raise pytest.UsageError("CATALOG_URL is not set: run the compatibility suite with scripts/test")
+    if KEYSTONE_MODE:
+        for name in ("KEYSTONE_URL", "KEYSTONE_ADMIN_PASSWORD"):
+            if not os.environ.get(name):
+                raise pytest.UsageError(f"COMPAT_AUTH=keystone needs {name}: run the suite with scripts/test")
+        keystone = Keystone(os.environ["KEYSTONE_URL"], os.environ["KEYSTONE_ADMIN_PASSWORD"])
+        keystone.register_image_endpoint(os.environ["CATALOG_URL"].rstrip("/"))
+        # Plain HTTP calls of the suite carry the admin's token too.
+        helpers.TOKEN_SOURCE = keystone.admin
+
+
+def keystone_login():
+    """Password login options shared by both CLIs (the bootstrap admin)."""
+    return {
+        "auth-url": os.environ["KEYSTONE_URL"].rstrip("/") + "/v3",
+        "username": "admin",
+        "password": os.environ["KEYSTONE_ADMIN_PASSWORD"],
+        "project-name": "admin",
+        "user-domain-name": "Default",
+        "project-domain-name": "Default",
+        "region-name": "RegionOne",
+    }
+
+
+def login_args():
+    return [arg for key, value in keystone_login().items() for arg in (f"--os-{key}", value)]
 
 
 @pytest.fixture(scope="session")
@@ -84,20 +119,32 @@ def _env(home):
 
 @pytest.fixture(scope="session")
 def glance(catalog_url, client_home):
-    """The glance CLI with a plain endpoint and token, as in the recordings."""
+    """The glance CLI with a plain endpoint and token, as in the recordings;
+    in keystone mode, logged in with a password."""
+    if KEYSTONE_MODE:
+        return Cli([str(BIN / "glance"), *login_args()], _env(client_home), closed_stdin=True)
     return Cli([str(BIN / "glance"), "--os-image-url", catalog_url, "--os-auth-token", "fake"], _env(client_home), closed_stdin=True)
 
 
 @pytest.fixture(scope="session")
 def openstack_cli(catalog_url, client_home):
-    """The openstack CLI without Keystone."""
+    """The openstack CLI without Keystone, or with password auth."""
+    if KEYSTONE_MODE:
+        return Cli([str(BIN / "openstack"), "--os-auth-type", "password", "--os-identity-api-version", "3",
+                    *login_args()], _env(client_home), closed_stdin=False)
     return Cli([str(BIN / "openstack"), "--os-auth-type", "none", "--os-endpoint", catalog_url], _env(client_home), closed_stdin=False)
 
 
 @pytest.fixture(scope="session")
 def sdk(catalog_url):
-    """An openstacksdk connection with auth_type none, as in the recordings."""
+    """An openstacksdk connection with auth_type none, as in the recordings;
+    in keystone mode, a password session."""
     import openstack
+
+    if KEYSTONE_MODE:
+        login = {key.replace("-", "_"): value for key, value in keystone_login().items()}
+        region = login.pop("region_name")
+        return openstack.connect(region_name=region, **login)
 
     return openstack.connect(auth_type="none", auth={"endpoint": catalog_url})
 

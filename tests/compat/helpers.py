@@ -35,10 +35,18 @@ def list_ids(text):
     return ids
 
 
+# In keystone mode the suite's conftest sets this to the Credentials whose
+# token plain HTTP calls carry (when they don't bring their own).
+TOKEN_SOURCE = None
+
+
 def http(method, url, body=None, headers=None):
     """A plain HTTP call: (status, headers, body bytes)."""
     data = json.dumps(body).encode() if isinstance(body, (dict, list)) else body
-    request = urllib.request.Request(url, data=data, method=method, headers=headers or {})
+    headers = dict(headers or {})
+    if TOKEN_SOURCE is not None and not any(k.lower() == "x-auth-token" for k in headers):
+        headers["X-Auth-Token"] = TOKEN_SOURCE.token()
+    request = urllib.request.Request(url, data=data, method=method, headers=headers)
     if isinstance(body, (dict, list)):
         request.add_header("Content-Type", "application/json")
     try:

@@ -8,7 +8,7 @@ use worker::{Request, Response};
 use crate::api::{json_response, no_content, now, read_body, App};
 use crate::domain::image::{Image, Visibility};
 use crate::domain::member::{parse_new_member, parse_status_change, Member, MemberStatus, MAX_MEMBERS};
-use crate::domain::policy::{may_answer_share, Action};
+use crate::domain::policy::{may_answer_share, sees_membership, Action};
 use crate::error::ApiError;
 
 /// Members exist only on `shared` images (403 otherwise, as Glance).
@@ -31,9 +31,12 @@ fn member_not_found(image_id: &str, member: &str) -> ApiError {
 /// `GET .../members`.
 pub async fn list(app: &App, id: &str) -> Result<Response, ApiError> {
     let image = app.visible_image(id).await?;
+    app.authorize(Action::Show, &image)?;
     require_shared(&image)?;
     let members = app.members.list(image.id.as_str()).await?;
-    let records: Vec<_> = members.iter().map(Member::to_json).collect();
+    let caller = app.caller.caller();
+    let records: Vec<_> =
+        members.iter().filter(|m| sees_membership(caller, &image, &m.member_id)).map(Member::to_json).collect();
     json_response(200, &json!({"members": records, "schema": "/v2/schemas/members"}))
 }
 
@@ -66,7 +69,7 @@ pub async fn add(app: &App, req: &mut Request, id: &str) -> Result<Response, Api
 /// `GET .../members/{member}` (404 on images that are not shared).
 pub async fn show(app: &App, id: &str, member: &str) -> Result<Response, ApiError> {
     let image = app.visible_image(id).await?;
-    if image.visibility != Visibility::Shared {
+    if image.visibility != Visibility::Shared || !sees_membership(app.caller.caller(), &image, member) {
         return Err(member_not_found(id, member));
     }
     let found = app.members.get(image.id.as_str(), member).await?.ok_or_else(|| member_not_found(id, member))?;
