@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
+use super::policy;
 use super::status::ImageStatus;
 
 /// Glance's default quotas (`image_property_quota`, `image_tag_quota`).
@@ -253,7 +254,8 @@ pub struct Image {
     pub properties: BTreeMap<String, String>,
 }
 
-/// Who is writing, for the attribute rules that depend on it.
+/// Who is writing, for the attribute rules that depend on it (decided by
+/// `policy::may_set_visibility` and `policy::may_set_owner`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Writer<'a> {
     /// The caller is an admin.
@@ -340,11 +342,7 @@ impl Image {
             "visibility" => {
                 let raw = required_string(key, value)?;
                 let visibility = Visibility::parse(raw)?;
-                if visibility == Visibility::Public && !writer.is_admin {
-                    return Err(ValidationError::Forbidden(
-                        "Only administrators may publicize images (visibility 'public').".into(),
-                    ));
-                }
+                policy::may_set_visibility(writer.is_admin, visibility).map_err(ValidationError::Forbidden)?;
                 self.visibility = visibility;
             }
             "protected" => self.protected = boolean(key, value)?,
@@ -368,11 +366,8 @@ impl Image {
             }
             "owner" => {
                 let owner = optional_string(key, value, MAX_STRING)?;
-                if owner != self.owner && !writer.is_admin && owner.as_deref() != writer.project_id {
-                    return Err(ValidationError::Forbidden(
-                        "You are not permitted to set the owner of an image to another project.".into(),
-                    ));
-                }
+                policy::may_set_owner(writer.is_admin, writer.project_id, self.owner.as_deref(), owner.as_deref())
+                    .map_err(ValidationError::Forbidden)?;
                 self.owner = owner;
             }
             "tags" => self.tags = parse_tags(value)?,

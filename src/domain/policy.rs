@@ -109,20 +109,46 @@ pub fn authorize(caller: Caller<'_>, action: Action, image: &Image, is_member: b
         | Action::Deactivate
         | Action::Communitize
         | Action::ManageMembers => owner_member,
-        Action::Publicize => caller.is_admin(),
+        Action::Publicize => may_set_visibility(caller.is_admin(), Visibility::Public).is_ok(),
     };
     if allowed {
         return Decision::Allowed;
     }
     Decision::Forbidden(match action {
         Action::Create => "You are not permitted to create images owned by another project.".into(),
-        Action::Publicize => "Only administrators may publicize images (visibility 'public').".into(),
+        Action::Publicize => PUBLICIZE_REFUSED.into(),
         Action::Communitize => "Only the owner's members may make an image community.".into(),
         Action::Download if image.status == super::status::ImageStatus::Deactivated => {
             "The requested image has been deactivated. Image data download is forbidden.".into()
         }
         other => format!("You are not permitted to {} image {}.", verb(other), image.id),
     })
+}
+
+const PUBLICIZE_REFUSED: &str = "Only administrators may publicize images (visibility 'public').";
+
+/// Glance's `publicize_image` rule, for the image record's write path
+/// (`Image::set_attribute`, which knows the writer by admin-ness only):
+/// only admins make an image `public`.
+pub fn may_set_visibility(is_admin: bool, visibility: Visibility) -> Result<(), String> {
+    if visibility == Visibility::Public && !is_admin {
+        return Err(PUBLICIZE_REFUSED.into());
+    }
+    Ok(())
+}
+
+/// The owner rule of `add_image` and `modify_image`, for the same write
+/// path: a non-admin may give an image only to its own project.
+pub fn may_set_owner(
+    is_admin: bool,
+    project_id: Option<&str>,
+    current: Option<&str>,
+    owner: Option<&str>,
+) -> Result<(), String> {
+    if owner != current && !is_admin && owner != project_id {
+        return Err("You are not permitted to set the owner of an image to another project.".into());
+    }
+    Ok(())
 }
 
 fn verb(action: Action) -> &'static str {
