@@ -11,7 +11,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from datetime import datetime
+from datetime import datetime, timezone
 
 # A token handed to a request keeps at least this long to live, so a test's
 # tokens never expire in flight (the test Keystone issues short-lived ones).
@@ -76,6 +76,21 @@ class Credentials:
     def headers(self):
         return {"X-Auth-Token": self.token()}
 
+    def short_lived_token(self, seconds):
+        """A token that expires in about `seconds`: Keystone caps a token's
+        life at the expiry of the application credential it comes from."""
+        expires = datetime.fromtimestamp(time.time() + seconds, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+        status, _, document = call("POST", f"{self.keystone.url}/v3/users/{self.user_id}/application_credentials",
+                                   {"application_credential": {"name": f"short-{time.time_ns()}", "expires_at": expires}},
+                                   self.headers())
+        assert status == 201, f"application credential: {status} {document}"
+        credential = document["application_credential"]
+        body = {"auth": {"identity": {"methods": ["application_credential"], "application_credential": {
+            "id": credential["id"], "secret": credential["secret"]}}}}
+        status, headers, document = call("POST", f"{self.keystone.url}/v3/auth/tokens", body)
+        assert status == 201, f"token from an application credential: {status} {document}"
+        return headers["X-Subject-Token"], expiry(document)
+
 
 class Keystone:
     """Admin access to the test Keystone."""
@@ -106,6 +121,12 @@ class Keystone:
             self._admin("PUT", f"/projects/{project_id}/users/{user['id']}/roles/{self.role_id(role)}")
         project_name = self._admin("GET", f"/projects/{project_id}")["project"]["name"]
         return Credentials(self, name, password, project_name, user_id=user["id"], project_id=project_id)
+
+    def revoke_all_tokens_of(self, user_name):
+        """Disabling a user revokes every token it has; then enable it again."""
+        user = self._admin("GET", f"/users?name={user_name}")["users"][0]
+        self._admin("PATCH", f"/users/{user['id']}", {"user": {"enabled": False}})
+        self._admin("PATCH", f"/users/{user['id']}", {"user": {"enabled": True}})
 
     def revoke(self, token):
         status, _, document = call("DELETE", f"{self.url}/v3/auth/tokens", None,
