@@ -1,5 +1,6 @@
 # A real OpenStack Keystone on loopback for the identity tests. Source it
-# after scripts/lib.sh (it uses ROOT, say and stop_group); don't run it.
+# after scripts/lib.sh (it uses ROOT, say, ensure_venv and stop_group);
+# don't run it.
 
 KEYSTONE_VENV="$ROOT/.venv-keystone"
 
@@ -8,18 +9,8 @@ KEYSTONE_VENV="$ROOT/.venv-keystone"
 # runs again only when that file changes. The first install builds uWSGI
 # from source (a minute or two).
 ensure_keystone() {
-  local requirements="$ROOT/tests/identity/keystone-requirements.txt"
-  local stamp="$KEYSTONE_VENV/.requirements.sha256" wanted
-  wanted="$(sha256sum "$requirements" | cut -d' ' -f1)"
-  if [ ! -x "$KEYSTONE_VENV/bin/python" ]; then
-    say "creating the Python virtual environment for Keystone"
-    python3 -m venv "$KEYSTONE_VENV"
-  fi
-  if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
-    say "installing Keystone and uWSGI from PyPI (a minute or two, once)"
-    "$KEYSTONE_VENV/bin/pip" install --quiet -r "$requirements"
-    echo "$wanted" >"$stamp"
-  fi
+  ensure_venv "$KEYSTONE_VENV" "$ROOT/tests/identity/keystone-requirements.txt" \
+    "Keystone and uWSGI (uWSGI builds from source: a minute or two, once)"
 }
 
 # start_keystone PORT DATA_DIR LOG: set up Keystone's database and keys in

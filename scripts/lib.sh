@@ -57,21 +57,29 @@ ensure_toolchain() {
   fi
 }
 
-# The compatibility suite's virtual environment (.venv) with the real
-# OpenStack clients pinned in tests/compat/requirements.txt, from PyPI.
-ensure_python_clients() {
-  local venv="$ROOT/.venv" requirements="$ROOT/tests/compat/requirements.txt"
+# ensure_venv VENV REQUIREMENTS WHAT: a virtual environment at VENV with
+# REQUIREMENTS installed from PyPI; pip runs again only when that file
+# changes (its sha256 is stamped in the venv). WHAT names it for messages.
+ensure_venv() {
+  local venv=$1 requirements=$2 what=$3
   local stamp="$venv/.requirements.sha256" wanted
   wanted="$(sha256sum "$requirements" | cut -d' ' -f1)"
   if [ ! -x "$venv/bin/python" ]; then
-    say "creating the Python virtual environment for the compatibility suite"
+    say "creating the Python virtual environment for $what"
     python3 -m venv "$venv"
   fi
   if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
-    say "installing the OpenStack clients from PyPI (python-glanceclient, openstacksdk, python-openstackclient)"
+    say "installing $what from PyPI"
     "$venv/bin/pip" install --quiet -r "$requirements"
     echo "$wanted" >"$stamp"
   fi
+}
+
+# The compatibility suite's virtual environment (.venv) with the real
+# OpenStack clients pinned in tests/compat/requirements.txt.
+ensure_python_clients() {
+  ensure_venv "$ROOT/.venv" "$ROOT/tests/compat/requirements.txt" \
+    "the OpenStack clients (python-glanceclient, openstacksdk, python-openstackclient)"
 }
 
 # A free TCP port on 127.0.0.1.

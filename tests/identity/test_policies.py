@@ -160,3 +160,13 @@ def test_v1_api_honours_the_same_policies(catalog, unique):
     assert catalog.call("other", "DELETE", f"/v1/images/{image_id}")[0] == 404
     listed = catalog.json("other", "GET", "/v1/images/detail", expect=200)["images"]
     assert image_id not in [i["id"] for i in listed]
+
+
+def test_hidden_images_are_listed_only_when_asked_for(catalog, unique):
+    image_id = create(catalog, "admin", unique, visibility="public", os_hidden=True)["id"]
+    for who in ("other", "owner", "admin"):
+        listed = catalog.json(who, "GET", f"/v2/images?name={unique}", expect=200)["images"]
+        assert listed == [], who
+        hidden = catalog.json(who, "GET", f"/v2/images?name={unique}&os_hidden=true", expect=200)["images"]
+        assert [i["id"] for i in hidden] == [image_id], who
+        assert catalog.call(who, "GET", f"/v2/images/{image_id}")[0] == 200
