@@ -227,14 +227,16 @@ async fn authenticate(
         AuthMode::NoAuth { project_id } => return Ok(RequestContext::noauth_admin(request_id, project_id)),
         AuthMode::Keystone(settings) => settings,
     };
-    let unauthorized = || {
-        ApiError::unauthorized("The request you have made requires authentication.")
+    let unauthorized = |why: &str| {
+        ApiError::unauthorized(format!("The request you have made requires authentication: {why}."))
             .with_header("WWW-Authenticate", settings.www_authenticate())
     };
-    let token = header(req, "x-auth-token").filter(|t| !t.trim().is_empty()).ok_or_else(unauthorized)?;
+    let token = header(req, "x-auth-token")
+        .filter(|t| !t.trim().is_empty())
+        .ok_or_else(|| unauthorized("send a Keystone token in X-Auth-Token"))?;
     match Keystone::new(settings, base_url).validate(token.trim(), now_seconds()).await {
         Ok(identity) => Ok(RequestContext::from_identity(request_id, identity)),
-        Err(AuthFailure::Rejected) => Err(unauthorized()),
+        Err(AuthFailure::Rejected) => Err(unauthorized("the X-Auth-Token is invalid, expired or revoked")),
         Err(AuthFailure::Unavailable(detail)) => {
             worker::console_error!("Keystone unavailable: {detail}");
             Err(ApiError::unavailable("Keystone, the identity service, is unavailable; please retry later."))

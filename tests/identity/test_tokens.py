@@ -18,7 +18,7 @@ def assert_401(catalog_url, status, headers, body):
     keystone_url = os.environ["KEYSTONE_URL"].rstrip("/")
     assert headers.get("WWW-Authenticate") == f'Keystone uri="{keystone_url}"', headers
     error = json.loads(body)
-    assert error["code"] == "401 Unauthorized" and error["message"], error
+    assert error["code"] == "401 Unauthorized" and "X-Auth-Token" in error["message"], error
 
 
 @pytest.mark.parametrize("path", ["/v2/images", "/v2/images/00000000-0000-0000-0000-000000000000",
