@@ -235,10 +235,13 @@ def copy_rows(ceil):
 
 
 # ----------------------------------------------------------------------- wrk
-def wrk(url, duration, expect_min_bytes):
+def wrk(url, duration, expect_min_bytes, headers=()):
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     cmd = ["wrk", "-t", str(ARGS.wrk_threads), "-c", str(ARGS.connections), "-d", f"{duration}s",
-           "--timeout", "10s", "-s", os.path.join(HERE, "wrk-report.lua"), url]
+           "--timeout", "10s", "-s", os.path.join(HERE, "wrk-report.lua")]
+    for header in headers:
+        cmd += ["-H", header]
+    cmd.append(url)
     out = subprocess.run(cmd, capture_output=True, text=True)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if out.returncode != 0:
@@ -314,6 +317,38 @@ def loads(cat, ceil, image_id, rows):
     return results
 
 
+def keystone_token(keystone_url, admin_password):
+    """A token of Keystone's bootstrap admin (password auth)."""
+    body = json.dumps({"auth": {
+        "identity": {"methods": ["password"], "password": {"user": {
+            "name": "admin", "domain": {"name": "Default"}, "password": admin_password}}},
+        "scope": {"project": {"name": "admin", "domain": {"name": "Default"}}}}})
+    status, headers, data = request(keystone_url, "POST", "/v3/auth/tokens", body,
+                                    {"Content-Type": "application/json"})
+    expect(status, 201, "POST /v3/auth/tokens", data)
+    return headers["x-subject-token"]
+
+
+def keystone_load(keystone_catalog, keystone_url, admin_password):
+    """GET /v2/images/{id} on the catalog in keystone mode with one token
+    (after the first request its validation comes from the edge cache)."""
+    token = keystone_token(keystone_url, admin_password)
+    body = json.dumps({"name": "bench-keystone", "disk_format": "raw", "container_format": "bare"})
+    status, _, data = request(keystone_catalog, "POST", "/v2/images", body,
+                              {"Content-Type": "application/json", "X-Auth-Token": token})
+    expect(status, 201, "POST /v2/images (keystone mode)", data)
+    path = f"/v2/images/{json.loads(data)['id']}"
+    status, _, data = request(keystone_catalog, "GET", path, headers={"X-Auth-Token": token})
+    expect(status, 200, f"GET {path} (keystone mode)", data)
+    url, headers = f"{keystone_catalog}{path}", [f"X-Auth-Token: {token}"]
+    wrk(url, ARGS.warmup, len(data), headers)
+    result = wrk(url, ARGS.duration, len(data), headers)
+    result["body"] = len(data)
+    log(f"{path} keystone mode: {result['rps']:.0f} req/s, p50 {result['p50_ms']:.1f} ms, "
+        f"p99 {result['p99_ms']:.1f} ms")
+    return result
+
+
 # --------------------------------------------------------------------- report
 def builds(path):
     """How many times wrangler built/reloaded the catalog so far (from its log)."""
@@ -322,7 +357,7 @@ def builds(path):
     return len(re.findall(r"Running custom build|Reloading local server|Local server updated|Detected changes", text))
 
 
-def table(up, down, cache_states, lo):
+def table(up, down, cache_states, lo, keystone):
     rows = []
 
     def row(metric, unit, cat_values, ceil_values, target, runs):
@@ -371,6 +406,14 @@ def table(up, down, cache_states, lo):
                   f"same-work JS {k['p50_ms']:.1f}/{k['p99_ms']:.1f}; wrk CPU ≤ "
                   f"{max(c['wrk_cpu'], k['wrk_cpu']) * 100:.0f}% of a core")
         same(f"{label}, {ARGS.connections} conns, {ARGS.duration} s", "req/s", [c["rps"]], [k["rps"]], detail)
+    if keystone:
+        c, k = keystone, lo["get"]["catalog"]
+        rows.append(
+            f"| keystone mode (informative, no target): GET /v2/images/{{id}} with a cached token validation, "
+            f"{ARGS.connections} conns, {ARGS.duration} s; ceiling column = the noauth catalog above | "
+            f"{c['rps']:,.0f} req/s | {k['rps']:,.0f} req/s | {c['rps'] / k['rps']:.2f} | — | — | "
+            f"{c['body']} B body; p50/p99 ms: keystone {c['p50_ms']:.1f}/{c['p99_ms']:.1f}, "
+            f"noauth {k['p50_ms']:.1f}/{k['p99_ms']:.1f} |")
     head = ["| metric | catalog | ceiling | ratio | target | met | runs / details |",
             "|---|---:|---:|---:|---:|:-:|---|"]
     return head + rows
@@ -396,6 +439,9 @@ def main():
     p.add_argument("--wrk-threads", type=int, default=1)
     p.add_argument("--duration", type=int, default=10)
     p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--keystone-catalog", help="the catalog in keystone mode (optional row)")
+    p.add_argument("--keystone-url")
+    p.add_argument("--keystone-admin-password")
     ARGS = p.parse_args()
     cat, ceil = ARGS.catalog.rstrip("/"), ARGS.ceiling.rstrip("/")
 
@@ -409,6 +455,10 @@ def main():
     print(f"==> request rates (wrk, {ARGS.connections} connections, {ARGS.warmup} s warm-up + "
           f"{ARGS.duration} s each)", file=sys.stderr, flush=True)
     lo = loads(cat, ceil, image_id, rows)
+    keystone = None
+    if ARGS.keystone_catalog:
+        print("==> keystone mode (wrk, one token)", file=sys.stderr, flush=True)
+        keystone = keystone_load(ARGS.keystone_catalog.rstrip("/"), ARGS.keystone_url, ARGS.keystone_admin_password)
     if builds(ARGS.catalog_log) != builds_before:
         raise BenchError("wrangler rebuilt/reloaded the catalog during the run (src/ changed?): "
                          "the numbers mix two builds; run again")
@@ -417,7 +467,7 @@ def main():
              "MB = 10^6 bytes; ratio = catalog / ceiling (higher is better). In the \"same work\" rows the "
              "ceiling column is a plain JS worker doing the catalog's own work for that request "
              "(scripts/bench.d/ceiling.js), so their ratio is what the Rust/wasm layer costs.", ""]
-    lines += table(up, down, cache_states, lo)
+    lines += table(up, down, cache_states, lo, keystone)
     text = "\n".join(lines) + "\n"
     os.makedirs(os.path.dirname(ARGS.out), exist_ok=True)
     with open(ARGS.out, "w") as f:
