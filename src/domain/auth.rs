@@ -226,6 +226,54 @@ impl CachedValidation {
     }
 }
 
+/// Most validations an isolate remembers in memory.
+pub const MEMO_CAPACITY: usize = 1024;
+
+/// Validations remembered in the isolate's memory, in front of the edge
+/// cache (which costs a lookup per request): the same freshness rules,
+/// keyed by the same digest, at most [`MEMO_CAPACITY`] entries.
+#[derive(Debug, Default)]
+pub struct ValidationMemo {
+    entries: std::collections::HashMap<String, CachedValidation>,
+}
+
+impl ValidationMemo {
+    /// The identity remembered for `digest`, if still fresh at `now`.
+    pub fn get(&mut self, digest: &str, now: i64) -> Option<Identity> {
+        let identity = self.entries.get(digest)?.clone().fresh(now);
+        if identity.is_none() {
+            self.entries.remove(digest);
+        }
+        identity
+    }
+
+    /// Remembers `entry`; when full, forgets stale entries first, then the
+    /// ones that would go stale soonest.
+    pub fn insert(&mut self, digest: String, entry: CachedValidation, now: i64) {
+        if self.entries.len() >= MEMO_CAPACITY && !self.entries.contains_key(&digest) {
+            self.entries.retain(|_, e| e.clone().fresh(now).is_some());
+            while self.entries.len() >= MEMO_CAPACITY {
+                let soonest = self.entries.iter().min_by_key(|(_, e)| e.valid_until).map(|(k, _)| k.clone());
+                match soonest {
+                    Some(key) => self.entries.remove(&key),
+                    None => break,
+                };
+            }
+        }
+        self.entries.insert(digest, entry);
+    }
+
+    /// How many validations are remembered.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether none are.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
 /// The cache key part for a token: its SHA-256, so the token itself is never
 /// stored or logged.
 pub fn token_digest(token: &str) -> String {
@@ -378,6 +426,27 @@ mod tests {
         let entry = CachedValidation::new(identity(3600), NOON, 300).unwrap();
         assert!(entry.clone().fresh(NOON + 299).is_some());
         assert!(entry.fresh(NOON + 300).is_none());
+    }
+
+    #[test]
+    fn the_memo_keeps_the_cache_rules_and_its_size() {
+        let identity =
+            |ttl: i64| Identity { user_id: "u".into(), project_id: None, roles: vec![], expires_at: NOON + ttl };
+        let mut memo = ValidationMemo::default();
+        memo.insert("a".into(), CachedValidation::new(identity(42), NOON, 300).unwrap(), NOON);
+        assert_eq!(memo.get("a", NOON + 41), Some(identity(42)));
+        assert_eq!(memo.get("a", NOON + 42), None, "not past the token's expiry");
+        assert!(memo.is_empty(), "a stale entry is forgotten");
+        memo.insert("b".into(), CachedValidation::new(identity(3600), NOON, 10).unwrap(), NOON);
+        assert!(memo.get("b", NOON + 9).is_some());
+        assert!(memo.get("b", NOON + 10).is_none(), "not past the configured cache time");
+        for i in 0..MEMO_CAPACITY + 5 {
+            let ttl = 100 + i as i64;
+            memo.insert(format!("k{i}"), CachedValidation::new(identity(ttl), NOON, 300).unwrap(), NOON);
+        }
+        assert_eq!(memo.len(), MEMO_CAPACITY);
+        assert!(memo.get("k0", NOON).is_none(), "the soonest-stale entries go first");
+        assert!(memo.get(&format!("k{}", MEMO_CAPACITY + 4), NOON).is_some());
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! The only code that talks to Keystone: the service's own token (issued
 //! from the service credentials, kept for the isolate's life and renewed
 //! before it expires) and user-token validation (`GET /v3/auth/tokens`),
-//! with validations cached at the edge under the token's SHA-256. What the
-//! answers mean is decided in `domain::auth`.
+//! with validations remembered under the token's SHA-256 in the isolate's
+//! memory and in the edge cache. What the answers mean, and for how long
+//! they count, is decided in `domain::auth`.
 
 use std::cell::RefCell;
 
@@ -13,6 +14,7 @@ use super::cache::EdgeCache;
 use super::js::{describe, settle};
 use crate::domain::auth::{
     parse_token, read_validation, token_digest, CachedValidation, Identity, KeystoneSettings, ServiceToken, Validation,
+    ValidationMemo,
 };
 
 /// A Keystone call that takes longer than this counts as Keystone being down.
@@ -29,6 +31,9 @@ extern "C" {
 thread_local! {
     // One service token per isolate: every request it serves shares it.
     static SERVICE_TOKEN: RefCell<Option<ServiceToken>> = const { RefCell::new(None) };
+    // Validations this isolate made or read, so that a token in use costs
+    // no edge-cache lookup per request.
+    static MEMO: RefCell<ValidationMemo> = RefCell::new(ValidationMemo::default());
 }
 
 /// Why a token did not give an identity.
@@ -58,28 +63,34 @@ impl<'a> Keystone<'a> {
         Keystone { settings, cache_origin }
     }
 
-    /// Who `token` belongs to: from the edge cache when a fresh validation
-    /// is there, otherwise from Keystone (and then cached).
+    /// Who `token` belongs to: from the isolate's memory or the edge cache
+    /// when a fresh validation is there, otherwise from Keystone (and then
+    /// remembered in both).
     pub async fn validate(&self, token: &str, now: i64) -> Result<Identity, AuthFailure> {
+        let digest = token_digest(token);
+        if let Some(identity) = MEMO.with(|memo| memo.borrow_mut().get(&digest, now)) {
+            return Ok(identity);
+        }
         let cache = EdgeCache::open();
-        let key = format!("{}/__edge-cache/tokens/{}", self.cache_origin, token_digest(token));
+        let key = format!("{}/__edge-cache/tokens/{digest}", self.cache_origin);
         if let Some(cache) = &cache {
             let cached =
                 cache.get_text(&key).await.and_then(|text| serde_json::from_str::<CachedValidation>(&text).ok());
-            if let Some(identity) = cached.and_then(|entry| entry.fresh(now)) {
-                return Ok(identity);
+            if let Some(entry) = cached {
+                if let Some(identity) = entry.clone().fresh(now) {
+                    MEMO.with(|memo| memo.borrow_mut().insert(digest, entry, now));
+                    return Ok(identity);
+                }
             }
         }
         let identity = self.validate_with_keystone(token, now).await?;
-        if let (Some(cache), Some(entry)) =
-            (&cache, CachedValidation::new(identity.clone(), now, self.settings.cache_seconds))
-        {
-            let max_age = entry.valid_until - now;
-            if let Ok(text) = serde_json::to_string(&entry) {
-                if let Err(e) = cache.put_text(&key, &text, max_age).await {
+        if let Some(entry) = CachedValidation::new(identity.clone(), now, self.settings.cache_seconds) {
+            if let (Some(cache), Ok(text)) = (&cache, serde_json::to_string(&entry)) {
+                if let Err(e) = cache.put_text(&key, &text, entry.valid_until - now).await {
                     worker::console_warn!("could not cache a token validation: {e}");
                 }
             }
+            MEMO.with(|memo| memo.borrow_mut().insert(digest, entry, now));
         }
         Ok(identity)
     }
