@@ -3,10 +3,10 @@
 //! from the authentication mode: the local `noauth` admin, or the identity
 //! Keystone gave for the request's token.
 
-use crate::domain::auth::Identity;
+use crate::domain::access::auth::Identity;
+use crate::domain::access::policy::{self, Caller};
 use crate::domain::image::Writer;
-use crate::domain::policy::{self, Caller};
-use crate::domain::query::Viewer;
+use crate::domain::listing::Viewer;
 
 /// The identity and request facts a handler may use.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -16,6 +16,11 @@
 
 use serde_json::json;
 
+use crate::domain::image::status::InvalidTransition;
+use crate::domain::image::ValidationError;
+use crate::domain::listing::QueryError;
+use crate::store::StoreError;
+
 /// An error answered to the client.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
@@ -155,9 +160,40 @@ pub fn reason_phrase(status: u16) -> &'static str {
     }
 }
 
-impl From<crate::domain::status::InvalidTransition> for ApiError {
-    fn from(e: crate::domain::status::InvalidTransition) -> Self {
+// The one mapping of every lower layer's errors to HTTP.
+
+impl From<InvalidTransition> for ApiError {
+    fn from(e: InvalidTransition) -> Self {
         ApiError::conflict(e.to_string())
+    }
+}
+
+impl From<ValidationError> for ApiError {
+    fn from(e: ValidationError) -> Self {
+        let message = e.to_string();
+        match e {
+            ValidationError::ReadOnly(_) | ValidationError::Reserved(_) | ValidationError::Forbidden(_) => {
+                ApiError::forbidden(message)
+            }
+            ValidationError::Invalid(_) => ApiError::bad_request(message),
+            ValidationError::Conflict(_) => ApiError::conflict(message),
+            ValidationError::OverLimit(_) => ApiError::too_large(message),
+        }
+    }
+}
+
+impl From<QueryError> for ApiError {
+    fn from(e: QueryError) -> Self {
+        ApiError::bad_request(e.0)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Duplicate => ApiError::conflict("An image with this identifier already exists."),
+            other => ApiError::internal(other.to_string()),
+        }
     }
 }
 

@@ -5,10 +5,10 @@
 //!
 //! Map of the crate:
 //! - [`domain`]: pure rules, host-tested: the status machine
-//!   ([`domain::status`]), the image record and its write rules
-//!   ([`domain::image`]), JSON-patch ([`domain::patch`]), list queries and
-//!   their SQL ([`domain::query`]), download ranges ([`domain::range`]),
-//!   versions/schemas/info documents ([`domain::documents`]), timestamps.
+//!   ([`domain::image::status`]), the image record and its write rules
+//!   ([`domain::image`]), JSON-patch ([`domain::image::patch`]), list queries and
+//!   their SQL ([`domain::listing`]), download ranges ([`domain::wire::range`]),
+//!   versions/schemas/info documents ([`domain::wire::documents`]), timestamps.
 //! - [`router`]: the one route table (JSON 404/405 included).
 //! - [`error`]: [`error::ApiError`], the single error rendered to clients.
 //! - [`context`]: [`context::RequestContext`], who is calling.

@@ -2,24 +2,8 @@
 //! accepts, and the JSON 404/405 for everything else. Pure, so the table is
 //! unit-tested on the host; `api::dispatch` maps each [`Route`] to its handler.
 
+use crate::domain::wire::documents::SchemaName;
 use crate::error::ApiError;
-
-/// The schema documents served under `/v2/schemas/`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SchemaName {
-    /// `image`
-    Image,
-    /// `images`
-    Images,
-    /// `member`
-    Member,
-    /// `members`
-    Members,
-    /// `task`
-    Task,
-    /// `tasks`
-    Tasks,
-}
 
 /// A request the catalog knows how to answer.
 #[derive(Debug, Clone, PartialEq, Eq)]

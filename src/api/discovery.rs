@@ -3,9 +3,9 @@
 use worker::Response;
 
 use super::{json_response, text_response};
-use crate::domain::documents;
+use crate::domain::wire::documents;
+use crate::domain::wire::documents::SchemaName;
 use crate::error::ApiError;
-use crate::router::SchemaName;
 
 /// `GET /` (300) and `GET /versions` (200).
 pub fn versions(base_url: &str, status: u16) -> Result<Response, ApiError> {

@@ -8,7 +8,7 @@ use worker::Env;
 
 use super::{now, now_seconds, App, Config};
 use crate::context::RequestContext;
-use crate::domain::status::{ImageEvent, ImageStatus};
+use crate::domain::image::status::{ImageEvent, ImageStatus};
 use crate::domain::time::format_utc;
 use crate::error::ApiError;
 use crate::store::blobs::object_key;

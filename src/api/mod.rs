@@ -14,11 +14,11 @@ use serde_json::Value;
 use worker::{Context, Env, Headers, Request, Response, ResponseBody};
 
 use crate::context::RequestContext;
-use crate::domain::auth::{auth_mode, AuthMode};
+use crate::domain::access::auth::{auth_mode, AuthMode};
+use crate::domain::access::policy::{self, Action, Decision};
 use crate::domain::image::{Image, ImageId, Visibility};
-use crate::domain::policy::{self, Action, Decision};
 use crate::domain::time::format_utc;
-use crate::domain::v1::{header_bytes, HEADER_BUDGET};
+use crate::domain::wire::v1::{header_bytes, HEADER_BUDGET};
 use crate::error::ApiError;
 use crate::router::{self, Route};
 use crate::store::blobs::Blobs;

@@ -1,13 +1,19 @@
-//! Pure domain logic: no runtime imports, all unit-tested on the host.
+//! Pure domain logic: no runtime, HTTP or storage imports; all unit-tested
+//! on the host. One room per concept:
+//!
+//! - [`image`]: the image record and its write rules, the status machines
+//!   ([`image::status`]) and JSON-patch ([`image::patch`]);
+//! - [`access`]: who may do what: the policy table ([`access::policy`]),
+//!   Keystone identities ([`access::auth`]) and image members
+//!   ([`access::member`]);
+//! - [`listing`]: list queries (filters, sorts, paging) and their SQL;
+//! - [`wire`]: fixed wire formats: v1 headers ([`wire::v1`]), the versions,
+//!   schemas and info documents ([`wire::documents`]), download ranges
+//!   ([`wire::range`]);
+//! - [`time`]: Glance's timestamps.
 
-pub mod auth;
-pub mod documents;
+pub mod access;
 pub mod image;
-pub mod member;
-pub mod patch;
-pub mod policy;
-pub mod query;
-pub mod range;
-pub mod status;
+pub mod listing;
 pub mod time;
-pub mod v1;
+pub mod wire;

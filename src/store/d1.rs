@@ -6,7 +6,7 @@ use wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement};
 
 use super::StoreError;
-use crate::domain::query::SqlValue;
+use crate::domain::listing::SqlValue;
 
 /// A D1 database.
 pub struct Db {

@@ -7,9 +7,9 @@ use worker::D1Database;
 use super::d1::Db;
 use super::row::{insert_values, mutable_values, ImageRow};
 use super::StoreError;
+use crate::domain::image::status::ImageStatus;
 use crate::domain::image::{Image, ImageId};
-use crate::domain::query::SqlValue;
-use crate::domain::status::ImageStatus;
+use crate::domain::listing::SqlValue;
 
 /// Image metadata in D1.
 pub struct Images {
@@ -141,7 +141,7 @@ impl Images {
         .await
     }
 
-    /// Runs a list query built by `domain::query`.
+    /// Runs a list query built by `domain::listing`.
     pub async fn list(&self, sql: &str, params: &[SqlValue]) -> Result<Vec<Image>, StoreError> {
         self.rows(sql, params).await
     }

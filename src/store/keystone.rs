@@ -3,7 +3,7 @@
 //! before it expires) and user-token validation (`GET /v3/auth/tokens`),
 //! with validations remembered under the token's SHA-256 in the isolate's
 //! memory and in the edge cache. What the answers mean, and for how long
-//! they count, is decided in `domain::auth`.
+//! they count, is decided in `domain::access::auth`.
 
 use std::cell::RefCell;
 
@@ -12,7 +12,7 @@ use wasm_bindgen::JsCast;
 
 use super::cache::EdgeCache;
 use super::js::{describe, settle};
-use crate::domain::auth::{
+use crate::domain::access::auth::{
     parse_token, read_validation, token_digest, CachedValidation, Identity, KeystoneSettings, ServiceToken, Validation,
     ValidationMemo,
 };

@@ -5,8 +5,8 @@ use worker::D1Database;
 
 use super::d1::Db;
 use super::StoreError;
-use crate::domain::member::{Member, MemberStatus};
-use crate::domain::query::SqlValue;
+use crate::domain::access::member::{Member, MemberStatus};
+use crate::domain::listing::SqlValue;
 
 /// The memberships of images.
 pub struct Members {

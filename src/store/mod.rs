@@ -41,12 +41,3 @@ pub enum StoreError {
     #[error("storage failure: {0}")]
     Backend(String),
 }
-
-impl From<StoreError> for crate::error::ApiError {
-    fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::Duplicate => crate::error::ApiError::conflict("An image with this identifier already exists."),
-            other => crate::error::ApiError::internal(other.to_string()),
-        }
-    }
-}

@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use super::StoreError;
 use crate::domain::image::{ContainerFormat, DiskFormat, Image, ImageId, Visibility};
-use crate::domain::query::SqlValue;
+use crate::domain::listing::SqlValue;
 
 /// One row of `images` (see `migrations/0001_images.sql`).
 #[derive(Debug, Clone, Deserialize)]
@@ -146,8 +146,8 @@ pub fn mutable_values(image: &Image) -> Vec<(&'static str, SqlValue)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::image::status::ImageStatus;
     use crate::domain::image::Writer;
-    use crate::domain::status::ImageStatus;
     use serde_json::json;
 
     fn row_of(image: &Image) -> ImageRow {

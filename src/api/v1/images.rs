@@ -1,6 +1,6 @@
 //! `/v1/images` (and `/images`): list, detail, HEAD, GET with data, POST with
 //! optional data, PUT, DELETE. Header mapping and the seed's rules live in
-//! `domain::v1`; the data path is v2's, with v1's failure rule (killed).
+//! `domain::wire::v1`; the data path is v2's, with v1's failure rule (killed).
 
 use std::rc::Rc;
 
@@ -12,11 +12,11 @@ use crate::api::v2::image_data::{
 };
 use crate::api::v2::images::{page, remove_image, save_metadata};
 use crate::api::{header, internal, json_response, now, request_headers, App};
+use crate::domain::access::policy::Action;
+use crate::domain::image::status::ImageEvent;
 use crate::domain::image::Image;
-use crate::domain::policy::Action;
-use crate::domain::query::ListQuery;
-use crate::domain::status::ImageEvent;
-use crate::domain::v1::{brief, detailed, header_safe, to_headers, V1Meta};
+use crate::domain::listing::ListQuery;
+use crate::domain::wire::v1::{brief, detailed, header_safe, to_headers, V1Meta};
 use crate::error::ApiError;
 
 fn uri(app: &App, image: &Image) -> String {

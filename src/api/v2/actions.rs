@@ -5,8 +5,8 @@ use serde_json::json;
 use worker::Response;
 
 use crate::api::{json_response, no_content, now, App};
-use crate::domain::policy::Action;
-use crate::domain::status::ImageEvent;
+use crate::domain::access::policy::Action;
+use crate::domain::image::status::ImageEvent;
 use crate::error::ApiError;
 
 async fn act(app: &App, id: &str, event: ImageEvent, verb: &str) -> Result<Response, ApiError> {

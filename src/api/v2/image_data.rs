@@ -18,10 +18,10 @@ use wasm_bindgen::{JsCast, JsValue};
 use worker::{Context, Headers, Request, Response, ResponseBody};
 
 use crate::api::{header, internal, no_content, now, App};
+use crate::domain::access::policy::Action;
+use crate::domain::image::status::{ImageEvent, ImageStatus};
 use crate::domain::image::{DiskFormat, Image};
-use crate::domain::policy::Action;
-use crate::domain::range::{self, ByteRange, RangeError};
-use crate::domain::status::{ImageEvent, ImageStatus};
+use crate::domain::wire::range::{self, ByteRange, RangeError};
 use crate::error::ApiError;
 use crate::store::blobs::{object_key, StoredData, UploadFailure};
 use crate::store::cache::EdgeCache;

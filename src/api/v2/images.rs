@@ -4,12 +4,12 @@ use serde_json::{json, Value};
 use worker::{Request, Response};
 
 use crate::api::{header, internal, json_response, no_content, now, read_body, App};
-use crate::domain::documents::IMPORT_METHODS;
+use crate::domain::access::policy::Action;
+use crate::domain::image::patch::{self, Dialect, ACCEPT_PATCH};
+use crate::domain::image::status::{ImageEvent, ImageStatus};
 use crate::domain::image::{Image, ImageId};
-use crate::domain::patch::{self, Dialect, ACCEPT_PATCH};
-use crate::domain::policy::Action;
-use crate::domain::query::ListQuery;
-use crate::domain::status::{ImageEvent, ImageStatus};
+use crate::domain::listing::ListQuery;
+use crate::domain::wire::documents::IMPORT_METHODS;
 use crate::error::ApiError;
 use crate::store::blobs::object_key;
 

@@ -6,9 +6,9 @@ use serde_json::json;
 use worker::{Request, Response};
 
 use crate::api::{json_response, no_content, now, read_body, App};
+use crate::domain::access::member::{parse_new_member, parse_status_change, Member, MemberStatus, MAX_MEMBERS};
+use crate::domain::access::policy::{may_answer_share, sees_membership, Action};
 use crate::domain::image::{Image, Visibility};
-use crate::domain::member::{parse_new_member, parse_status_change, Member, MemberStatus, MAX_MEMBERS};
-use crate::domain::policy::{may_answer_share, sees_membership, Action};
 use crate::error::ApiError;
 
 /// Members exist only on `shared` images (403 otherwise, as Glance).

@@ -4,7 +4,7 @@ use worker::Response;
 
 use super::images::save_metadata;
 use crate::api::{no_content, now, App};
-use crate::domain::policy::Action;
+use crate::domain::access::policy::Action;
 use crate::error::ApiError;
 
 /// `PUT`: add a tag (idempotent).

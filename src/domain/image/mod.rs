@@ -10,8 +10,11 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
-use super::policy;
-use super::status::ImageStatus;
+use crate::domain::access::policy;
+use status::ImageStatus;
+
+pub mod patch;
+pub mod status;
 
 /// Glance's default quotas (`image_property_quota`, `image_tag_quota`).
 pub const MAX_PROPERTIES: usize = 128;
@@ -77,21 +80,6 @@ pub enum ValidationError {
     /// 413: a quota would be exceeded.
     #[error("{0}")]
     OverLimit(String),
-}
-
-impl From<ValidationError> for crate::error::ApiError {
-    fn from(e: ValidationError) -> Self {
-        use crate::error::ApiError;
-        let message = e.to_string();
-        match e {
-            ValidationError::ReadOnly(_) | ValidationError::Reserved(_) | ValidationError::Forbidden(_) => {
-                ApiError::forbidden(message)
-            }
-            ValidationError::Invalid(_) => ApiError::bad_request(message),
-            ValidationError::Conflict(_) => ApiError::conflict(message),
-            ValidationError::OverLimit(_) => ApiError::too_large(message),
-        }
-    }
 }
 
 /// A validated image id (a UUID, stored in canonical lower-case form).

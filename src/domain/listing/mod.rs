@@ -5,9 +5,9 @@
 //!
 //! Pure: the store only binds [`SqlValue`]s and runs the text.
 
-use super::image::{Image, ImageId};
-use super::status::ImageStatus;
-use super::time::{format_utc, parse_iso8601};
+use crate::domain::image::status::ImageStatus;
+use crate::domain::image::{Image, ImageId};
+use crate::domain::time::{format_utc, parse_iso8601};
 
 /// Default page size (`limit_param_default`).
 pub const DEFAULT_LIMIT: u32 = 25;
@@ -29,12 +29,6 @@ pub enum SqlValue {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
 pub struct QueryError(pub String);
-
-impl From<QueryError> for crate::error::ApiError {
-    fn from(e: QueryError) -> Self {
-        crate::error::ApiError::bad_request(e.0)
-    }
-}
 
 fn bad(message: impl Into<String>) -> QueryError {
     QueryError(message.into())
@@ -143,7 +137,7 @@ pub enum VisibilityFilter {
     /// `visibility=all`.
     All,
     /// One visibility.
-    Only(super::image::Visibility),
+    Only(crate::domain::image::Visibility),
 }
 
 /// The `member_status` filter (applies to shared images of other projects).
@@ -327,7 +321,7 @@ impl ListQuery {
                     visibility = match value.as_str() {
                         "all" => VisibilityFilter::All,
                         other => VisibilityFilter::Only(
-                            super::image::Visibility::parse(other)
+                            crate::domain::image::Visibility::parse(other)
                                 .map_err(|_| bad(format!("Invalid visibility value: {other}")))?,
                         ),
                     }

@@ -10,7 +10,7 @@
 
 use serde_json::{json, Map, Value};
 
-use super::image::{Image, ImageId, ValidationError, Visibility, Writer};
+use crate::domain::image::{Image, ImageId, ValidationError, Visibility, Writer};
 
 /// Prefix of metadata headers.
 pub const META_PREFIX: &str = "x-image-meta-";
@@ -250,7 +250,7 @@ pub fn detailed(image: &Image, uri: &str, store_id: &str) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::status::ImageStatus;
+    use crate::domain::image::status::ImageStatus;
 
     const WRITER: Writer<'static> = Writer { is_admin: true, project_id: Some("p1") };
     const NOW: &str = "2026-11-22T12:13:07Z";

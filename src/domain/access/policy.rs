@@ -6,7 +6,7 @@
 //! the caller may not see is "not found" (404), never "forbidden": a failed
 //! check on an image the caller *can* see is 403.
 
-use super::image::{Image, Visibility};
+use crate::domain::image::{Image, Visibility};
 
 /// What a caller asks to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,7 +100,8 @@ pub fn authorize(caller: Caller<'_>, action: Action, image: &Image, is_member: b
     let allowed = match action {
         Action::Show => caller.is_reader(),
         Action::Download => {
-            caller.is_reader() && (image.status != super::status::ImageStatus::Deactivated || caller.is_admin())
+            caller.is_reader()
+                && (image.status != crate::domain::image::status::ImageStatus::Deactivated || caller.is_admin())
         }
         Action::Create
         | Action::Update
@@ -118,7 +119,7 @@ pub fn authorize(caller: Caller<'_>, action: Action, image: &Image, is_member: b
         Action::Create => "You are not permitted to create images owned by another project.".into(),
         Action::Publicize => PUBLICIZE_REFUSED.into(),
         Action::Communitize => "Only the owner's members may make an image community.".into(),
-        Action::Download if image.status == super::status::ImageStatus::Deactivated => {
+        Action::Download if image.status == crate::domain::image::status::ImageStatus::Deactivated => {
             "The requested image has been deactivated. Image data download is forbidden.".into()
         }
         other => format!("You are not permitted to {} image {}.", verb(other), image.id),
@@ -184,8 +185,8 @@ pub fn sees_membership(caller: Caller<'_>, image: &Image, member_id: &str) -> bo
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::image::status::ImageStatus;
     use crate::domain::image::ImageId;
-    use crate::domain::status::ImageStatus;
 
     fn image(owner: &str, visibility: Visibility) -> Image {
         let mut image = Image::new(ImageId::generate(), Some(owner.into()), "2026-01-01T00:00:00Z");

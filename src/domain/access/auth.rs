@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use super::time::parse_iso8601;
+use crate::domain::time::parse_iso8601;
 
 /// Variable names in `wrangler.toml` (`[vars]`) and secrets.
 pub mod vars {

@@ -12,7 +12,7 @@
 
 use serde_json::Value;
 
-use super::image::{Image, ValidationError, Writer};
+use crate::domain::image::{Image, ValidationError, Writer};
 
 /// The media type of the v2.1 (RFC 6902) dialect.
 pub const MEDIA_TYPE_V2_1: &str = "application/openstack-images-v2.1-json-patch";
@@ -182,7 +182,7 @@ pub fn apply(image: &Image, dialect: Dialect, ops: &[PatchOp], writer: Writer<'_
             (OpKind::Remove, _) => updated.remove_attribute(key)?,
             (OpKind::Add, Some(value)) => {
                 Image::check_writable_key(key)?;
-                let is_custom = !super::image::WRITABLE_BASE.contains(&key);
+                let is_custom = !crate::domain::image::WRITABLE_BASE.contains(&key);
                 if dialect == Dialect::V2_0 && is_custom && updated.has_attribute(key) {
                     return Err(ValidationError::Conflict(format!("Property {key} already present.")));
                 }
@@ -206,7 +206,7 @@ pub fn apply(image: &Image, dialect: Dialect, ops: &[PatchOp], writer: Writer<'_
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::status::ImageStatus;
+    use crate::domain::image::status::ImageStatus;
     use serde_json::json;
 
     const ADMIN: Writer<'static> = Writer { is_admin: true, project_id: Some("p1") };

@@ -4,7 +4,22 @@
 
 use serde_json::{json, Value};
 
-use crate::router::SchemaName;
+/// The schema documents served under `/v2/schemas/`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SchemaName {
+    /// `image`
+    Image,
+    /// `images`
+    Images,
+    /// `member`
+    Member,
+    /// `members`
+    Members,
+    /// `task`
+    Task,
+    /// `tasks`
+    Tasks,
+}
 
 /// The minor versions we announce, newest first; the first is CURRENT.
 /// v2.8-v2.13 belong to multi-store, which we emulate with one store.
@@ -38,12 +53,12 @@ pub fn versions(base_url: &str) -> Value {
 /// The schema document, as served by Glance.
 pub fn schema(name: SchemaName) -> &'static str {
     match name {
-        SchemaName::Image => include_str!("../schemas/image.json"),
-        SchemaName::Images => include_str!("../schemas/images.json"),
-        SchemaName::Member => include_str!("../schemas/member.json"),
-        SchemaName::Members => include_str!("../schemas/members.json"),
-        SchemaName::Task => include_str!("../schemas/task.json"),
-        SchemaName::Tasks => include_str!("../schemas/tasks.json"),
+        SchemaName::Image => include_str!("../../schemas/image.json"),
+        SchemaName::Images => include_str!("../../schemas/images.json"),
+        SchemaName::Member => include_str!("../../schemas/member.json"),
+        SchemaName::Members => include_str!("../../schemas/members.json"),
+        SchemaName::Task => include_str!("../../schemas/task.json"),
+        SchemaName::Tasks => include_str!("../../schemas/tasks.json"),
     }
 }
 
@@ -88,8 +103,8 @@ mod tests {
 
     #[test]
     fn image_schema_enums_match_the_domain() {
+        use crate::domain::image::status::ImageStatus;
         use crate::domain::image::{ContainerFormat, DiskFormat, Visibility};
-        use crate::domain::status::ImageStatus;
         let doc: Value = serde_json::from_str(schema(SchemaName::Image)).unwrap();
         let names = |key: &str| -> Vec<String> {
             doc["properties"][key]["enum"]

@@ -4,7 +4,7 @@
 
 use serde_json::{json, Value};
 
-use super::image::{ValidationError, MAX_STRING};
+use crate::domain::image::{ValidationError, MAX_STRING};
 
 /// Glance's default `image_member_quota`.
 pub const MAX_MEMBERS: usize = 128;
@@ -117,7 +117,7 @@ mod tests {
             created_at: "t".into(),
             updated_at: "t".into(),
         };
-        let schema: Value = serde_json::from_str(include_str!("../schemas/member.json")).unwrap();
+        let schema: Value = serde_json::from_str(include_str!("../../schemas/member.json")).unwrap();
         let mut expected: Vec<&String> = schema["properties"].as_object().unwrap().keys().collect();
         expected.sort();
         let shown = member.to_json();

@@ -1,0 +1,5 @@
+//! Fixed wire formats that are not the image record itself.
+
+pub mod documents;
+pub mod range;
+pub mod v1;
