@@ -37,9 +37,9 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response>
 /// The cron trigger (`wrangler.toml` `[triggers]`): scheduled upkeep.
 #[event(scheduled)]
 async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
-    match api::maintenance::reap_stalled_uploads(&env).await {
-        Ok(0) => {}
-        Ok(n) => worker::console_log!("settled {n} stalled upload(s)"),
+    match api::maintenance::run(&env).await {
+        Ok(upkeep) if upkeep == Default::default() => {}
+        Ok(upkeep) => worker::console_log!("upkeep: {upkeep:?}"),
         Err(error) => worker::console_error!("scheduled upkeep failed: {error}"),
     }
 }

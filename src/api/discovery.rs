@@ -2,7 +2,7 @@
 
 use worker::Response;
 
-use super::{json_response, text_response};
+use super::respond::{json_response, text_response};
 use crate::domain::wire::documents;
 use crate::domain::wire::documents::SchemaName;
 use crate::error::ApiError;

@@ -1,38 +1,57 @@
-//! Scheduled upkeep (the worker's cron trigger). An upload whose worker was
-//! killed outright (not a client disconnect, which `waitUntil` settles) would
-//! leave its image `saving` forever and perhaps an object in R2. The reaper
-//! treats such uploads as failed: it removes the object, then moves the image
-//! back to `queued` by compare-and-set, as a failed v2 upload would.
+//! Scheduled upkeep (the worker's cron trigger). A live upload settles
+//! itself, even when its client disconnects or its body stalls (`waitUntil`
+//! and the idle bound). Only a worker killed outright (a restart, a crash)
+//! leaves an image `saving` with nobody to settle it, and perhaps an R2
+//! object or an unfinished multipart upload. The upkeep treats uploads that
+//! made no progress for `STALLED_UPLOAD_MINUTES` as failed, as a failed v2
+//! upload would be: object removed, then the image back to `queued` by
+//! compare-and-set; and it aborts multipart uploads nothing has fed for as
+//! long.
 
 use worker::Env;
 
-use super::{now, now_seconds, App, Config};
+use super::app::App;
+use super::config::Config;
+use super::respond::{now, now_seconds};
 use crate::context::RequestContext;
 use crate::domain::image::status::{ImageEvent, ImageStatus};
-use crate::domain::time::format_utc;
 use crate::error::ApiError;
 use crate::store::blobs::object_key;
 
-/// Settles uploads stalled for longer than `STALLED_UPLOAD_MINUTES`;
-/// returns how many images were given back.
-pub async fn reap_stalled_uploads(env: &Env) -> Result<usize, ApiError> {
+/// What one round of upkeep did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Upkeep {
+    /// Images given back (`saving` -> `queued`).
+    pub settled_uploads: usize,
+    /// Multipart uploads aborted.
+    pub aborted_multiparts: usize,
+}
+
+/// Settles uploads with no progress for `STALLED_UPLOAD_MINUTES` and aborts
+/// the multipart uploads they (or anything else) left behind.
+pub async fn run(env: &Env) -> Result<Upkeep, ApiError> {
     // The upkeep acts as the catalog itself, not on behalf of a caller.
     let caller = RequestContext::noauth_admin("req-scheduled".into(), "");
     let app = App::new(env, Config::from_env(env), caller, String::new())?;
     let now = now();
-    let cutoff = format_utc(now_seconds() - 60 * app.config.stalled_upload_minutes as i64);
-    let target = ImageStatus::Saving.apply(ImageEvent::UploadFailed)?;
-    let mut reaped = 0;
-    for image in app.images.stalled_uploads(&cutoff).await? {
+    // A live upload renews its progress at least every few seconds while
+    // bytes arrive and gives up after `upload_idle_seconds` of silence, so
+    // the stalled bound must exceed the idle bound to never touch it.
+    let stalled_seconds = (60 * app.config.stalled_upload_minutes).max(2 * app.config.upload_idle_seconds + 60) as i64;
+    let before = now_seconds() - stalled_seconds;
+    let mut upkeep = Upkeep::default();
+    for image in app.images.without_progress_since(ImageStatus::Saving, before).await? {
+        let back = image.status.transition(ImageEvent::UploadFailed)?;
         app.blobs.delete(&object_key(image.id.as_str())).await.map_err(ApiError::internal)?;
-        if app.images.move_status(&image.id, ImageStatus::Saving, target, &now).await? {
+        if app.images.move_status(&image.id, back, &now).await? {
             worker::console_warn!(
-                "upload of image {} stalled since {}; it is {target} again",
+                "upload of image {} made no progress since {before}; it is {} again",
                 image.id,
-                image.updated_at
+                back.to()
             );
-            reaped += 1;
+            upkeep.settled_uploads += 1;
         }
     }
-    Ok(reaped)
+    upkeep.aborted_multiparts = app.blobs.abort_abandoned_multiparts(before).await?;
+    Ok(upkeep)
 }

@@ -5,18 +5,33 @@
 //!
 //! Nothing here leaves a partial object behind: a single `put` is atomic
 //! (a stream that errors or has the wrong length stores nothing), and a
-//! multipart upload is aborted on any failure.
+//! multipart upload is aborted on any failure. A body that sends nothing
+//! for the idle bound is abandoned the same way: the wait for the next
+//! chunk is raced against a timer that restarts with every chunk, so only
+//! silence counts, never the length of the upload. Multipart uploads are
+//! recorded in D1 while in flight (R2's binding cannot list them), so the
+//! cron upkeep can abort any whose worker died.
 
-use futures_util::future::join_all;
+use std::time::Duration;
+
+use futures_util::future::{join, join_all, select, Either};
+use futures_util::pin_mut;
 use wasm_bindgen::{JsCast, JsValue};
 
+use super::d1::Db;
 use super::js::{
-    self, settle, DigestStream, FixedLengthStream, JsReadable, JsWritable, JsWriter, R2Bucket, R2MultipartUpload,
+    self, settle, DigestStream, FixedLengthStream, JsReadable, JsReader, JsWritable, JsWriter, R2Bucket,
+    R2MultipartUpload,
 };
+use super::StoreError;
+use crate::domain::listing::SqlValue;
 
 /// Part size for uploads of unknown length. R2 needs parts of one size
 /// (>= 5 MiB) except the last; 10 MiB keeps memory bounded and calls few.
 const PART_SIZE: u32 = 10 * 1024 * 1024;
+
+/// The longest the progress callback stays silent while bytes arrive.
+const HEARTBEAT_SECONDS: f64 = 15.0;
 
 /// What a completed upload stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,10 +58,24 @@ pub enum UploadFailure {
         /// The cap.
         limit: u64,
     },
+    /// The body sent nothing for the idle bound.
+    Stalled {
+        /// The idle bound.
+        seconds: u64,
+    },
     /// Reading the body failed (client disconnect).
     Body(String),
     /// R2 refused or failed.
     Storage(String),
+}
+
+/// The bounds an upload is held to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UploadLimits {
+    /// Largest accepted size.
+    pub size_cap: u64,
+    /// Longest silence of the body before it is abandoned.
+    pub idle_seconds: u64,
 }
 
 /// The object key of an image's data.
@@ -54,37 +83,95 @@ pub fn object_key(image_id: &str) -> String {
     format!("images/{image_id}")
 }
 
-/// The R2 bucket holding image data.
+/// The R2 bucket holding image data, and the D1 record of its multipart
+/// uploads in flight.
 pub struct Blobs {
     bucket: R2Bucket,
+    journal: Db,
+}
+
+/// One chunk of a body, or its end.
+enum Chunk {
+    Data(js_sys::Uint8Array),
+    End,
+}
+
+/// Reads the next chunk, unless the body stays silent for `idle`.
+async fn next_chunk(reader: &JsReader, idle: u64) -> Result<Chunk, UploadFailure> {
+    let read = settle(reader.read());
+    let timer = worker::Delay::from(Duration::from_secs(idle));
+    pin_mut!(read);
+    match select(read, timer).await {
+        Either::Left((step, _)) => {
+            let step = step.map_err(UploadFailure::Body)?;
+            if js::property(&step, "done").is_truthy() {
+                Ok(Chunk::End)
+            } else {
+                Ok(Chunk::Data(js::property(&step, "value").unchecked_into()))
+            }
+        }
+        Either::Right(((), _)) => {
+            let _ = settle(reader.cancel()).await;
+            Err(UploadFailure::Stalled { seconds: idle })
+        }
+    }
+}
+
+/// Calls `beat` at most every [`HEARTBEAT_SECONDS`] while bytes arrive.
+struct Heartbeat<'a> {
+    beat: &'a dyn Fn(),
+    last: f64,
+}
+
+impl Heartbeat<'_> {
+    fn new(beat: &dyn Fn()) -> Heartbeat<'_> {
+        Heartbeat { beat, last: js_sys::Date::now() }
+    }
+
+    /// Notes progress; true when it was time to beat.
+    fn progress(&mut self) -> bool {
+        let now = js_sys::Date::now();
+        if now - self.last < HEARTBEAT_SECONDS * 1000.0 {
+            return false;
+        }
+        self.last = now;
+        (self.beat)();
+        true
+    }
+}
+
+fn now_seconds() -> i64 {
+    (js_sys::Date::now() / 1000.0).floor() as i64
 }
 
 impl Blobs {
-    /// Wraps the raw binding (`env[IMAGES_BUCKET]`).
-    pub fn new(binding: JsValue) -> Blobs {
-        Blobs { bucket: binding.unchecked_into() }
+    /// Wraps the raw binding (`env[IMAGES_BUCKET]`) and the metadata database.
+    pub fn new(binding: JsValue, journal: worker::D1Database) -> Blobs {
+        Blobs { bucket: binding.unchecked_into(), journal: Db::new(journal) }
     }
 
     /// Streams `body` into `key`. `declared` is the size the client announced
     /// (`x-openstack-image-size` or `Content-Length`); without it the data is
-    /// written as a multipart upload.
+    /// written as a multipart upload. `beat` is called now and then while
+    /// bytes arrive.
     pub async fn put_stream(
         &self,
         key: &str,
         body: Option<JsValue>,
         declared: Option<u64>,
-        limit: u64,
+        limits: UploadLimits,
+        beat: &dyn Fn(),
     ) -> Result<StoredData, UploadFailure> {
         match (body, declared) {
             (None, Some(0) | None) => self.put_empty(key).await,
             (None, Some(expected)) => Err(UploadFailure::SizeMismatch { expected }),
             (Some(body), Some(expected)) => {
-                if expected > limit {
-                    return Err(UploadFailure::TooLarge { limit });
+                if expected > limits.size_cap {
+                    return Err(UploadFailure::TooLarge { limit: limits.size_cap });
                 }
-                self.put_known_length(key, body.unchecked_into(), expected).await
+                self.put_known_length(key, body.unchecked_into(), expected, limits.idle_seconds, beat).await
             }
-            (Some(body), None) => self.put_unknown_length(key, body.unchecked_into(), limit).await,
+            (Some(body), None) => self.put_unknown_length(key, body.unchecked_into(), limits, beat).await,
         }
     }
 
@@ -105,26 +192,62 @@ impl Blobs {
         settle(promise).await.map_err(UploadFailure::Storage)
     }
 
-    /// Known length: tee the body two ways, into R2 through a
-    /// FixedLengthStream (which also enforces the length) and into a native
-    /// sha512 digest. The md5 is the one R2 computes for a single-part put,
-    /// so it costs no second hash. Every branch is native; wasm only wires
-    /// them together.
-    async fn put_known_length(&self, key: &str, body: JsReadable, expected: u64) -> Result<StoredData, UploadFailure> {
+    /// Known length: tee the body two ways. One branch goes to R2 natively
+    /// through a FixedLengthStream (which also enforces the length); the
+    /// other is read here chunk by chunk (as JS handles, never copied into
+    /// wasm) into a native sha512 digest, which is where silence is noticed:
+    /// a stalled body aborts the R2 branch's pipe, so the put stores
+    /// nothing. The md5 is the one R2 computes for a single-part put.
+    async fn put_known_length(
+        &self,
+        key: &str,
+        body: JsReadable,
+        expected: u64,
+        idle: u64,
+        beat: &dyn Fn(),
+    ) -> Result<StoredData, UploadFailure> {
         let fixed = FixedLengthStream::new(expected as f64).map_err(|e| UploadFailure::Storage(js::describe(&e)))?;
         let branches = body.tee();
         let to_store: JsReadable = branches.get(0).unchecked_into();
         let to_hash: JsReadable = branches.get(1).unchecked_into();
-        let sha = DigestStream::new("SHA-512");
-        let into_fixed = to_store.pipe_to(&fixed.writable());
-        let into_sha = to_hash.pipe_to(&sha);
+        let abort = js::AbortController::new().map_err(|e| UploadFailure::Storage(js::describe(&e)))?;
+        let options = js_sys::Object::new();
+        js_sys::Reflect::set(&options, &"signal".into(), &abort.signal()).ok();
+        let into_fixed = to_store.pipe_to_with(&fixed.writable(), &options);
         let put = self.bucket.put(key, &fixed.readable()).map_err(|e| UploadFailure::Storage(js::describe(&e)))?;
+
+        let sha = DigestStream::new("SHA-512");
+        let sha_writer = sha.unchecked_ref::<JsWritable>().get_writer();
+        let hashing = async {
+            let reader = to_hash.get_reader();
+            let mut heartbeat = Heartbeat::new(beat);
+            let outcome = async {
+                loop {
+                    match next_chunk(&reader, idle).await? {
+                        Chunk::End => {
+                            return settle(sha_writer.close()).await.map(|_| ()).map_err(UploadFailure::Storage)
+                        }
+                        Chunk::Data(chunk) => {
+                            settle(sha_writer.write(&chunk)).await.map_err(UploadFailure::Storage)?;
+                            heartbeat.progress();
+                        }
+                    }
+                }
+            }
+            .await;
+            if outcome.is_err() {
+                // Stop the R2 branch too: its put then rejects, storing nothing.
+                abort.abort();
+                let _ = settle(sha_writer.abort()).await;
+            }
+            outcome
+        };
         // Await everything so no rejection is left unobserved.
-        let [piped, hashed, stored] = join_all([into_fixed, into_sha, put].map(settle))
-            .await
-            .try_into()
-            .map_err(|_| UploadFailure::Storage("upload branches went missing".into()))?;
-        if let Some(error) = [&piped, &hashed, &stored].iter().find_map(|r| r.as_ref().err()) {
+        let (hashed, stored) = join(hashing, join_all([into_fixed, put].map(settle))).await;
+        let [piped, stored]: [Result<JsValue, String>; 2] =
+            stored.try_into().map_err(|_| UploadFailure::Storage("upload branches went missing".into()))?;
+        hashed?;
+        if let Some(error) = [&piped, &stored].iter().find_map(|r| r.as_ref().err()) {
             worker::console_warn!("upload to {key} failed: {error}");
             return Err(UploadFailure::SizeMismatch { expected });
         }
@@ -139,7 +262,13 @@ impl Blobs {
     /// Unknown length (chunked without `x-openstack-image-size`): R2 needs a
     /// known length per request, so the body is cut into equal parts of a
     /// multipart upload. Chunks are copied between JS buffers only.
-    async fn put_unknown_length(&self, key: &str, body: JsReadable, limit: u64) -> Result<StoredData, UploadFailure> {
+    async fn put_unknown_length(
+        &self,
+        key: &str,
+        body: JsReadable,
+        limits: UploadLimits,
+        beat: &dyn Fn(),
+    ) -> Result<StoredData, UploadFailure> {
         let md5 = DigestStream::new("MD5");
         let sha = DigestStream::new("SHA-512");
         let md5_writer = md5.unchecked_ref::<JsWritable>().get_writer();
@@ -150,18 +279,23 @@ impl Blobs {
         let mut total: u64 = 0;
         let mut upload: Option<R2MultipartUpload> = None;
         let parts = js_sys::Array::new();
+        let mut heartbeat = Heartbeat::new(beat);
 
         let outcome: Result<(), UploadFailure> = async {
             loop {
-                let step = settle(reader.read()).await.map_err(UploadFailure::Body)?;
-                if js::property(&step, "done").is_truthy() {
-                    break;
+                let chunk = match next_chunk(&reader, limits.idle_seconds).await? {
+                    Chunk::End => break,
+                    Chunk::Data(chunk) => chunk,
+                };
+                if heartbeat.progress() {
+                    if let Some(multipart) = &upload {
+                        self.record_progress(multipart).await;
+                    }
                 }
-                let chunk: js_sys::Uint8Array = js::property(&step, "value").unchecked_into();
                 total += u64::from(chunk.length());
-                if total > limit {
+                if total > limits.size_cap {
                     let _ = settle(reader.cancel()).await;
-                    return Err(UploadFailure::TooLarge { limit });
+                    return Err(UploadFailure::TooLarge { limit: limits.size_cap });
                 }
                 let hashed = join_all([md5_writer.write(&chunk), sha_writer.write(&chunk)].map(settle)).await;
                 if let Some(Err(e)) = hashed.into_iter().find(Result::is_err) {
@@ -198,6 +332,7 @@ impl Blobs {
                     }
                     let promise = multipart.complete(&parts).map_err(|e| UploadFailure::Storage(js::describe(&e)))?;
                     settle(promise).await.map_err(UploadFailure::Storage)?;
+                    self.forget_multipart(multipart).await;
                 }
             }
             Ok(())
@@ -207,7 +342,9 @@ impl Blobs {
         if let Err(failure) = outcome {
             if let Some(multipart) = &upload {
                 if let Ok(promise) = multipart.abort() {
-                    let _ = settle(promise).await;
+                    if settle(promise).await.is_ok() {
+                        self.forget_multipart(multipart).await;
+                    }
                 }
             }
             let _ = settle(md5_writer.abort()).await;
@@ -219,9 +356,76 @@ impl Blobs {
         Ok(StoredData { size: total, md5: digest_hex(&md5).await?, sha512: digest_hex(&sha).await? })
     }
 
+    /// Begins a multipart upload and records it, so it is never orphaned.
     async fn begin_multipart(&self, key: &str) -> Result<R2MultipartUpload, UploadFailure> {
         let promise = self.bucket.create_multipart_upload(key).map_err(|e| UploadFailure::Storage(js::describe(&e)))?;
-        Ok(settle(promise).await.map_err(UploadFailure::Storage)?.unchecked_into())
+        let multipart: R2MultipartUpload = settle(promise).await.map_err(UploadFailure::Storage)?.unchecked_into();
+        let recorded = self
+            .journal
+            .changes(
+                "INSERT INTO multipart_uploads (upload_id, object_key, progress_at) VALUES (?, ?, ?)",
+                &[SqlValue::Text(multipart.upload_id()), SqlValue::Text(key.into()), SqlValue::Int(now_seconds())],
+            )
+            .await;
+        if let Err(e) = recorded {
+            if let Ok(promise) = multipart.abort() {
+                let _ = settle(promise).await;
+            }
+            return Err(UploadFailure::Storage(format!("could not record the multipart upload: {e}")));
+        }
+        Ok(multipart)
+    }
+
+    async fn record_progress(&self, multipart: &R2MultipartUpload) {
+        let sql = "UPDATE multipart_uploads SET progress_at = ? WHERE upload_id = ?";
+        let params = [SqlValue::Int(now_seconds()), SqlValue::Text(multipart.upload_id())];
+        if let Err(e) = self.journal.changes(sql, &params).await {
+            worker::console_warn!("could not record multipart progress: {e}");
+        }
+    }
+
+    async fn forget_multipart(&self, multipart: &R2MultipartUpload) {
+        let sql = "DELETE FROM multipart_uploads WHERE upload_id = ?";
+        if let Err(e) = self.journal.changes(sql, &[SqlValue::Text(multipart.upload_id())]).await {
+            worker::console_warn!("could not forget multipart upload: {e}");
+        }
+    }
+
+    /// Aborts the multipart uploads that made no progress since `before`
+    /// (Unix seconds): their worker is gone, nothing will complete them.
+    /// Returns how many were aborted.
+    pub async fn abort_abandoned_multiparts(&self, before: i64) -> Result<usize, StoreError> {
+        #[derive(serde::Deserialize)]
+        struct Abandoned {
+            upload_id: String,
+            object_key: String,
+        }
+        let rows: Vec<Abandoned> = self
+            .journal
+            .rows(
+                "SELECT upload_id, object_key FROM multipart_uploads WHERE progress_at < ? LIMIT 100",
+                &[SqlValue::Int(before)],
+            )
+            .await?;
+        let mut aborted = 0;
+        for row in rows {
+            let multipart = self
+                .bucket
+                .resume_multipart_upload(&row.object_key, &row.upload_id)
+                .map_err(|e| StoreError::Backend(js::describe(&e)))?;
+            match multipart.abort() {
+                Ok(promise) => match settle(promise).await {
+                    Ok(_) => aborted += 1,
+                    // Already completed or aborted: only the record is left.
+                    Err(e) => worker::console_warn!("multipart upload {} of {}: {e}", row.upload_id, row.object_key),
+                },
+                Err(e) => worker::console_warn!("multipart upload {}: {}", row.upload_id, js::describe(&e)),
+            }
+            self.journal
+                .changes("DELETE FROM multipart_uploads WHERE upload_id = ?", &[SqlValue::Text(row.upload_id)])
+                .await?;
+        }
+        Ok(aborted)
     }
 
     /// The object's body stream (whole, or `length` bytes from `offset`),

@@ -48,13 +48,14 @@ impl Db {
         Ok(result.meta().map_err(backend)?.and_then(|m| m.changes).unwrap_or(0))
     }
 
-    /// Runs an INSERT; `Duplicate` when the key is already taken.
-    pub async fn insert(&self, sql: &str, params: &[SqlValue]) -> Result<(), StoreError> {
+    /// Runs an INSERT, returning how many rows it added; `Duplicate` when
+    /// the key is already taken.
+    pub async fn insert(&self, sql: &str, params: &[SqlValue]) -> Result<usize, StoreError> {
         match self.changes(sql, params).await {
             Err(StoreError::Backend(message)) if message.contains("UNIQUE") || message.contains("PRIMARY KEY") => {
                 Err(StoreError::Duplicate)
             }
-            other => other.map(|_| ()),
+            other => other,
         }
     }
 }

@@ -1,13 +1,15 @@
-//! The D1 repository of image metadata. Status moves are compare-and-set
-//! (`... WHERE status = <expected>`), so of two racing requests exactly one
-//! wins and the other learns it lost from the row count.
+//! The D1 repository of image metadata. Every write is one statement that
+//! is a compare-and-set: status moves on the expected status (so of two
+//! racing uploads exactly one wins), metadata updates on the row's revision
+//! (so a concurrent write is retried on fresh data, never overwritten), and
+//! tags in place. The loser learns it lost from the row count.
 
 use worker::D1Database;
 
 use super::d1::Db;
 use super::row::{insert_values, mutable_values, ImageRow};
 use super::StoreError;
-use crate::domain::image::status::ImageStatus;
+use crate::domain::image::status::{ImageStatus, Transition};
 use crate::domain::image::{Image, ImageId};
 use crate::domain::listing::SqlValue;
 
@@ -56,57 +58,85 @@ impl Images {
         let marks = vec!["?"; values.len()].join(", ");
         let sql = format!("INSERT INTO images ({}) VALUES ({marks})", columns.join(", "));
         let params: Vec<SqlValue> = values.into_iter().map(|(_, v)| v).collect();
-        self.db.insert(&sql, &params).await
+        self.db.insert(&sql, &params).await.map(|_| ())
     }
 
-    /// Writes the mutable metadata of `image`, provided its status is still
-    /// `expected` (formats may only change in some statuses). `false` if the
-    /// image moved or vanished meanwhile.
-    pub async fn update_metadata(&self, image: &Image, expected: ImageStatus) -> Result<bool, StoreError> {
+    /// Writes the mutable metadata of `image` if the row is still at the
+    /// revision it was read at (`image.version`); `false` if any other
+    /// write (metadata, tags, status) came first or the image vanished.
+    pub async fn update_metadata(&self, image: &Image) -> Result<bool, StoreError> {
         let values = mutable_values(image);
         let assignments: Vec<String> = values.iter().map(|(c, _)| format!("{c} = ?")).collect();
-        let sql = format!("UPDATE images SET {} WHERE id = ? AND deleted = 0 AND status = ?", assignments.join(", "));
+        let sql = format!(
+            "UPDATE images SET {}, version = version + 1 WHERE id = ? AND deleted = 0 AND version = ?",
+            assignments.join(", ")
+        );
         let mut params: Vec<SqlValue> = values.into_iter().map(|(_, v)| v).collect();
         params.push(SqlValue::Text(image.id.to_string()));
-        params.push(SqlValue::Text(expected.as_str().into()));
+        params.push(SqlValue::Int(image.version as i64));
         Ok(self.changes(&sql, &params).await? == 1)
     }
 
-    /// Compare-and-set of the status alone. Entering `queued` clears the
-    /// data fields, as Glance does.
-    pub async fn move_status(
-        &self,
-        id: &ImageId,
-        from: ImageStatus,
-        to: ImageStatus,
-        now: &str,
-    ) -> Result<bool, StoreError> {
-        let clear = if to == ImageStatus::Queued {
+    /// Adds `tag` in one statement (no read-modify-write to lose), unless
+    /// the image already has `max` tags; a tag it has is left as it is.
+    /// `false`: no such image, or the quota is full.
+    pub async fn add_tag(&self, id: &ImageId, tag: &str, max: usize, now: &str) -> Result<bool, StoreError> {
+        let sql = "UPDATE images SET \
+             tags = CASE WHEN EXISTS (SELECT 1 FROM json_each(images.tags) WHERE value = ?1) \
+                    THEN tags ELSE json_insert(tags, '$[#]', ?1) END, \
+             updated_at = ?2, version = version + 1 \
+             WHERE id = ?3 AND deleted = 0 \
+             AND (EXISTS (SELECT 1 FROM json_each(images.tags) WHERE value = ?1) OR json_array_length(tags) < ?4)";
+        let params = [
+            SqlValue::Text(tag.into()),
+            SqlValue::Text(now.into()),
+            SqlValue::Text(id.to_string()),
+            SqlValue::Int(max as i64),
+        ];
+        Ok(self.changes(sql, &params).await? == 1)
+    }
+
+    /// Removes `tag` in one statement; `false` if the image does not carry it.
+    pub async fn remove_tag(&self, id: &ImageId, tag: &str, now: &str) -> Result<bool, StoreError> {
+        let sql = "UPDATE images SET \
+             tags = (SELECT json_group_array(value) FROM json_each(images.tags) WHERE value != ?1), \
+             updated_at = ?2, version = version + 1 \
+             WHERE id = ?3 AND deleted = 0 AND EXISTS (SELECT 1 FROM json_each(images.tags) WHERE value = ?1)";
+        let params = [SqlValue::Text(tag.into()), SqlValue::Text(now.into()), SqlValue::Text(id.to_string())];
+        Ok(self.changes(sql, &params).await? == 1)
+    }
+
+    /// Makes `transition` (compare-and-set on its `from` status). Entering
+    /// `queued` clears the data fields, as Glance does.
+    pub async fn move_status(&self, id: &ImageId, transition: Transition, now: &str) -> Result<bool, StoreError> {
+        let clear = if transition.to() == ImageStatus::Queued {
             ", size = NULL, virtual_size = NULL, checksum = NULL, os_hash_algo = NULL, os_hash_value = NULL"
         } else {
             ""
         };
-        let sql =
-            format!("UPDATE images SET status = ?, updated_at = ?{clear} WHERE id = ? AND deleted = 0 AND status = ?");
+        let sql = format!(
+            "UPDATE images SET status = ?, updated_at = ?, version = version + 1{clear} WHERE id = ? AND deleted = 0 AND status = ?"
+        );
         let params = [
-            SqlValue::Text(to.as_str().into()),
+            SqlValue::Text(transition.to().as_str().into()),
             SqlValue::Text(now.into()),
             SqlValue::Text(id.to_string()),
-            SqlValue::Text(from.as_str().into()),
+            SqlValue::Text(transition.from().as_str().into()),
         ];
         Ok(self.changes(&sql, &params).await? == 1)
     }
 
-    /// `from` -> `active` with the data's size and hashes recorded.
+    /// Makes `transition` (to `active`) with the data's size and hashes.
     pub async fn record_data(
         &self,
         id: &ImageId,
-        from: ImageStatus,
+        transition: Transition,
         data: DataRecord<'_>,
         now: &str,
     ) -> Result<bool, StoreError> {
-        let sql = "UPDATE images SET status = 'active', size = ?, checksum = ?, os_hash_algo = ?, os_hash_value = ?, virtual_size = ?, updated_at = ? WHERE id = ? AND deleted = 0 AND status = ?";
+        let sql = "UPDATE images SET status = ?, size = ?, checksum = ?, os_hash_algo = ?, os_hash_value = ?, virtual_size = ?, updated_at = ?, version = version + 1 WHERE id = ? AND deleted = 0 AND status = ?";
         let params = [
+            SqlValue::Text(transition.to().as_str().into()),
             SqlValue::Int(data.size as i64),
             SqlValue::Text(data.checksum.into()),
             SqlValue::Text(crate::domain::image::HASH_ALGO.into()),
@@ -114,29 +144,43 @@ impl Images {
             data.virtual_size.map_or(SqlValue::Null, |n| SqlValue::Int(n as i64)),
             SqlValue::Text(now.into()),
             SqlValue::Text(id.to_string()),
-            SqlValue::Text(from.as_str().into()),
+            SqlValue::Text(transition.from().as_str().into()),
         ];
         Ok(self.changes(sql, &params).await? == 1)
     }
 
-    /// Soft-deletes the image if its status is still `from`.
-    pub async fn delete(&self, id: &ImageId, from: ImageStatus, now: &str) -> Result<bool, StoreError> {
-        let sql = "UPDATE images SET status = 'deleted', deleted = 1, deleted_at = ?, updated_at = ? WHERE id = ? AND deleted = 0 AND status = ?";
+    /// Makes the delete `transition` and soft-deletes the row, provided it
+    /// is still at the revision `image` was read at (so a concurrent write,
+    /// such as one setting `protected`, is never deleted over).
+    pub async fn delete(&self, image: &Image, transition: Transition, now: &str) -> Result<bool, StoreError> {
+        let sql = "UPDATE images SET status = ?, deleted = 1, deleted_at = ?, updated_at = ?, version = version + 1 WHERE id = ? AND deleted = 0 AND status = ? AND version = ?";
         let params = [
+            SqlValue::Text(transition.to().as_str().into()),
             SqlValue::Text(now.into()),
             SqlValue::Text(now.into()),
-            SqlValue::Text(id.to_string()),
-            SqlValue::Text(from.as_str().into()),
+            SqlValue::Text(image.id.to_string()),
+            SqlValue::Text(transition.from().as_str().into()),
+            SqlValue::Int(image.version as i64),
         ];
         Ok(self.changes(sql, &params).await? == 1)
     }
 
-    /// Images that have been `saving` since before `cutoff`: uploads whose
-    /// worker died without settling them.
-    pub async fn stalled_uploads(&self, cutoff: &str) -> Result<Vec<Image>, StoreError> {
+    /// Renews an upload's progress time (Unix seconds). Not a revision:
+    /// progress is not a change of the record.
+    pub async fn touch_progress(&self, id: &ImageId, now: i64) -> Result<(), StoreError> {
+        let sql = "UPDATE images SET progress_at = ? WHERE id = ? AND deleted = 0 AND status = ?";
+        let params =
+            [SqlValue::Int(now), SqlValue::Text(id.to_string()), SqlValue::Text(ImageStatus::Saving.as_str().into())];
+        self.changes(sql, &params).await.map(|_| ())
+    }
+
+    /// Images in `status` with no progress since `before` (Unix seconds):
+    /// neither a renewed progress time nor a status change (`updated_at`)
+    /// since then. Uploads whose worker died without settling them.
+    pub async fn without_progress_since(&self, status: ImageStatus, before: i64) -> Result<Vec<Image>, StoreError> {
         self.rows(
-            "SELECT * FROM images WHERE deleted = 0 AND status = 'saving' AND updated_at < ? LIMIT 100",
-            &[SqlValue::Text(cutoff.into())],
+            "SELECT * FROM images WHERE deleted = 0 AND status = ?1 AND COALESCE(progress_at, 0) < ?2 AND unixepoch(updated_at) < ?2 LIMIT 100",
+            &[SqlValue::Text(status.as_str().into()), SqlValue::Int(before)],
         )
         .await
     }

@@ -14,6 +14,8 @@ extern "C" {
     pub fn tee(this: &JsReadable) -> js_sys::Array;
     #[wasm_bindgen(method, js_name = pipeTo)]
     pub fn pipe_to(this: &JsReadable, destination: &JsValue) -> js_sys::Promise;
+    #[wasm_bindgen(method, js_name = pipeTo)]
+    pub fn pipe_to_with(this: &JsReadable, destination: &JsValue, options: &JsValue) -> js_sys::Promise;
     #[wasm_bindgen(method, js_name = getReader)]
     pub fn get_reader(this: &JsReadable) -> JsReader;
 
@@ -55,6 +57,15 @@ extern "C" {
     #[wasm_bindgen(method, getter)]
     pub fn writable(this: &FixedLengthStream) -> JsValue;
 
+    /// An `AbortController` (stops a `pipeTo`).
+    pub type AbortController;
+    #[wasm_bindgen(constructor, catch)]
+    pub fn new() -> Result<AbortController, JsValue>;
+    #[wasm_bindgen(method, getter)]
+    pub fn signal(this: &AbortController) -> JsValue;
+    #[wasm_bindgen(method)]
+    pub fn abort(this: &AbortController);
+
     /// An R2 bucket binding.
     pub type R2Bucket;
     #[wasm_bindgen(method, catch)]
@@ -68,8 +79,13 @@ extern "C" {
     #[wasm_bindgen(method, catch, js_name = createMultipartUpload)]
     pub fn create_multipart_upload(this: &R2Bucket, key: &str) -> Result<js_sys::Promise, JsValue>;
 
+    #[wasm_bindgen(method, catch, js_name = resumeMultipartUpload)]
+    pub fn resume_multipart_upload(this: &R2Bucket, key: &str, upload_id: &str) -> Result<R2MultipartUpload, JsValue>;
+
     /// An R2 multipart upload in progress.
     pub type R2MultipartUpload;
+    #[wasm_bindgen(method, getter, js_name = uploadId)]
+    pub fn upload_id(this: &R2MultipartUpload) -> String;
     #[wasm_bindgen(method, catch, js_name = uploadPart)]
     pub fn upload_part(this: &R2MultipartUpload, part_number: u32, value: &JsValue)
         -> Result<js_sys::Promise, JsValue>;

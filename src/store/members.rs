@@ -66,17 +66,21 @@ impl Members {
         Ok(rows.into_iter().next())
     }
 
-    /// Adds a membership; `Duplicate` if the project already is a member.
-    pub async fn insert(&self, member: &Member) -> Result<(), StoreError> {
-        let sql = "INSERT INTO image_members (image_id, member, status, created_at, updated_at) VALUES (?, ?, ?, ?, ?)";
-        let params = [
+    /// Adds a membership unless the image already has `max` members, in one
+    /// statement (so concurrent adds cannot exceed the quota); `false` when
+    /// the quota is full, `Duplicate` if the project already is a member.
+    pub async fn insert(&self, member: &Member, max: usize) -> Result<bool, StoreError> {
+        let sql = "INSERT INTO image_members (image_id, member, status, created_at, updated_at) \
+                   SELECT ?1, ?2, ?3, ?4, ?5 WHERE (SELECT COUNT(*) FROM image_members WHERE image_id = ?1) < ?6";
+        let mut params = text(&[
             member.image_id.as_str(),
             member.member_id.as_str(),
             member.status.as_str(),
             member.created_at.as_str(),
             member.updated_at.as_str(),
-        ];
-        self.db.insert(sql, &text(&params)).await
+        ]);
+        params.push(SqlValue::Int(max as i64));
+        Ok(self.db.insert(sql, &params).await? == 1)
     }
 
     /// Sets a member's status; `false` if there is no such membership.

@@ -52,6 +52,8 @@ pub struct ImageRow {
     pub tags: String,
     /// JSON object of custom properties.
     pub properties: String,
+    /// Row revision (compare-and-set).
+    pub version: f64,
 }
 
 fn corrupt(what: &str, id: &str) -> StoreError {
@@ -95,6 +97,7 @@ impl TryFrom<ImageRow> for Image {
             updated_at: row.updated_at,
             tags,
             properties,
+            version: row.version as u64,
             id,
         })
     }
@@ -120,12 +123,14 @@ pub fn insert_values(image: &Image) -> Vec<(&'static str, SqlValue)> {
         ("size", int(image.size)),
         ("virtual_size", int(image.virtual_size)),
         ("created_at", SqlValue::Text(image.created_at.clone())),
+        ("version", SqlValue::Int(image.version as i64)),
     ]);
     values
 }
 
-/// The columns a metadata update (PATCH, tags) writes: never the status or
-/// the data fields, which only the status machine's compare-and-set moves.
+/// The columns a metadata update (PATCH, v1 PUT) writes: never the status,
+/// the data fields or the revision, which only the store's compare-and-set
+/// statements move.
 pub fn mutable_values(image: &Image) -> Vec<(&'static str, SqlValue)> {
     vec![
         ("name", text(image.name.as_deref())),
@@ -191,7 +196,7 @@ mod tests {
     fn updates_never_write_status_or_data_fields() {
         let image = Image::new(ImageId::generate(), None, "2026-01-01T00:00:00Z");
         let columns: Vec<&str> = mutable_values(&image).into_iter().map(|(c, _)| c).collect();
-        for forbidden in ["status", "size", "checksum", "os_hash_value", "id", "created_at"] {
+        for forbidden in ["status", "size", "checksum", "os_hash_value", "id", "created_at", "version"] {
             assert!(!columns.contains(&forbidden), "{forbidden}");
         }
     }

@@ -1,17 +1,19 @@
 //! `/v1/images` (and `/images`): list, detail, HEAD, GET with data, POST with
 //! optional data, PUT, DELETE. Header mapping and the seed's rules live in
-//! `domain::wire::v1`; the data path is v2's, with v1's failure rule (killed).
+//! `domain::wire::v1`; the data engine (`api::data`) is shared with v2, with
+//! v1's failure rule (killed).
 
 use std::rc::Rc;
 
 use serde_json::{json, Value};
 use worker::{Context, Headers, Request, Response};
 
-use crate::api::v2::image_data::{
-    check_downloadable, data_headers, declared_size, open_data, receive, request_body, stream_response, UploadRules,
+use crate::api::catalog::{page, remove_image, update_image};
+use crate::api::data::{
+    declared_size, open_download, receive, record_empty, request_body, stream_response, UploadRules,
 };
-use crate::api::v2::images::{page, remove_image, save_metadata};
-use crate::api::{header, internal, json_response, now, request_headers, App};
+use crate::api::respond::{header, internal, json_response, now, request_headers};
+use crate::api::App;
 use crate::domain::access::policy::Action;
 use crate::domain::image::status::ImageEvent;
 use crate::domain::image::Image;
@@ -48,7 +50,7 @@ fn meta_headers(app: &App, image: &Image, headers: &Headers) -> Result<(), ApiEr
 
 /// `HEAD /v1/images/{id}`: the metadata as headers, no body.
 pub async fn head(app: &App, id: &str) -> Result<Response, ApiError> {
-    let image = app.visible_image(id).await?;
+    let image = app.image_for(id, Action::Show).await?;
     let headers = Headers::new();
     meta_headers(app, &image, &headers)?;
     Ok(Response::empty().map_err(internal)?.with_headers(headers))
@@ -57,15 +59,15 @@ pub async fn head(app: &App, id: &str) -> Result<Response, ApiError> {
 /// `GET /v1/images/{id}`: metadata headers and the data as the body
 /// (`Content-Length` = `x-image-meta-size`).
 pub async fn show(app: &App, id: &str, ctx: &Context) -> Result<Response, ApiError> {
-    let image = app.visible_image(id).await?;
-    check_downloadable(app, &image)?;
-    let (Some(size), true) = (image.size, image.has_data()) else {
+    let visible = app.visible_image(id).await?;
+    app.authorize(Action::Show, &visible)?;
+    app.authorize(Action::Download, &visible)?;
+    let image = visible.image;
+    let Some(download) = open_download(app, &image, None, None, ctx).await? else {
         return Err(ApiError::not_found(format!("Image {id} has no data (status {}).", image.status)));
     };
-    let (body, cache_state) = open_data(app, &image, None, ctx).await?;
-    let headers = data_headers(&image, size, cache_state)?;
-    meta_headers(app, &image, &headers)?;
-    stream_response(200, body, headers)
+    meta_headers(app, &image, &download.headers)?;
+    stream_response(download)
 }
 
 /// What the request body holds, from its headers.
@@ -111,19 +113,17 @@ pub async fn create(app: Rc<App>, req: &Request, ctx: &Context) -> Result<Respon
         V1Meta::from_headers(request_headers(req).iter().map(|(k, v)| (k.as_str(), v.as_str())), &app.config.store_id)?;
     let body = body_of(req)?;
     let image = meta.new_image(app.caller.writer(), &now())?;
-    app.authorize(Action::Create, &image)?;
+    app.authorize_create(&image)?;
     app.images.insert(&image).await?;
     let id = image.id.to_string();
     match body {
         Body::Data(declared) => {
-            receive(app.clone(), image, request_body(req), declared, v1_rules(&meta), ctx).await?;
+            receive(app.clone(), &id, request_body(req), declared, v1_rules(&meta), ctx).await?;
         }
-        Body::Empty if meta.size == Some(0) => {
-            receive(app.clone(), image, None, Some(0), v1_rules(&meta), ctx).await?;
-        }
+        Body::Empty if meta.size == Some(0) => record_empty(&app, &image, meta.checksum.as_deref()).await?,
         Body::Empty => {}
     }
-    record_response(&app, 201, &app.visible_image(&id).await?)
+    record_response(&app, 201, &app.image_for(&id, Action::Show).await?)
 }
 
 /// `PUT /v1/images/{id}`: update metadata from headers; a body adds data to
@@ -132,24 +132,26 @@ pub async fn update(app: Rc<App>, req: &Request, id: &str, ctx: &Context) -> Res
     let meta =
         V1Meta::from_headers(request_headers(req).iter().map(|(k, v)| (k.as_str(), v.as_str())), &app.config.store_id)?;
     let body = body_of(req)?;
-    let mut image = app.visible_image(id).await?;
-    app.authorize(Action::Update, &image)?;
+    let mut image = app.image_for(id, Action::Update).await?;
     if meta.id.as_deref().is_some_and(|given| given != image.id.as_str()) {
         return Err(ApiError::bad_request("x-image-meta-id cannot change an image's id."));
     }
     if !meta.attributes.is_empty() {
-        let read_status = image.status;
-        meta.apply_to(&mut image, app.caller.writer())?;
-        image.updated_at = now();
-        save_metadata(&app, &image, read_status).await?;
+        let writer = app.caller.writer();
+        image = update_image(&app, id, |current| {
+            let mut updated = current.clone();
+            meta.apply_to(&mut updated, writer)?;
+            Ok(updated)
+        })
+        .await?;
     }
     if let Body::Data(declared) = body {
         if image.has_data() || image.size.is_some() {
             return Err(ApiError::conflict(format!("Image {id} already has data; v1 images take data only once.")));
         }
-        receive(app.clone(), image, request_body(req), declared, v1_rules(&meta), ctx).await?;
+        receive(app.clone(), id, request_body(req), declared, v1_rules(&meta), ctx).await?;
     }
-    record_response(&app, 200, &app.visible_image(id).await?)
+    record_response(&app, 200, &app.image_for(id, Action::Show).await?)
 }
 
 /// `DELETE /v1/images/{id}`: 200, as v1 answered.

@@ -4,20 +4,20 @@
 use serde_json::json;
 use worker::Response;
 
-use crate::api::{json_response, no_content, now, App};
+use crate::api::respond::{json_response, no_content, now};
+use crate::api::App;
 use crate::domain::access::policy::Action;
 use crate::domain::image::status::ImageEvent;
 use crate::error::ApiError;
 
 async fn act(app: &App, id: &str, event: ImageEvent, verb: &str) -> Result<Response, ApiError> {
-    let image = app.visible_image(id).await?;
-    app.authorize(Action::Deactivate, &image)?;
+    let image = app.image_for(id, Action::Deactivate).await?;
     // Glance answers 403 (not 409) for an action in the wrong status.
-    let next = image
+    let transition = image
         .status
-        .apply(event)
+        .transition(event)
         .map_err(|_| ApiError::forbidden(format!("Not allowed to {verb} image in status '{}'.", image.status)))?;
-    if next != image.status && !app.images.move_status(&image.id, image.status, next, &now()).await? {
+    if transition.to() != image.status && !app.images.move_status(&image.id, transition, &now()).await? {
         return Err(ApiError::conflict(format!("Image {id} changed status meanwhile; retry.")));
     }
     no_content()
@@ -35,6 +35,6 @@ pub async fn reactivate(app: &App, id: &str) -> Result<Response, ApiError> {
 
 /// `GET /v2/images/{id}/tasks`: no import tasks exist yet, so always empty.
 pub async fn image_tasks(app: &App, id: &str) -> Result<Response, ApiError> {
-    app.visible_image(id).await?;
+    app.image_for(id, Action::Show).await?;
     json_response(200, &json!({"tasks": []}))
 }

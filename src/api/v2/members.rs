@@ -5,7 +5,8 @@
 use serde_json::json;
 use worker::{Request, Response};
 
-use crate::api::{json_response, no_content, now, read_body, App};
+use crate::api::respond::{json_response, no_content, now, read_body};
+use crate::api::App;
 use crate::domain::access::member::{parse_new_member, parse_status_change, Member, MemberStatus, MAX_MEMBERS};
 use crate::domain::access::policy::{may_answer_share, sees_membership, Action};
 use crate::domain::image::{Image, Visibility};
@@ -30,8 +31,7 @@ fn member_not_found(image_id: &str, member: &str) -> ApiError {
 
 /// `GET .../members`.
 pub async fn list(app: &App, id: &str) -> Result<Response, ApiError> {
-    let image = app.visible_image(id).await?;
-    app.authorize(Action::Show, &image)?;
+    let image = app.image_for(id, Action::Show).await?;
     require_shared(&image)?;
     let members = app.members.list(image.id.as_str()).await?;
     let caller = app.caller.caller();
@@ -43,12 +43,8 @@ pub async fn list(app: &App, id: &str) -> Result<Response, ApiError> {
 /// `POST .../members` with `{"member": "<project>"}`: a new pending member.
 pub async fn add(app: &App, req: &mut Request, id: &str) -> Result<Response, ApiError> {
     let member_id = parse_new_member(&read_body(req).await?)?;
-    let image = app.visible_image(id).await?;
-    app.authorize(Action::ManageMembers, &image)?;
+    let image = app.image_for(id, Action::ManageMembers).await?;
     require_shared(&image)?;
-    if app.members.list(image.id.as_str()).await?.len() >= MAX_MEMBERS {
-        return Err(ApiError::too_large(format!("Image {id} already has the maximum of {MAX_MEMBERS} members.")));
-    }
     let now = now();
     let member = Member {
         image_id: image.id.to_string(),
@@ -57,18 +53,23 @@ pub async fn add(app: &App, req: &mut Request, id: &str) -> Result<Response, Api
         created_at: now.clone(),
         updated_at: now,
     };
-    match app.members.insert(&member).await {
-        Err(crate::store::StoreError::Duplicate) => {
-            Err(ApiError::conflict(format!("Project {} is already a member of image {id}.", member.member_id)))
+    // One statement: the quota holds against concurrent adds too.
+    match app.members.insert(&member, MAX_MEMBERS).await {
+        Ok(true) => {}
+        Ok(false) => {
+            return Err(ApiError::too_large(format!("Image {id} already has the maximum of {MAX_MEMBERS} members.")))
         }
-        other => other.map_err(ApiError::from),
-    }?;
+        Err(crate::store::StoreError::Duplicate) => {
+            return Err(ApiError::conflict(format!("Project {} is already a member of image {id}.", member.member_id)))
+        }
+        Err(other) => return Err(other.into()),
+    }
     json_response(200, &member.to_json())
 }
 
 /// `GET .../members/{member}` (404 on images that are not shared).
 pub async fn show(app: &App, id: &str, member: &str) -> Result<Response, ApiError> {
-    let image = app.visible_image(id).await?;
+    let image = app.image_for(id, Action::Show).await?;
     if image.visibility != Visibility::Shared || !sees_membership(app.caller.caller(), &image, member) {
         return Err(member_not_found(id, member));
     }
@@ -79,7 +80,7 @@ pub async fn show(app: &App, id: &str, member: &str) -> Result<Response, ApiErro
 /// `PUT .../members/{member}` with `{"status": ...}`: the member's answer.
 pub async fn update(app: &App, req: &mut Request, id: &str, member: &str) -> Result<Response, ApiError> {
     let status = parse_status_change(&read_body(req).await?)?;
-    let image = app.visible_image(id).await?;
+    let image = app.image_for(id, Action::Show).await?;
     require_shared(&image)?;
     if !may_answer_share(app.caller.caller(), member) {
         return Err(ApiError::forbidden("Only the member itself may accept or reject a share."));
@@ -93,8 +94,7 @@ pub async fn update(app: &App, req: &mut Request, id: &str, member: &str) -> Res
 
 /// `DELETE .../members/{member}`.
 pub async fn remove(app: &App, id: &str, member: &str) -> Result<Response, ApiError> {
-    let image = app.visible_image(id).await?;
-    app.authorize(Action::ManageMembers, &image)?;
+    let image = app.image_for(id, Action::ManageMembers).await?;
     require_shared(&image)?;
     if !app.members.delete(image.id.as_str(), member).await? {
         return Err(member_not_found(id, member));

@@ -25,6 +25,12 @@ pub const MAX_STRING: usize = 255;
 /// Glance's hashing algorithm for `os_hash_value`.
 pub const HASH_ALGO: &str = "sha512";
 
+/// The md5 of no data (a zero-size image's `checksum`).
+pub const EMPTY_MD5: &str = "d41d8cd98f00b204e9800998ecf8427e";
+
+/// The sha512 of no data (a zero-size image's `os_hash_value`).
+pub const EMPTY_SHA512: &str = "cf83e1357eefb8bdf1542850d66d8007d620e4050b5715dc83f4a921d36ce9ce47d0d13c5d85f2b0ff8318d2877eec2f63b931bd47417a81a538327af927da3e";
+
 /// Attributes a client can never write (403 "is read-only").
 pub const READ_ONLY: [&str; 13] = [
     "created_at",
@@ -240,6 +246,9 @@ pub struct Image {
     pub tags: Vec<String>,
     /// Custom properties (string values).
     pub properties: BTreeMap<String, String>,
+    /// The stored row's revision when this record was read: every write
+    /// is a compare-and-set on it, so no write silently overwrites another.
+    pub version: u64,
 }
 
 /// Who is writing, for the attribute rules that depend on it (decided by
@@ -276,6 +285,7 @@ impl Image {
             updated_at: now.to_owned(),
             tags: Vec::new(),
             properties: BTreeMap::new(),
+            version: 0,
         }
     }
 
@@ -491,11 +501,23 @@ fn boolean(key: &str, value: &Value) -> Result<bool, ValidationError> {
     value.as_bool().ok_or_else(|| type_error(key, value, "'boolean'"))
 }
 
+/// Glance keeps `min_disk` and `min_ram` in 32-bit columns: larger values
+/// are refused rather than silently changed.
+pub const MAX_MIN_VALUE: u64 = i32::MAX as u64;
+
+/// A `min_disk`/`min_ram` value: an integer from 0 to [`MAX_MIN_VALUE`].
+/// Floats and out-of-range numbers (even ones JSON parses as u64 or f64)
+/// are refused, so whatever is accepted is stored exactly.
 fn non_negative(key: &str, value: &Value) -> Result<u64, ValidationError> {
-    match value.as_i64() {
-        Some(n) if n >= 0 => Ok(n as u64),
-        Some(n) => Err(ValidationError::Invalid(format!("Attribute '{key}' must be a non-negative integer, got {n}."))),
-        None => Err(type_error(key, value, "'integer'")),
+    let out_of_range = || {
+        ValidationError::Invalid(format!(
+            "Attribute '{key}' must be an integer from 0 to {MAX_MIN_VALUE}, got {value}."
+        ))
+    };
+    match value {
+        Value::Number(n) if n.is_u64() => n.as_u64().filter(|n| *n <= MAX_MIN_VALUE).ok_or_else(out_of_range),
+        Value::Number(n) if n.is_i64() => Err(out_of_range()),
+        _ => Err(type_error(key, value, "'integer'")),
     }
 }
 
@@ -543,6 +565,18 @@ fn parse_tags(value: &Value) -> Result<Vec<String>, ValidationError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_empty_data_hashes_are_the_hashes_of_nothing() {
+        use sha2::Digest;
+        let sha: String = sha2::Sha512::digest(b"").iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(sha, EMPTY_SHA512);
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            let md5: String = md5::Md5::digest(b"").iter().map(|b| format!("{b:02x}")).collect();
+            assert_eq!(md5, EMPTY_MD5);
+        }
+    }
     use serde_json::json;
 
     const NOW: &str = "2026-11-22T12:13:07Z";

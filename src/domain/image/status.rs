@@ -181,6 +181,35 @@ impl ImageStatus {
     }
 }
 
+/// A status change the machine accepted: `from` -> `to` by an event. It can
+/// only be made by [`ImageStatus::transition`], and it is the only way to
+/// ask the store to write a status, so every status written is one the
+/// machine returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Transition {
+    from: ImageStatus,
+    to: ImageStatus,
+}
+
+impl Transition {
+    /// The status the image must still be in (the compare of compare-and-set).
+    pub fn from(self) -> ImageStatus {
+        self.from
+    }
+
+    /// The status written.
+    pub fn to(self) -> ImageStatus {
+        self.to
+    }
+}
+
+impl ImageStatus {
+    /// [`ImageStatus::apply`], as a [`Transition`] the store can write.
+    pub fn transition(self, event: ImageEvent) -> Result<Transition, InvalidTransition> {
+        self.apply(event).map(|to| Transition { from: self, to })
+    }
+}
+
 impl fmt::Display for ImageStatus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

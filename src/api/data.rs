@@ -1,0 +1,327 @@
+//! The data engine v1 and v2 share: receiving an image's bytes into R2 and
+//! streaming them back out. Bytes flow as JavaScript streams between the
+//! client and R2; this module decides statuses and headers.
+//!
+//! Upload: queued -> saving by compare-and-set (so of two concurrent uploads
+//! one wins and the other gets 409), stream into R2 while hashing, then
+//! saving -> active with size/checksum/os_hash_value. On any failure (a
+//! short or long body, a client that went away, a body that stalls for the
+//! idle bound, a storage error) the object is removed *before* the image
+//! leaves `saving` (back to queued in v2, killed in v1), so a retry can
+//! never have its data deleted by the failed attempt. The transfer runs
+//! under `waitUntil`: if the client disconnects, the runtime cancels the
+//! request but the clean-up still runs. While bytes arrive the image's
+//! progress time is renewed, so the cron upkeep can tell a live upload from
+//! one whose worker died.
+
+use std::rc::Rc;
+
+use futures_channel::oneshot;
+use wasm_bindgen::{JsCast, JsValue};
+use worker::{Context, Headers, Request, Response, ResponseBody};
+
+use super::app::App;
+use super::respond::{header, internal, now, now_seconds};
+use crate::domain::access::policy::Action;
+use crate::domain::image::status::{ImageEvent, Transition};
+use crate::domain::image::{DiskFormat, Image, ImageId, EMPTY_MD5, EMPTY_SHA512};
+use crate::domain::wire::range::{self, ByteRange, RangeError};
+use crate::error::ApiError;
+use crate::store::blobs::{object_key, StoredData, UploadFailure, UploadLimits};
+use crate::store::cache::EdgeCache;
+use crate::store::images::DataRecord;
+use crate::store::js::JsReadable;
+
+/// The size the client declares: `size_header` (`x-openstack-image-size`,
+/// or v1's `x-image-meta-size`), else `Content-Length`; `None` for a chunked
+/// body of unknown length.
+pub fn declared_size(req: &Request, size_header: &str) -> Result<Option<u64>, ApiError> {
+    let parse = |name: &str, raw: String| {
+        raw.trim()
+            .parse::<u64>()
+            .map_err(|_| ApiError::bad_request(format!("{name} must be a non-negative integer, got '{raw}'.")))
+    };
+    let explicit = header(req, size_header).map(|v| parse(size_header, v)).transpose()?;
+    let length = header(req, "content-length").map(|v| parse("Content-Length", v)).transpose()?;
+    match (explicit, length) {
+        (Some(declared), Some(sent)) if declared != sent => Err(ApiError::bad_request(format!(
+            "Size mismatch: {size_header} is {declared} but the request body has {sent} bytes."
+        ))),
+        (Some(declared), _) => Ok(Some(declared)),
+        (None, length) => Ok(length),
+    }
+}
+
+/// The request's body as a JavaScript stream (never read into wasm).
+pub fn request_body(req: &Request) -> Option<JsValue> {
+    req.inner().body().map(JsValue::from)
+}
+
+/// How an upload is received: what a failure does to the image, and what
+/// the data must satisfy. v2 requeues on failure; v1 kills the image.
+pub struct UploadRules {
+    /// The event applied to a `saving` image when the upload fails.
+    pub on_failure: ImageEvent,
+    /// Both formats must be set first (v2); v1 images may have none.
+    pub require_formats: bool,
+    /// An md5 the data must match (v1 `x-image-meta-checksum`).
+    pub expected_md5: Option<String>,
+}
+
+impl UploadRules {
+    /// Glance v2: failures return the image to `queued`.
+    pub fn v2() -> UploadRules {
+        UploadRules { on_failure: ImageEvent::UploadFailed, require_formats: true, expected_md5: None }
+    }
+}
+
+/// Receives the data of image `raw_id`: checks the caller may upload and
+/// the image may take data, moves it queued -> saving by compare-and-set,
+/// streams the body into R2 under `waitUntil` and settles the status
+/// either way.
+pub async fn receive(
+    app: Rc<App>,
+    raw_id: &str,
+    body: Option<JsValue>,
+    declared: Option<u64>,
+    rules: UploadRules,
+    ctx: &Context,
+) -> Result<(), ApiError> {
+    let image = app.image_for(raw_id, Action::Upload).await?;
+    let begin = image.status.transition(ImageEvent::BeginUpload).map_err(|_| {
+        ApiError::conflict(format!("Image status transition from {} to saving is not allowed", image.status))
+    })?;
+    if rules.require_formats {
+        image.check_ready_for_data()?;
+    }
+    if let Some(size) = declared.filter(|s| *s > app.config.size_cap) {
+        return Err(ApiError::too_large(format!(
+            "Image size {size} exceeds the size cap of {} bytes.",
+            app.config.size_cap
+        )));
+    }
+    if !app.images.move_status(&image.id, begin, &now()).await? {
+        return Err(ApiError::conflict(format!(
+            "Image {} is no longer queued (another upload is in progress or has finished): status transition to saving is not allowed",
+            image.id
+        )));
+    }
+
+    let (sender, receiver) = oneshot::channel();
+    ctx.wait_until(async move {
+        let outcome = transfer(&app, &image, begin, body, declared, &rules).await;
+        if let Err(error) = &outcome {
+            worker::console_warn!("upload of image {} failed: {error}", image.id);
+        }
+        // The receiver is gone if the client disconnected; nothing to tell.
+        let _ = sender.send(outcome);
+    });
+    receiver.await.unwrap_or_else(|_| Err(ApiError::internal("upload task ended without an answer")))
+}
+
+/// Streams the body into R2 and settles the image's status either way.
+async fn transfer(
+    app: &Rc<App>,
+    image: &Image,
+    begun: Transition,
+    body: Option<JsValue>,
+    declared: Option<u64>,
+    rules: &UploadRules,
+) -> Result<(), ApiError> {
+    let key = object_key(image.id.as_str());
+    let limits = UploadLimits { size_cap: app.config.size_cap, idle_seconds: app.config.upload_idle_seconds };
+    let heartbeat = progress_heartbeat(app.clone(), image.id.clone());
+    let stored = app.blobs.put_stream(&key, body, declared, limits, &heartbeat).await;
+    let error = match stored {
+        Ok(data) => match &rules.expected_md5 {
+            Some(expected) if *expected != data.md5 => ApiError::bad_request(format!(
+                "Checksum mismatch: x-image-meta-checksum is {expected} but the data's md5 is {}.",
+                data.md5
+            )),
+            _ => return finish(app, image, begun, &key, data).await,
+        },
+        Err(failure) => upload_error(failure),
+    };
+    // Remove whatever might exist *before* the image leaves `saving`, so a
+    // retry can never lose its data to this failed attempt.
+    if let Err(e) = app.blobs.delete(&key).await {
+        worker::console_error!("could not remove failed upload {key}: {e}");
+    }
+    let back = begun.to().transition(rules.on_failure)?;
+    app.images.move_status(&image.id, back, &now()).await?;
+    Err(ApiError { message: format!("{} The image is {}.", error.message, back.to()), ..error })
+}
+
+/// The answer to an upload that stored nothing.
+fn upload_error(failure: UploadFailure) -> ApiError {
+    match failure {
+        UploadFailure::SizeMismatch { expected } => ApiError::bad_request(format!(
+            "Size mismatch: the request body did not contain the declared {expected} bytes."
+        )),
+        UploadFailure::TooLarge { limit } => {
+            ApiError::too_large(format!("Image data exceeds the size cap of {limit} bytes."))
+        }
+        UploadFailure::Stalled { seconds } => ApiError::bad_request(format!(
+            "The upload was abandoned: the request body sent nothing for {seconds} seconds."
+        )),
+        UploadFailure::Body(e) => ApiError::bad_request(format!("The upload was interrupted ({e}).")),
+        UploadFailure::Storage(e) => ApiError::unavailable(format!("The image store failed ({e}).")),
+    }
+}
+
+/// A callback for the byte path: renews the image's progress time (in the
+/// background; the bytes never wait for D1).
+fn progress_heartbeat(app: Rc<App>, id: ImageId) -> impl Fn() {
+    move || {
+        let (app, id) = (app.clone(), id.clone());
+        wasm_bindgen_futures::spawn_local(async move {
+            if let Err(e) = app.images.touch_progress(&id, now_seconds()).await {
+                worker::console_warn!("could not record upload progress of {id}: {e}");
+            }
+        });
+    }
+}
+
+async fn finish(app: &App, image: &Image, begun: Transition, key: &str, data: StoredData) -> Result<(), ApiError> {
+    // Raw data is its own disk; other formats would need header inspection.
+    let virtual_size = (image.disk_format == Some(DiskFormat::Raw)).then_some(data.size);
+    let record = DataRecord { size: data.size, checksum: &data.md5, os_hash_value: &data.sha512, virtual_size };
+    let stored = begun.to().transition(ImageEvent::DataStored)?;
+    if app.images.record_data(&image.id, stored, record, &now()).await? {
+        return Ok(());
+    }
+    // The image was deleted (or reset) while the bytes were in flight.
+    if let Err(e) = app.blobs.delete(key).await {
+        worker::console_error!("could not remove data of vanished image {key}: {e}");
+    }
+    Err(ApiError::gone(format!("Image {} was deleted during the upload; its data was discarded.", image.id)))
+}
+
+/// v1's zero-size rule: an image created with `x-image-meta-size: 0` and no
+/// body becomes `active` at once (queued -> active, no write: there is no
+/// object to store), with the hashes of empty data.
+pub async fn record_empty(app: &App, image: &Image, expected_md5: Option<&str>) -> Result<(), ApiError> {
+    if let Some(expected) = expected_md5.filter(|e| *e != EMPTY_MD5) {
+        return Err(ApiError::bad_request(format!(
+            "Checksum mismatch: x-image-meta-checksum is {expected} but the image has no data (md5 {EMPTY_MD5})."
+        )));
+    }
+    let stored = image.status.transition(ImageEvent::DataStored)?;
+    let virtual_size = (image.disk_format == Some(DiskFormat::Raw)).then_some(0);
+    let record = DataRecord { size: 0, checksum: EMPTY_MD5, os_hash_value: EMPTY_SHA512, virtual_size };
+    if !app.images.record_data(&image.id, stored, record, &now()).await? {
+        return Err(ApiError::conflict(format!("Image {} changed status meanwhile; retry.", image.id)));
+    }
+    Ok(())
+}
+
+/// An image's data ready to be answered: its bytes (whole or a window),
+/// status (200/206) and headers.
+pub struct Download {
+    /// 200 or 206.
+    pub status: u16,
+    /// The body stream (`None`: no bytes to send).
+    pub body: Option<JsValue>,
+    /// Content-Type, Content-Length, Content-MD5, ETag, ...
+    pub headers: Headers,
+}
+
+/// Opens `image`'s data for a caller already authorized to download it:
+/// `range`/`content_range` are the request's headers (v2; v1 passes none).
+/// `None` when the image has no data.
+pub async fn open_download(
+    app: &App,
+    image: &Image,
+    range_header: Option<&str>,
+    content_range: Option<&str>,
+    ctx: &Context,
+) -> Result<Option<Download>, ApiError> {
+    let (Some(size), true) = (image.size, image.has_data()) else {
+        return Ok(None);
+    };
+    let range = range::resolve(range_header, content_range, size).map_err(|e| match e {
+        RangeError::Invalid => {
+            ApiError::bad_request("Invalid Range header: send a single range such as bytes=0-1023 or bytes=-1024.")
+        }
+        RangeError::Unsatisfiable => ApiError::range_not_satisfiable(size),
+    })?;
+    let (status, length, window) = match range {
+        ByteRange::Full => (200, size, None),
+        ByteRange::Partial { offset, length } => (206, length, Some((offset, length))),
+    };
+    let (body, cache_state) = open_data(app, image, window, ctx).await?;
+    let headers = data_headers(image, length, cache_state)?;
+    if let Some(content_range) = range.content_range(size) {
+        headers.set("Content-Range", &content_range).map_err(internal)?;
+    }
+    Ok(Some(Download { status, body, headers }))
+}
+
+/// The headers of a data answer of `length` bytes.
+fn data_headers(image: &Image, length: u64, cache_state: Option<&str>) -> Result<Headers, ApiError> {
+    let headers = Headers::new();
+    let set = |k: &str, v: &str| headers.set(k, v).map_err(internal);
+    set("Content-Type", "application/octet-stream")?;
+    set("Content-Length", &length.to_string())?;
+    set("Accept-Ranges", "bytes")?;
+    if let Some(checksum) = &image.checksum {
+        set("Content-MD5", checksum)?;
+        set("ETag", &format!("\"{checksum}\""))?;
+    }
+    if let Some(state) = cache_state {
+        set("X-Edge-Cache", state)?;
+    }
+    Ok(headers)
+}
+
+/// A response streaming a download.
+pub fn stream_response(download: Download) -> Result<Response, ApiError> {
+    let body = match download.body {
+        Some(stream) => ResponseBody::Stream(stream.unchecked_into::<web_sys::ReadableStream>()),
+        None => ResponseBody::Empty,
+    };
+    Ok(Response::from_body(body).map_err(internal)?.with_status(download.status).with_headers(download.headers))
+}
+
+/// The image's data as a stream: whole objects from the edge cache when it
+/// has them (else from R2, copied into the cache on the way), windows from
+/// R2, and empty data from nowhere (a zero-size image may have no object).
+/// Also says whether the cache answered (`HIT`/`MISS`; `None` if not used).
+async fn open_data(
+    app: &App,
+    image: &Image,
+    window: Option<(u64, u64)>,
+    ctx: &Context,
+) -> Result<(Option<JsValue>, Option<&'static str>), ApiError> {
+    if image.size == Some(0) || window.is_some_and(|(_, length)| length == 0) {
+        return Ok((None, None));
+    }
+    let cache = match (&image.checksum, window) {
+        (Some(checksum), None) => {
+            EdgeCache::open().map(|cache| (cache, EdgeCache::key(&app.base_url, image.id.as_str(), checksum)))
+        }
+        _ => None,
+    };
+    if let Some((cache, cache_key)) = &cache {
+        if let Some(cached) = cache.get(cache_key).await {
+            return Ok((Some(cached), Some("HIT")));
+        }
+    }
+    let key = object_key(image.id.as_str());
+    let Some(stream) = app.blobs.get_stream(&key, window).await.map_err(ApiError::internal)? else {
+        return Err(ApiError::internal(format!("image {} is active but {key} is missing from R2", image.id)));
+    };
+    let Some((cache, cache_key)) = cache else {
+        return Ok((Some(stream), None));
+    };
+    // One branch to the client, one into the cache.
+    let branches = stream.unchecked_into::<JsReadable>().tee();
+    let to_cache = branches.get(1);
+    let size = image.size.unwrap_or(0);
+    ctx.wait_until(async move {
+        if let Err(e) = cache.put(&cache_key, to_cache, size).await {
+            worker::console_warn!("could not cache {cache_key}: {e}");
+        }
+    });
+    Ok((Some(branches.get(0)), Some("MISS")))
+}

@@ -1,0 +1,67 @@
+//! Dispatch: resolve the route, pass the admission checks, build the
+//! [`App`] and call the route's handler. The only place routes meet
+//! handlers.
+
+use std::rc::Rc;
+
+use worker::{Context, Env, Request, Response};
+
+use super::admission::{authenticate, check_header_budget};
+use super::app::App;
+use super::config::Config;
+use super::respond::{internal, text_response};
+use super::{discovery, v1, v2};
+use crate::error::ApiError;
+use crate::router::{self, Route};
+
+/// Resolves and runs the handler for one request.
+pub async fn handle(mut req: Request, env: &Env, ctx: &Context, request_id: String) -> Result<Response, ApiError> {
+    let method = req.inner().method();
+    check_header_budget(&req)?;
+    let url = req.url().map_err(internal)?;
+    let route = router::resolve(&method, url.path())?;
+    let base_url = url.origin().ascii_serialization();
+    let query = url.query().unwrap_or("").to_owned();
+    // Version discovery and the health check answer without a token, as
+    // Glance's do; everything else needs an identity first.
+    match route {
+        Route::VersionsMultipleChoice => return discovery::versions(&base_url, 300),
+        Route::Versions => return discovery::versions(&base_url, 200),
+        Route::Healthcheck => return text_response(200, "text/plain; charset=UTF-8", "OK".into()),
+        _ => {}
+    }
+    let config = Config::from_env(env);
+    let caller = authenticate(&req, &config, request_id, &base_url).await?;
+    // Only routes that touch storage build the app (and its bindings).
+    let app = || App::new(env, config.clone(), caller.clone(), base_url.clone()).map(Rc::new);
+    match route {
+        Route::VersionsMultipleChoice | Route::Versions | Route::Healthcheck => unreachable!("answered above"),
+        Route::Schema(name) => discovery::schema(name),
+        Route::ImportInfo => discovery::import_info(),
+        Route::StoresInfo => discovery::stores_info(&config.store_id),
+        Route::ListImages => v2::images::list(&*app()?, &query).await,
+        Route::CreateImage => v2::images::create(&*app()?, &mut req).await,
+        Route::ShowImage(id) => v2::images::show(&*app()?, &id).await,
+        Route::UpdateImage(id) => v2::images::update(&*app()?, &mut req, &id).await,
+        Route::DeleteImage(id) => v2::images::delete(&*app()?, &id).await,
+        Route::AddTag(id, tag) => v2::tags::add(&*app()?, &id, &tag).await,
+        Route::DeleteTag(id, tag) => v2::tags::delete(&*app()?, &id, &tag).await,
+        Route::Deactivate(id) => v2::actions::deactivate(&*app()?, &id).await,
+        Route::Reactivate(id) => v2::actions::reactivate(&*app()?, &id).await,
+        Route::ImageTasks(id) => v2::actions::image_tasks(&*app()?, &id).await,
+        Route::ListMembers(id) => v2::members::list(&*app()?, &id).await,
+        Route::AddMember(id) => v2::members::add(&*app()?, &mut req, &id).await,
+        Route::ShowMember(id, member) => v2::members::show(&*app()?, &id, &member).await,
+        Route::UpdateMember(id, member) => v2::members::update(&*app()?, &mut req, &id, &member).await,
+        Route::RemoveMember(id, member) => v2::members::remove(&*app()?, &id, &member).await,
+        Route::UploadData(id) => v2::image_data::upload(app()?, &req, &id, ctx).await,
+        Route::DownloadData(id) => v2::image_data::download(&*app()?, &req, &id, ctx).await,
+        Route::V1List => v1::images::list(&*app()?, &query, false).await,
+        Route::V1ListDetailed => v1::images::list(&*app()?, &query, true).await,
+        Route::V1Create => v1::images::create(app()?, &req, ctx).await,
+        Route::V1Head(id) => v1::images::head(&*app()?, &id).await,
+        Route::V1Show(id) => v1::images::show(&*app()?, &id, ctx).await,
+        Route::V1Update(id) => v1::images::update(app()?, &req, &id, ctx).await,
+        Route::V1Delete(id) => v1::images::delete(&*app()?, &id).await,
+    }
+}

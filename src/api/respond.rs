@@ -1,0 +1,64 @@
+//! Small request and response helpers every handler shares: headers,
+//! bodies, JSON answers, the clock.
+
+use serde_json::Value;
+use worker::{Headers, Request, Response, ResponseBody};
+
+use crate::domain::time::format_utc;
+use crate::error::ApiError;
+
+/// Seconds since the Unix epoch.
+pub fn now_seconds() -> i64 {
+    (js_sys::Date::now() / 1000.0).floor() as i64
+}
+
+/// Now, as Glance writes timestamps.
+pub fn now() -> String {
+    format_utc(now_seconds())
+}
+
+/// A request header, if present and valid text.
+pub fn header(req: &Request, name: &str) -> Option<String> {
+    req.headers().get(name).ok().flatten()
+}
+
+/// All request headers, names lower-cased by the runtime.
+pub fn request_headers(req: &Request) -> Vec<(String, String)> {
+    req.headers().entries().collect()
+}
+
+/// Reads a small request body (JSON documents) into memory.
+pub async fn read_body(req: &mut Request) -> Result<Vec<u8>, ApiError> {
+    req.bytes().await.map_err(|e| ApiError::bad_request(format!("Could not read the request body: {e}")))
+}
+
+/// Parses a small JSON request body.
+pub async fn read_json(req: &mut Request) -> Result<Value, ApiError> {
+    let body = read_body(req).await?;
+    serde_json::from_slice(&body).map_err(|_| ApiError::bad_request("Malformed JSON in request body."))
+}
+
+/// A JSON response with `status`.
+pub fn json_response(status: u16, value: &Value) -> Result<Response, ApiError> {
+    text_response(status, "application/json", value.to_string())
+}
+
+/// A text response with a content type.
+pub fn text_response(status: u16, content_type: &str, body: String) -> Result<Response, ApiError> {
+    let headers = Headers::new();
+    headers.set("Content-Type", content_type).map_err(internal)?;
+    Ok(Response::from_body(ResponseBody::Body(body.into_bytes()))
+        .map_err(internal)?
+        .with_status(status)
+        .with_headers(headers))
+}
+
+/// 204 with no body.
+pub fn no_content() -> Result<Response, ApiError> {
+    Ok(Response::empty().map_err(internal)?.with_status(204))
+}
+
+/// Wraps a runtime error as a 500 (detail logged, not shown).
+pub fn internal(e: impl std::fmt::Display) -> ApiError {
+    ApiError::internal(e.to_string())
+}
