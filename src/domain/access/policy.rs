@@ -6,7 +6,9 @@
 //! the caller may not see is "not found" (404), never "forbidden": a failed
 //! check on an image the caller *can* see is 403.
 
+use crate::domain::access::member::MemberStatus;
 use crate::domain::image::{Image, Visibility};
+use crate::domain::listing::{MemberStatusFilter, VisibilityFilter};
 
 /// What a caller asks to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -182,6 +184,41 @@ pub fn sees_membership(caller: Caller<'_>, image: &Image, member_id: &str) -> bo
     caller.is_admin() || caller.owns(image) || caller.project_id == Some(member_id)
 }
 
+/// Whether `image` appears in the caller's `GET /v2/images` for these
+/// `visibility` and `member_status` filters (`membership`: the caller's
+/// project's membership of the image). Glance's `_select_images_query` and
+/// the visibility filter of `image_get_all`: admins start from every image,
+/// others from public and community images, their own project's images, and
+/// `shared` images whose membership passes `member_status`. Without a
+/// visibility filter, community images stay only if the caller's project
+/// owns them. Never lists an image [`can_see`] refuses.
+pub fn listed(
+    caller: Caller<'_>,
+    image: &Image,
+    membership: Option<MemberStatus>,
+    visibility: VisibilityFilter,
+    member_status: MemberStatusFilter,
+) -> bool {
+    let owned = caller.owns(image);
+    let shared_with_caller = image.visibility == Visibility::Shared
+        && membership.is_some_and(|status| match member_status {
+            MemberStatusFilter::All => true,
+            MemberStatusFilter::Pending => status == MemberStatus::Pending,
+            MemberStatusFilter::Accepted => status == MemberStatus::Accepted,
+            MemberStatusFilter::Rejected => status == MemberStatus::Rejected,
+        });
+    let candidate = caller.is_admin()
+        || matches!(image.visibility, Visibility::Public | Visibility::Community)
+        || owned
+        || shared_with_caller;
+    let kept = match visibility {
+        VisibilityFilter::All => true,
+        VisibilityFilter::Only(only) => image.visibility == only,
+        VisibilityFilter::Default => image.visibility != Visibility::Community || owned,
+    };
+    candidate && kept
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -323,5 +360,76 @@ mod tests {
             authorize(caller, Action::Create, &image("p2", Visibility::Shared), false),
             Decision::Forbidden(_)
         ));
+    }
+
+    #[test]
+    fn no_list_shows_an_image_the_caller_cannot_see() {
+        let (admin, member, reader) = (roles(&["admin", "member", "reader"]), roles(&["member"]), roles(&["reader"]));
+        let callers = [
+            Caller { project_id: Some("p1"), roles: &admin },
+            Caller { project_id: Some("p1"), roles: &member },
+            Caller { project_id: Some("p1"), roles: &reader },
+            Caller { project_id: Some("p2"), roles: &member },
+            Caller { project_id: None, roles: &reader },
+            Caller { project_id: None, roles: &admin },
+        ];
+        let memberships =
+            [None, Some(MemberStatus::Pending), Some(MemberStatus::Accepted), Some(MemberStatus::Rejected)];
+        let mut filters = vec![VisibilityFilter::Default, VisibilityFilter::All];
+        filters.extend(Visibility::ALL.iter().map(|v| VisibilityFilter::Only(*v)));
+        let statuses = [
+            MemberStatusFilter::Pending,
+            MemberStatusFilter::Accepted,
+            MemberStatusFilter::Rejected,
+            MemberStatusFilter::All,
+        ];
+        let mut cells = 0;
+        for &visibility in Visibility::ALL {
+            for owner in [Some("p1"), Some("p2"), None] {
+                let mut image = image("x", visibility);
+                image.owner = owner.map(str::to_owned);
+                for membership in memberships {
+                    for caller in callers {
+                        for filter in &filters {
+                            for status in statuses {
+                                cells += 1;
+                                if listed(caller, &image, membership, *filter, status) {
+                                    assert!(
+                                        can_see(caller, &image, membership.is_some()),
+                                        "{caller:?} lists {visibility:?} of {owner:?} ({membership:?}) with {filter:?} {status:?}"
+                                    );
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        assert_eq!(cells, 4 * 3 * 4 * 6 * 6 * 4);
+    }
+
+    #[test]
+    fn lists_follow_glances_visibility_rules() {
+        let (admin, member) = (roles(&["admin"]), roles(&["member"]));
+        let p1_admin = Caller { project_id: Some("p1"), roles: &admin };
+        let p2_member = Caller { project_id: Some("p2"), roles: &member };
+        let (default, accepted) = (VisibilityFilter::Default, MemberStatusFilter::Accepted);
+        let community = image("p1", Visibility::Community);
+        assert!(!listed(p2_member, &community, None, default, accepted), "others' community images only on request");
+        assert!(listed(p2_member, &community, None, VisibilityFilter::Only(Visibility::Community), accepted));
+        assert!(listed(p2_member, &community, None, VisibilityFilter::All, accepted));
+        let foreign_community = image("p2", Visibility::Community);
+        assert!(!listed(p1_admin, &foreign_community, None, default, accepted));
+        assert!(listed(p1_admin, &foreign_community, None, VisibilityFilter::All, accepted));
+        assert!(listed(p1_admin, &image("p2", Visibility::Private), None, default, accepted));
+        let shared = image("p1", Visibility::Shared);
+        let pending = Some(MemberStatus::Pending);
+        assert!(!listed(p2_member, &shared, pending, default, accepted));
+        assert!(listed(p2_member, &shared, pending, default, MemberStatusFilter::Pending));
+        assert!(listed(p2_member, &shared, pending, default, MemberStatusFilter::All));
+        assert!(!listed(p2_member, &image("p1", Visibility::Private), Some(MemberStatus::Accepted), default, accepted));
+        let mut ownerless = image("x", Visibility::Private);
+        ownerless.owner = None;
+        assert!(!listed(Caller { project_id: None, roles: &member }, &ownerless, None, default, accepted), "not owned");
     }
 }

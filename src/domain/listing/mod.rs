@@ -443,17 +443,20 @@ impl ListQuery {
                 conditions.push("visibility = ?".into());
             }
             (VisibilityFilter::Default, true) => {
-                // Admins see everything but other projects' community images.
+                // Admins see everything but community images their project
+                // does not own (`=`, not `IS`: a caller without a project
+                // owns nothing, not the ownerless images).
                 params.push(owner_param(viewer));
-                conditions.push("(visibility != 'community' OR owner IS ?)".into());
+                conditions.push("(visibility != 'community' OR owner = ?)".into());
             }
             (filter, false) => {
                 // Non-admins: public, community (owned only by default),
                 // their own images, and shared images of other projects
                 // whose membership has the requested status (default
-                // accepted), as Glance's `_select_images_query`.
+                // accepted), as Glance's `_select_images_query`. `owner = ?`
+                // never matches for a caller without a project.
                 params.push(owner_param(viewer));
-                let mut view = String::from("(visibility = 'public' OR owner IS ?");
+                let mut view = String::from("(visibility = 'public' OR owner = ?");
                 if filter != VisibilityFilter::Default {
                     view.push_str(" OR visibility = 'community'");
                 }
@@ -708,13 +711,13 @@ mod tests {
         let (sql, _) = parse("os_hidden=true").to_sql(&admin(), None);
         assert!(sql.contains("os_hidden = 1"));
         let (sql, params) = parse("visibility=community").to_sql(&admin(), None);
-        assert!(sql.contains("visibility = ?") && !sql.contains("owner IS"));
+        assert!(sql.contains("visibility = ?") && !sql.contains("owner ="));
         assert_eq!(params, vec![SqlValue::Text("community".into())]);
         let (sql, _) = parse("visibility=all").to_sql(&admin(), None);
         assert!(!sql.contains("visibility"));
         let user = Viewer { project_id: Some("p2".into()), is_admin: false };
         let (sql, params) = parse("").to_sql(&user, None);
-        assert!(sql.contains("(visibility = 'public' OR owner IS ? OR (visibility = 'shared' AND EXISTS (SELECT 1 FROM image_members AS m WHERE m.image_id = images.id AND m.member IS ? AND m.status = ?)))"), "{sql}");
+        assert!(sql.contains("(visibility = 'public' OR owner = ? OR (visibility = 'shared' AND EXISTS (SELECT 1 FROM image_members AS m WHERE m.image_id = images.id AND m.member IS ? AND m.status = ?)))"), "{sql}");
         assert!(!sql.contains("OR visibility = 'community'"), "others' community images are listed only on request");
         assert_eq!(
             params,
