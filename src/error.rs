@@ -2,15 +2,17 @@
 //!
 //! Layers: the domain returns its own errors (`ValidationError`,
 //! `InvalidTransition`, `QueryError`, ...); the store returns `StoreError`;
-//! both convert into [`ApiError`] with `From`, and only [`ApiError::render`]
-//! turns an error into a status, headers and a body. The body is Glance's JSON
+//! both convert into [`ApiError`] here, with `From`, and only
+//! [`ApiError::body`] turns an error into a body. The body is Glance's JSON
 //! shape (`fixtures/glance/error-404-json.http`):
 //! `{"message": ..., "code": "404 Not Found", "title": "Not Found"}`.
 //! Glance sends that JSON only to clients that ask for `application/json`
-//! and HTML otherwise; python-glanceclient (which sends `Accept: */*`) can
-//! only parse JSON errors nested one level (`{"<key>": {"message": ...}}`).
-//! So clients that don't ask for JSON get the same fields nested under
-//! `"error"`: JSON for everyone, and parseable by every client.
+//! and a webob HTML page otherwise; python-glanceclient (which sends
+//! `Accept: */*`) shows an HTML error as its title and message, "HTTP 409
+//! Conflict: <message>". Clients that don't ask for JSON get JSON here too,
+//! nested under `"error"` (the only JSON shape glanceclient can read) with
+//! the message prefixed by the status line, so glanceclient prints exactly
+//! what it prints against Glance, status code included.
 //! Internal errors keep their detail for the log and show clients a generic
 //! message, so nothing about the runtime leaks.
 
@@ -113,14 +115,17 @@ impl ApiError {
     }
 
     /// The JSON body for a client that sent `accept`: Glance's flat shape
-    /// when it asks for `application/json`, nested under `"error"` otherwise.
+    /// when it asks for `application/json`; otherwise nested under `"error"`
+    /// with the message led by the status line, as glanceclient shows
+    /// Glance's HTML errors.
     pub fn body(&self, accept: Option<&str>) -> String {
+        let wants_json = accept.is_some_and(|a| a.to_ascii_lowercase().contains("application/json"));
+        let message = if wants_json { self.message.clone() } else { format!("{}: {}", self.code(), self.message) };
         let fields = json!({
-            "message": self.message,
+            "message": message,
             "code": self.code(),
             "title": reason_phrase(self.status),
         });
-        let wants_json = accept.is_some_and(|a| a.to_ascii_lowercase().contains("application/json"));
         if wants_json {
             fields.to_string()
         } else {
@@ -220,7 +225,7 @@ mod tests {
         let error = ApiError::image_not_found("x");
         for accept in [None, Some("*/*"), Some("text/html")] {
             let body: serde_json::Value = serde_json::from_str(&error.body(accept)).unwrap();
-            assert_eq!(body["error"]["message"], "No image found with ID x", "{accept:?}");
+            assert_eq!(body["error"]["message"], "404 Not Found: No image found with ID x", "{accept:?}");
             assert_eq!(body["error"]["code"], "404 Not Found");
             assert_eq!(body.as_object().unwrap().len(), 1);
         }

@@ -115,6 +115,10 @@ pub fn resolve(method: &str, path: &str) -> Result<Route, ApiError> {
         [] => vec![("GET", Route::VersionsMultipleChoice)],
         ["versions"] => vec![("GET", Route::Versions)],
         ["healthcheck"] => vec![("GET", Route::Healthcheck)],
+        // `/v2/images/` names an image with an empty id: 404 for every verb
+        // but create, as Glance (Tempest's test_get_image_null_id and
+        // test_delete_image_null_id).
+        ["v2", "images"] if path.ends_with('/') && method != "POST" => return Err(ApiError::image_not_found("")),
         ["v2", "images"] => vec![("GET", Route::ListImages), ("POST", Route::CreateImage)],
         ["v2", "images", image] => vec![
             ("GET", Route::ShowImage(id(image))),
@@ -181,6 +185,9 @@ mod tests {
     fn image_routes() {
         assert_eq!(resolve("GET", "/v2/images"), Ok(Route::ListImages));
         assert_eq!(resolve("POST", "/v2/images/"), Ok(Route::CreateImage));
+        for method in ["GET", "DELETE", "PATCH", "PUT"] {
+            assert_eq!(resolve(method, "/v2/images/").unwrap_err().status, 404, "{method} /v2/images/");
+        }
         assert_eq!(resolve("GET", &format!("/v2/images/{ID}")), Ok(Route::ShowImage(ID.into())));
         assert_eq!(resolve("PATCH", &format!("/v2/images/{ID}")), Ok(Route::UpdateImage(ID.into())));
         assert_eq!(resolve("DELETE", &format!("/v2/images/{ID}")), Ok(Route::DeleteImage(ID.into())));

@@ -34,14 +34,17 @@ fn every_response_carries_a_request_id() {
 }
 
 #[test]
-fn clients_that_do_not_ask_for_json_get_the_error_nested_under_error() {
+fn clients_that_do_not_ask_for_json_get_the_error_nested_under_error_led_by_the_status_line() {
     for accept in ["*/*", "text/html"] {
         let reply =
             app().request("GET", "/v2/images/00000000-0000-0000-0000-000000000000", &[("Accept", accept)], None);
         assert_eq!(reply.status, 404);
         assert_eq!(reply.header("content-type"), Some("application/json"));
         let body = reply.json();
-        assert_eq!(body["error"]["message"], "No image found with ID 00000000-0000-0000-0000-000000000000");
+        assert_eq!(
+            body["error"]["message"],
+            "404 Not Found: No image found with ID 00000000-0000-0000-0000-000000000000"
+        );
         assert_eq!(body["error"]["code"], "404 Not Found");
         assert_eq!(body["error"]["title"], "Not Found");
     }

@@ -50,6 +50,16 @@ def test_image_download_of_an_image_without_data_says_so(glance, unique, tmp_pat
     assert "Traceback" not in result.stderr
 
 
+def test_an_upload_to_an_active_image_prints_the_status_code_as_against_glance(glance, unique, payload):
+    # Against Glance 33 the glance CLI prints
+    # "HTTP 409 Conflict: Image status transition from active to saving is not allowed".
+    image = create_with_file(glance, unique, payload)
+    result = glance.run("image-upload", "--file", str(payload["path"]), image["id"], check=False)
+    assert result.returncode != 0
+    assert "409 Conflict: Image status transition from active to saving is not allowed" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_image_list_follows_next_across_more_than_200_images(glance, catalog_url, unique):
     ids = create_many(catalog_url, 205, {"batch": unique})
     out = glance.run("image-list", "--property-filter", f"batch={unique}", timeout=600).stdout

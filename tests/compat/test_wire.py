@@ -6,7 +6,8 @@ types (ids, timestamps and hashes aside).
 
 Known, deliberate differences (asserted, not skipped):
 - Glance answers errors in HTML or text unless the client asks for JSON; the
-  catalog always answers JSON (nested under "error" for non-JSON clients).
+  catalog always answers JSON (nested under "error" for non-JSON clients,
+  the message led by the status line as glanceclient shows Glance's HTML).
 - Glance ran without identity, so its `owner` is null; ours is the project.
 - Glance had an image cache configured, so it lists v2.18; we list up to v2.17.
 """
@@ -112,6 +113,7 @@ class Replay:
             error = json.loads(ours_body)
             assert error["error"]["message"], command
             assert error["error"]["code"].startswith(str(status))
+            assert error["error"]["message"].startswith(error["error"]["code"] + ": "), command
         return json.loads(ours_body) if ours_body and ours_headers.get("content-type", "").startswith("application/json") else None, None
 
 

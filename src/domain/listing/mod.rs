@@ -14,6 +14,24 @@ pub const DEFAULT_LIMIT: u32 = 25;
 /// Largest page (`api_limit_max`).
 pub const MAX_LIMIT: u32 = 1000;
 
+/// The most filters (other than tags and custom properties, which are
+/// grouped) one list may combine: each costs one SQL condition and one
+/// bound value, and D1 allows 100 values per statement.
+pub const MAX_FILTERS: usize = 32;
+
+/// A JSON array of SQL values (`in:` lists travel as one bound value).
+fn json_array(values: &[SqlValue]) -> String {
+    let items: Vec<serde_json::Value> = values
+        .iter()
+        .map(|v| match v {
+            SqlValue::Null => serde_json::Value::Null,
+            SqlValue::Text(s) => serde_json::Value::String(s.clone()),
+            SqlValue::Int(n) => serde_json::Value::from(*n),
+        })
+        .collect();
+    serde_json::Value::Array(items).to_string()
+}
+
 /// A value bound into SQL.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SqlValue {
@@ -406,6 +424,12 @@ impl ListQuery {
                 sort.push((tie_breaker, SortDir::Desc));
             }
         }
+        let conditions = filters.iter().filter(|f| !matches!(f, Filter::Tag(_) | Filter::Property(..))).count();
+        if conditions > MAX_FILTERS {
+            return Err(bad(format!(
+                "Too many filters: at most {MAX_FILTERS} filters other than tags and custom properties may be combined (there were {conditions}); use in: lists to match several values."
+            )));
+        }
         Ok(ListQuery { limit, marker, sort, visibility, member_status, os_hidden, filters, pairs })
     }
 
@@ -432,8 +456,8 @@ impl ListQuery {
     /// The SQL selecting one page (rows of the `images` table), given the
     /// marker image when there is one. `limit` rows are fetched.
     pub fn to_sql(&self, viewer: &Viewer, marker: Option<&Image>) -> (String, Vec<SqlValue>) {
-        let mut conditions: Vec<String> = vec!["deleted = 0".into(), "status != 'killed'".into()];
-        let mut params: Vec<SqlValue> = Vec::new();
+        let mut conditions: Vec<String> = vec!["deleted = 0".into(), "status != ?".into()];
+        let mut params: Vec<SqlValue> = vec![SqlValue::Text(ImageStatus::Killed.as_str().into())];
 
         conditions.push(format!("os_hidden = {}", i64::from(self.os_hidden)));
         match (self.visibility, viewer.is_admin) {
@@ -477,24 +501,29 @@ impl ListQuery {
             }
         }
 
+        // D1 allows 100 bound values and a shallow expression tree per
+        // statement, so each kind of filter costs one condition and one
+        // value however many values it has: `in:` lists, tags and
+        // properties travel as one JSON array each.
+        let mut tags: Vec<&str> = Vec::new();
+        let mut properties: Vec<[&str; 2]> = Vec::new();
         for filter in &self.filters {
             match filter {
-                Filter::ColumnIn(column, values) => {
-                    let marks = vec!["?"; values.len()].join(", ");
-                    conditions.push(format!("{column} IN ({marks})"));
-                    params.extend(values.iter().cloned());
-                }
-                Filter::Property(key, value) => {
-                    conditions.push(
-                        "EXISTS (SELECT 1 FROM json_each(images.properties) AS p WHERE p.key = ? AND p.value = ?)"
-                            .into(),
-                    );
-                    params.push(SqlValue::Text(key.clone()));
-                    params.push(SqlValue::Text(value.clone()));
-                }
+                Filter::ColumnIn(column, values) => match values.as_slice() {
+                    [one] => {
+                        conditions.push(format!("{column} = ?"));
+                        params.push(one.clone());
+                    }
+                    many => {
+                        conditions.push(format!("{column} IN (SELECT value FROM json_each(?))"));
+                        params.push(SqlValue::Text(json_array(many)));
+                    }
+                },
+                Filter::Property(key, value) => properties.push([key, value]),
                 Filter::Tag(tag) => {
-                    conditions.push("EXISTS (SELECT 1 FROM json_each(images.tags) AS t WHERE t.value = ?)".into());
-                    params.push(SqlValue::Text(tag.clone()));
+                    if !tags.contains(&tag.as_str()) {
+                        tags.push(tag);
+                    }
                 }
                 Filter::SizeAtLeast(n) => {
                     conditions.push("size >= ?".into());
@@ -509,6 +538,23 @@ impl ListQuery {
                     params.push(SqlValue::Text(when.clone()));
                 }
             }
+        }
+        if !tags.is_empty() {
+            // Every requested tag is among the image's tags.
+            conditions.push(
+                "(SELECT COUNT(DISTINCT t.value) FROM json_each(images.tags) AS t WHERE t.value IN (SELECT value FROM json_each(?))) = ?"
+                    .into(),
+            );
+            params.push(SqlValue::Text(serde_json::to_string(&tags).unwrap_or_else(|_| "[]".into())));
+            params.push(SqlValue::Int(tags.len() as i64));
+        }
+        if !properties.is_empty() {
+            // No requested [key, value] pair is missing from the image.
+            conditions.push(
+                "NOT EXISTS (SELECT 1 FROM json_each(?) AS w WHERE NOT EXISTS (SELECT 1 FROM json_each(images.properties) AS p WHERE p.key = json_extract(w.value, '$[0]') AND p.value = json_extract(w.value, '$[1]')))"
+                    .into(),
+            );
+            params.push(SqlValue::Text(serde_json::to_string(&properties).unwrap_or_else(|_| "[]".into())));
         }
 
         if let Some(marker) = marker {
@@ -624,8 +670,8 @@ mod tests {
         assert_eq!(q.sort, vec![(SortKey::CreatedAt, SortDir::Desc), (SortKey::Id, SortDir::Desc)]);
         let (sql, params) = q.to_sql(&admin(), None);
         assert!(sql.ends_with("ORDER BY created_at DESC, id DESC LIMIT 25"), "{sql}");
-        assert!(sql.contains("deleted = 0") && sql.contains("status != 'killed'") && sql.contains("os_hidden = 0"));
-        assert_eq!(params, vec![SqlValue::Text("p1".into())]);
+        assert!(sql.contains("deleted = 0") && sql.contains("status != ?") && sql.contains("os_hidden = 0"));
+        assert_eq!(params, vec![SqlValue::Text("killed".into()), SqlValue::Text("p1".into())]);
     }
 
     #[test]
@@ -670,18 +716,39 @@ mod tests {
     fn filters_become_parameterised_conditions() {
         let q = parse("name=in:a,\"b,c\"&status=active&tag=x&tag=y&size_min=1&size_max=9&protected=true&os_distro=debian&owner=p2&min_ram=512&checksum=abc&os_hash_value=def");
         let (sql, params) = q.to_sql(&admin(), None);
-        assert!(sql.contains("name IN (?, ?)"));
-        assert!(sql.contains("status IN (?)"));
-        assert_eq!(sql.matches("json_each(images.tags)").count(), 2);
+        assert!(sql.contains("name IN (SELECT value FROM json_each(?))"));
+        assert!(sql.contains("status = ?"));
+        assert_eq!(sql.matches("json_each(images.tags)").count(), 1, "all tags in one condition");
         assert!(sql.contains("size >= ?") && sql.contains("size <= ?"));
-        assert!(sql.contains("protected IN (?)"));
-        assert!(sql.contains("json_each(images.properties)"));
-        assert!(sql.contains("owner IN (?)") && sql.contains("min_ram IN (?)"));
-        assert!(sql.contains("checksum IN (?)") && sql.contains("os_hash_value IN (?)"));
-        assert!(params.contains(&SqlValue::Text("b,c".into())));
-        assert!(params.contains(&SqlValue::Text("os_distro".into())));
+        assert!(sql.contains("protected = ?"));
+        assert_eq!(sql.matches("json_each(images.properties)").count(), 1);
+        assert!(sql.contains("owner = ?") && sql.contains("min_ram = ?"));
+        assert!(sql.contains("checksum = ?") && sql.contains("os_hash_value = ?"));
+        assert!(params.contains(&SqlValue::Text(r#"["a","b,c"]"#.into())));
+        assert!(params.contains(&SqlValue::Text(r#"["x","y"]"#.into())));
+        assert!(params.contains(&SqlValue::Text(r#"[["os_distro","debian"]]"#.into())));
         assert!(params.contains(&SqlValue::Int(512)));
         assert_eq!(sql.matches('?').count(), params.len());
+    }
+
+    #[test]
+    fn any_number_of_values_tags_and_properties_costs_a_bounded_number_of_sql_values() {
+        let names: Vec<String> = (0..500).map(|i| format!("n{i}")).collect();
+        let tags: String = (0..300).map(|i| format!("&tag=t{i}")).collect();
+        let properties: String = (0..300).map(|i| format!("&p{i}=v")).collect();
+        let q = parse(&format!("name=in:{}{tags}{properties}", names.join(",")));
+        let (sql, params) = q.to_sql(&admin(), None);
+        assert!(params.len() < 10, "{} values", params.len());
+        assert!(sql.matches(" AND ").count() < 20, "{sql}");
+    }
+
+    #[test]
+    fn too_many_other_filters_are_refused_naming_the_limit() {
+        let many: Vec<String> = (0..=MAX_FILTERS).map(|i| format!("size_min={i}")).collect();
+        assert!(error(&many.join("&")).contains(&format!("at most {MAX_FILTERS} filters")));
+        let enough: Vec<String> = (0..MAX_FILTERS).map(|i| format!("size_min={i}")).collect();
+        let (_, params) = parse(&enough.join("&")).to_sql(&admin(), None);
+        assert!(params.len() < 100);
     }
 
     #[test]
@@ -712,7 +779,7 @@ mod tests {
         assert!(sql.contains("os_hidden = 1"));
         let (sql, params) = parse("visibility=community").to_sql(&admin(), None);
         assert!(sql.contains("visibility = ?") && !sql.contains("owner ="));
-        assert_eq!(params, vec![SqlValue::Text("community".into())]);
+        assert_eq!(params, vec![SqlValue::Text("killed".into()), SqlValue::Text("community".into())]);
         let (sql, _) = parse("visibility=all").to_sql(&admin(), None);
         assert!(!sql.contains("visibility"));
         let user = Viewer { project_id: Some("p2".into()), is_admin: false };
@@ -721,7 +788,12 @@ mod tests {
         assert!(!sql.contains("OR visibility = 'community'"), "others' community images are listed only on request");
         assert_eq!(
             params,
-            vec![SqlValue::Text("p2".into()), SqlValue::Text("p2".into()), SqlValue::Text("accepted".into())]
+            vec![
+                SqlValue::Text("killed".into()),
+                SqlValue::Text("p2".into()),
+                SqlValue::Text("p2".into()),
+                SqlValue::Text("accepted".into())
+            ]
         );
         let (sql, params) = parse("visibility=community").to_sql(&user, None);
         assert!(sql.contains("OR visibility = 'community'"));
