@@ -8,6 +8,8 @@ mod helpers;
 
 mod cli;
 mod client;
+mod concurrency;
+mod cutoff;
 mod discovery;
 mod errors;
 mod image_data;
