@@ -62,23 +62,15 @@ impl RequestContext {
     pub fn caller(&self) -> Caller<'_> {
         Caller { project_id: self.project_id.as_deref(), roles: &self.roles }
     }
-
-    /// Whether the caller may see `image` at all (`is_image_visible`),
-    /// `is_member` saying whether its project is a member of the image.
-    pub fn can_see(&self, image: &crate::domain::image::Image, is_member: bool) -> bool {
-        policy::can_see(self.caller(), image, is_member)
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::image::{Image, ImageId, Visibility};
+    use crate::domain::image::{Image, Visibility};
 
-    fn image(owner: &str, visibility: Visibility) -> Image {
-        let mut image = Image::new(ImageId::generate(), Some(owner.into()), "2026-01-01T00:00:00Z");
-        image.visibility = visibility;
-        image
+    fn sees(ctx: &RequestContext, owner: &str, visibility: Visibility) -> bool {
+        policy::can_see(ctx.caller(), &Image::sample(owner, visibility), false)
     }
 
     #[test]
@@ -86,7 +78,7 @@ mod tests {
         let ctx = RequestContext::noauth_admin("req-1".into(), "demo");
         assert!(ctx.is_admin());
         assert_eq!(ctx.project_id.as_deref(), Some("demo"));
-        assert!(ctx.can_see(&image("other", Visibility::Private), false));
+        assert!(sees(&ctx, "other", Visibility::Private));
         assert_eq!(RequestContext::noauth_admin("r".into(), "").project_id, None);
     }
 
@@ -102,23 +94,8 @@ mod tests {
         assert_eq!(ctx.user_id.as_deref(), Some("u1"));
         assert_eq!(ctx.project_id.as_deref(), Some("p1"));
         assert!(!ctx.is_admin());
-        assert!(ctx.can_see(&image("p1", Visibility::Private), false));
-        assert!(!ctx.can_see(&image("p2", Visibility::Private), false));
-    }
-
-    #[test]
-    fn non_admins_see_public_community_and_owned_images() {
-        let ctx = RequestContext {
-            request_id: "r".into(),
-            user_id: None,
-            project_id: Some("p1".into()),
-            roles: vec!["member".into()],
-        };
-        assert!(ctx.can_see(&image("other", Visibility::Public), false));
-        assert!(ctx.can_see(&image("other", Visibility::Community), false));
-        assert!(ctx.can_see(&image("p1", Visibility::Private), false));
-        assert!(!ctx.can_see(&image("other", Visibility::Private), false));
-        assert!(!ctx.can_see(&image("other", Visibility::Shared), false));
-        assert!(ctx.can_see(&image("other", Visibility::Shared), true));
+        assert!(sees(&ctx, "p1", Visibility::Private));
+        assert!(!sees(&ctx, "p2", Visibility::Private));
+        assert_eq!(ctx.viewer(), Viewer { project_id: Some("p1".into()), is_admin: false });
     }
 }

@@ -223,12 +223,9 @@ pub fn listed(
 mod tests {
     use super::*;
     use crate::domain::image::status::ImageStatus;
-    use crate::domain::image::ImageId;
 
     fn image(owner: &str, visibility: Visibility) -> Image {
-        let mut image = Image::new(ImageId::generate(), Some(owner.into()), "2026-01-01T00:00:00Z");
-        image.visibility = visibility;
-        image
+        Image::sample(owner, visibility)
     }
 
     fn roles(names: &[&str]) -> Vec<String> {

@@ -563,6 +563,16 @@ fn parse_tags(value: &Value) -> Result<Vec<String>, ValidationError> {
 }
 
 #[cfg(test)]
+impl Image {
+    /// A queued image owned by `owner` with `visibility`, for tests.
+    pub fn sample(owner: &str, visibility: Visibility) -> Image {
+        let mut image = Image::new(ImageId::generate(), Some(owner.into()), "2026-01-01T00:00:00Z");
+        image.visibility = visibility;
+        image
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
