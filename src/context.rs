@@ -4,7 +4,7 @@
 //! Keystone gave for the request's token.
 
 use crate::domain::access::auth::Identity;
-use crate::domain::access::policy::{self, Caller};
+use crate::domain::access::policy::Caller;
 use crate::domain::image::Writer;
 use crate::domain::listing::Viewer;
 
@@ -67,6 +67,7 @@ impl RequestContext {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::access::policy;
     use crate::domain::image::{Image, Visibility};
 
     fn sees(ctx: &RequestContext, owner: &str, visibility: Visibility) -> bool {
