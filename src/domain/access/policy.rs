@@ -7,7 +7,7 @@
 //! check on an image the caller *can* see is 403.
 
 use crate::domain::access::member::MemberStatus;
-use crate::domain::image::{Image, Visibility};
+use crate::domain::image::{Image, Visibility, Writer};
 use crate::domain::listing::{MemberStatusFilter, VisibilityFilter};
 
 /// What a caller asks to do.
@@ -152,6 +152,20 @@ pub fn may_set_owner(
         return Err("You are not permitted to set the owner of an image to another project.".into());
     }
     Ok(())
+}
+
+/// The attribute rules, asked by the image record's write path
+/// (`Image::set_attribute`) of the writer it is given.
+impl Writer<'_> {
+    /// [`may_set_visibility`] for this writer.
+    pub fn may_set_visibility(&self, visibility: Visibility) -> Result<(), String> {
+        may_set_visibility(self.is_admin, visibility)
+    }
+
+    /// [`may_set_owner`] for this writer: from `current` to `owner`.
+    pub fn may_set_owner(&self, current: Option<&str>, owner: Option<&str>) -> Result<(), String> {
+        may_set_owner(self.is_admin, self.project_id, current, owner)
+    }
 }
 
 fn verb(action: Action) -> &'static str {

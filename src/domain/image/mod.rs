@@ -10,7 +10,6 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
-use crate::domain::access::policy;
 use status::ImageStatus;
 
 pub mod patch;
@@ -252,7 +251,8 @@ pub struct Image {
 }
 
 /// Who is writing, for the attribute rules that depend on it (decided by
-/// `policy::may_set_visibility` and `policy::may_set_owner`).
+/// the policy table: `Writer::may_set_visibility` and `Writer::may_set_owner`
+/// are implemented in `access::policy`, so the record never imports it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Writer<'a> {
     /// The caller is an admin.
@@ -340,7 +340,7 @@ impl Image {
             "visibility" => {
                 let raw = required_string(key, value)?;
                 let visibility = Visibility::parse(raw)?;
-                policy::may_set_visibility(writer.is_admin, visibility).map_err(ValidationError::Forbidden)?;
+                writer.may_set_visibility(visibility).map_err(ValidationError::Forbidden)?;
                 self.visibility = visibility;
             }
             "protected" => self.protected = boolean(key, value)?,
@@ -364,8 +364,7 @@ impl Image {
             }
             "owner" => {
                 let owner = optional_string(key, value, MAX_STRING)?;
-                policy::may_set_owner(writer.is_admin, writer.project_id, self.owner.as_deref(), owner.as_deref())
-                    .map_err(ValidationError::Forbidden)?;
+                writer.may_set_owner(self.owner.as_deref(), owner.as_deref()).map_err(ValidationError::Forbidden)?;
                 self.owner = owner;
             }
             "tags" => self.tags = parse_tags(value)?,
