@@ -228,6 +228,23 @@ impl TestApp {
         assert!(self.wrangler_local(&["r2", "object", "put", &key, "--file", file.to_str().unwrap()]), "r2 put");
     }
 
+    /// The rows a query returns from the catalog's local D1 database.
+    pub fn d1_query(&self, sql: &str) -> Vec<Value> {
+        let state = self.state.as_ref().expect("CATALOG_STATE is needed to reach the local D1/R2 state");
+        let root = env!("CARGO_MANIFEST_DIR");
+        let output = Command::new(format!("{root}/node_modules/.bin/wrangler"))
+            .current_dir(root)
+            .env("WRANGLER_SEND_METRICS", "false")
+            .args(["d1", "execute", "DB", "--json", "--command", sql, "--local", "--persist-to"])
+            .arg(state)
+            .stderr(Stdio::null())
+            .output()
+            .expect("run wrangler");
+        assert!(output.status.success(), "d1 query failed: {sql}");
+        let results: Value = serde_json::from_slice(&output.stdout).expect("wrangler d1 --json output");
+        results[0]["results"].as_array().cloned().unwrap_or_default()
+    }
+
     /// Runs SQL on the catalog's local D1 database behind its back.
     pub fn d1_execute(&self, sql: &str) {
         assert!(self.wrangler_local(&["d1", "execute", "DB", "--command", sql]), "d1 execute: {sql}");
