@@ -8,6 +8,7 @@ use worker::D1Database;
 
 use super::d1::Db;
 use super::row::{insert_values, mutable_values, ImageRow};
+use super::statements;
 use super::StoreError;
 use crate::domain::image::status::{ImageStatus, Transition};
 use crate::domain::image::{Image, ImageId};
@@ -81,12 +82,7 @@ impl Images {
     /// the image already has `max` tags; a tag it has is left as it is.
     /// `false`: no such image, or the quota is full.
     pub async fn add_tag(&self, id: &ImageId, tag: &str, max: usize, now: &str) -> Result<bool, StoreError> {
-        let sql = "UPDATE images SET \
-             tags = CASE WHEN EXISTS (SELECT 1 FROM json_each(images.tags) WHERE value = ?1) \
-                    THEN tags ELSE json_insert(tags, '$[#]', ?1) END, \
-             updated_at = ?2, version = version + 1 \
-             WHERE id = ?3 AND deleted = 0 \
-             AND (EXISTS (SELECT 1 FROM json_each(images.tags) WHERE value = ?1) OR json_array_length(tags) < ?4)";
+        let sql = statements::ADD_TAG;
         let params = [
             SqlValue::Text(tag.into()),
             SqlValue::Text(now.into()),
@@ -98,10 +94,7 @@ impl Images {
 
     /// Removes `tag` in one statement; `false` if the image does not carry it.
     pub async fn remove_tag(&self, id: &ImageId, tag: &str, now: &str) -> Result<bool, StoreError> {
-        let sql = "UPDATE images SET \
-             tags = (SELECT json_group_array(value) FROM json_each(images.tags) WHERE value != ?1), \
-             updated_at = ?2, version = version + 1 \
-             WHERE id = ?3 AND deleted = 0 AND EXISTS (SELECT 1 FROM json_each(images.tags) WHERE value = ?1)";
+        let sql = statements::REMOVE_TAG;
         let params = [SqlValue::Text(tag.into()), SqlValue::Text(now.into()), SqlValue::Text(id.to_string())];
         Ok(self.changes(sql, &params).await? == 1)
     }

@@ -4,6 +4,7 @@ use serde::Deserialize;
 use worker::D1Database;
 
 use super::d1::Db;
+use super::statements;
 use super::StoreError;
 use crate::domain::access::member::{Member, MemberStatus};
 use crate::domain::listing::SqlValue;
@@ -70,8 +71,7 @@ impl Members {
     /// statement (so concurrent adds cannot exceed the quota); `false` when
     /// the quota is full, `Duplicate` if the project already is a member.
     pub async fn insert(&self, member: &Member, max: usize) -> Result<bool, StoreError> {
-        let sql = "INSERT INTO image_members (image_id, member, status, created_at, updated_at) \
-                   SELECT ?1, ?2, ?3, ?4, ?5 WHERE (SELECT COUNT(*) FROM image_members WHERE image_id = ?1) < ?6";
+        let sql = statements::ADD_MEMBER;
         let mut params = text(&[
             member.image_id.as_str(),
             member.member_id.as_str(),

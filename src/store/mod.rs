@@ -2,6 +2,8 @@
 //!
 //! - [`row`]: the `images` table row and its mapping to the domain `Image`
 //!   (pure, host-tested);
+//! - [`statements`]: the single-statement writes (tags, members), pure SQL
+//!   tested against SQLite on the host;
 //! - `images` (wasm): the D1 repository, with compare-and-set status moves;
 //! - `blobs` (wasm): R2 objects, fed and drained as JavaScript streams with
 //!   md5/sha512 computed by the runtime's `DigestStream`;
@@ -12,6 +14,7 @@
 //! - `d1` (wasm): the binding and row plumbing both repositories share.
 
 pub mod row;
+pub mod statements;
 
 #[cfg(target_arch = "wasm32")]
 pub mod blobs;

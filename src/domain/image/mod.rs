@@ -398,25 +398,6 @@ impl Image {
         WRITABLE_BASE.contains(&key) || self.properties.contains_key(key)
     }
 
-    /// Adds a tag (idempotent), enforcing length and quota.
-    pub fn add_tag(&mut self, tag: &str) -> Result<(), ValidationError> {
-        validate_tag(tag)?;
-        if !self.tags.iter().any(|t| t == tag) {
-            if self.tags.len() >= MAX_TAGS {
-                return Err(ValidationError::OverLimit(format!("Maximum number of tags ({MAX_TAGS}) exceeded.")));
-            }
-            self.tags.push(tag.to_owned());
-        }
-        Ok(())
-    }
-
-    /// Removes a tag; `false` when it was not there.
-    pub fn remove_tag(&mut self, tag: &str) -> bool {
-        let before = self.tags.len();
-        self.tags.retain(|t| t != tag);
-        self.tags.len() != before
-    }
-
     /// Upload needs both formats (Glance answers 400 otherwise).
     pub fn check_ready_for_data(&self) -> Result<(), ValidationError> {
         if self.disk_format.is_none() || self.container_format.is_none() {
@@ -713,14 +694,9 @@ mod tests {
     }
 
     #[test]
-    fn tags_are_a_set_with_limits() {
-        let mut image = create(json!({})).unwrap();
-        image.add_tag("a").unwrap();
-        image.add_tag("a").unwrap();
-        assert_eq!(image.tags, vec!["a"]);
-        assert!(image.add_tag(&"t".repeat(256)).is_err());
-        assert!(image.remove_tag("a"));
-        assert!(!image.remove_tag("a"));
+    fn tags_longer_than_255_characters_are_refused() {
+        assert!(validate_tag("a").is_ok());
+        assert!(validate_tag(&"t".repeat(256)).is_err());
     }
 
     #[test]
