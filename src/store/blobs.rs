@@ -218,8 +218,8 @@ impl Blobs {
 
         let sha = DigestStream::new("SHA-512");
         let sha_writer = sha.unchecked_ref::<JsWritable>().get_writer();
+        let reader = to_hash.get_reader();
         let hashing = async {
-            let reader = to_hash.get_reader();
             let mut heartbeat = Heartbeat::new(beat);
             let outcome = async {
                 loop {
@@ -242,8 +242,16 @@ impl Blobs {
             }
             outcome
         };
+        let storing = async {
+            let settled = join_all([into_fixed, put].map(settle)).await;
+            if settled.iter().any(Result::is_err) {
+                // The put failed (too many bytes, R2): stop reading the body.
+                let _ = settle(reader.cancel()).await;
+            }
+            settled
+        };
         // Await everything so no rejection is left unobserved.
-        let (hashed, stored) = join(hashing, join_all([into_fixed, put].map(settle))).await;
+        let (hashed, stored) = join(hashing, storing).await;
         let [piped, stored]: [Result<JsValue, String>; 2] =
             stored.try_into().map_err(|_| UploadFailure::Storage("upload branches went missing".into()))?;
         hashed?;
