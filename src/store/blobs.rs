@@ -254,11 +254,16 @@ impl Blobs {
         let (hashed, stored) = join(hashing, storing).await;
         let [piped, stored]: [Result<JsValue, String>; 2] =
             stored.try_into().map_err(|_| UploadFailure::Storage("upload branches went missing".into()))?;
-        hashed?;
+        // A stall is reported as such; otherwise a failed put (which
+        // stopped the hashing) says what went wrong.
+        if let Err(stalled @ UploadFailure::Stalled { .. }) = hashed {
+            return Err(stalled);
+        }
         if let Some(error) = [&piped, &stored].iter().find_map(|r| r.as_ref().err()) {
             worker::console_warn!("upload to {key} failed: {error}");
             return Err(UploadFailure::SizeMismatch { expected });
         }
+        hashed?;
         let object = stored.unwrap_or(JsValue::UNDEFINED);
         let md5 = js::property(&js::property(&object, "checksums"), "md5");
         if md5.is_undefined() || md5.is_null() {
