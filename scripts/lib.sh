@@ -1,6 +1,7 @@
 # Shared by scripts/dev, scripts/test and scripts/bench: install whatever is
 # missing (idempotent, fast when everything is there), and run the catalog
-# under `wrangler dev`. Source it; don't run it.
+# locally on workerd with scripts/serve.mjs (Miniflare, configured from
+# wrangler.toml by wrangler itself). Source it; don't run it.
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # Where `cargo install` puts binaries; tools are looked up here only, so a
@@ -98,7 +99,7 @@ apply_migrations() {
   (cd "$ROOT" && wrangler d1 migrations apply DB --local --persist-to "$1" >/dev/null)
 }
 
-# wait_for_worker NAME PID PORT LOG: wait until the `wrangler dev` with
+# wait_for_worker NAME PID PORT LOG: wait until the local server with
 # process id PID answers /healthcheck on PORT; show its log if it dies.
 wait_for_worker() {
   local name=$1 pid=$2 port=$3 log=$4 i
@@ -108,39 +109,42 @@ wait_for_worker() {
     fi
     if ! kill -0 "$pid" 2>/dev/null; then
       tail -n 40 "$log" >&2
-      echo "wrangler dev ($name) exited" >&2
+      echo "the local server ($name) exited" >&2
       return 1
     fi
     sleep 0.5
   done
   tail -n 40 "$log" >&2
-  echo "wrangler dev ($name) did not answer on port $port" >&2
+  echo "the local server ($name) did not answer on port $port" >&2
   return 1
 }
 
-# start_catalog PORT STATE_DIR LOG [WRANGLER_ARGS...]: start `wrangler dev`
-# in its own process group (extra arguments, such as `--var NAME:VALUE`,
-# are passed on); sets CATALOG_PID. Waits until the catalog answers.
+# start_catalog PORT STATE_DIR LOG [SERVE_ARGS...]: build the worker and
+# serve it with scripts/serve.mjs in its own process group (extra arguments,
+# such as `--var NAME:VALUE`, are passed on); sets CATALOG_PID. Waits until
+# the catalog answers. Not `wrangler dev`: its proxy in front of the worker
+# turns an upload the client cuts off into a cleanly ended body (see
+# scripts/serve.mjs), which takes the wrangler dev flags used here.
 start_catalog() {
   local port=$1 state=$2 log=$3
   shift 3
   apply_migrations "$state"
   # --test-scheduled: tests fire the cron trigger with GET /__scheduled.
-  (cd "$ROOT" && exec setsid wrangler dev --ip 127.0.0.1 --port "$port" --persist-to "$state" \
-      --test-scheduled --show-interactive-dev-session=false "$@" >"$log" 2>&1) &
+  (cd "$ROOT" && exec setsid node scripts/serve.mjs --ip 127.0.0.1 --port "$port" --persist-to "$state" \
+      --test-scheduled "$@" >"$log" 2>&1) &
   CATALOG_PID=$!
   wait_for_worker catalog "$CATALOG_PID" "$port" "$log"
 }
 
-# stop_group PID: stop a `wrangler dev` started in its own process group
-# (wrangler and its workerd).
+# stop_group PID: stop a local server started in its own process group
+# (node and its workerd).
 stop_group() {
   [ -n "$1" ] || return 0
   kill -- "-$1" 2>/dev/null || kill "$1" 2>/dev/null || true
   wait "$1" 2>/dev/null || true
 }
 
-# stop_catalog: stop the catalog's wrangler dev and its workerd.
+# stop_catalog: stop the catalog's server and its workerd.
 stop_catalog() {
   stop_group "${CATALOG_PID:-}"
   CATALOG_PID=
@@ -160,18 +164,18 @@ ensure_wrk() {
 
 # start_ceiling PORT STATE_DIR LOG: start scripts/bench's ceiling worker
 # (scripts/bench.d/ceiling.js, an R2 bucket bound as BUCKET and a D1
-# database bound as DB, see ceiling_migrate) under
-# `wrangler dev` with the same flags as start_catalog, in its own process
-# group; sets CEILING_PID. It runs from a copy in a directory next to LOG so
-# wrangler's build output stays out of the work tree. Waits until it answers.
+# database bound as DB, see ceiling_migrate) with scripts/serve.mjs like the
+# catalog (same runtime, no proxy in front), in its own process group; sets
+# CEILING_PID. It runs from a copy in a directory next to LOG so nothing it
+# writes lands in the work tree. Waits until it answers.
 start_ceiling() {
   local port=$1 state=$2 log=$3
   local dir
   dir="$(dirname "$log")/ceiling-worker"
   mkdir -p "$dir"
   cp "$ROOT/scripts/bench.d/ceiling.js" "$ROOT/scripts/bench.d/ceiling.wrangler.toml" "$dir/"
-  (cd "$dir" && exec setsid wrangler dev --config ceiling.wrangler.toml --ip 127.0.0.1 --port "$port" \
-      --persist-to "$state" --show-interactive-dev-session=false >"$log" 2>&1) &
+  (cd "$dir" && exec setsid node "$ROOT/scripts/serve.mjs" --config ceiling.wrangler.toml --ip 127.0.0.1 \
+      --port "$port" --persist-to "$state" >"$log" 2>&1) &
   CEILING_PID=$!
   wait_for_worker "ceiling worker" "$CEILING_PID" "$port" "$log"
 }
@@ -192,7 +196,7 @@ ceiling_migrate() {
       --persist-to "$state" >/dev/null)
 }
 
-# stop_ceiling: stop the ceiling worker's wrangler dev and its workerd.
+# stop_ceiling: stop the ceiling worker's server and its workerd.
 stop_ceiling() {
   stop_group "${CEILING_PID:-}"
   CEILING_PID=
