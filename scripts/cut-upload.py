@@ -7,7 +7,7 @@ an image, send the truncated upload over a raw socket, then poll
 GET /v2/images/{id} and report how its status evolves. A correct server never
 lets such an image become `active`. A complete upload is sent as a control.
 
-    python3 tests/cutoff/cut_upload.py http://127.0.0.1:8787 [--watch SECONDS]
+    python3 scripts/cut-upload.py http://127.0.0.1:8787 [--watch SECONDS]
 
 Standard library only.
 """
