@@ -18,6 +18,13 @@ It prints one markdown table (also written to --out).
 Every request on the measured path is checked (status, size, md5 once, wrk
 error counts); any surprise raises, so the benchmark never reports errors as
 speed. Standard library only; transfers use curl, loads use wrk.
+
+Nothing waits forever: every request has a deadline (--request-timeout for
+small requests; curl's --max-time plus a stall limit for transfers), every
+subprocess (curl, wrk, wrangler) is killed when its time is up, and a
+watchdog thread enforces both a per-operation limit (in case a native
+timeout does not fire) and a whole-run limit (--deadline). A stuck request
+fails the run naming the phase, the method and URL and how long it waited.
 """
 
 import argparse
@@ -27,6 +34,8 @@ import json
 import os
 import re
 import resource
+import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -43,20 +52,205 @@ class BenchError(Exception):
     pass
 
 
+class Stuck(BenchError):
+    """A request or subprocess that did not finish in its time."""
+
+
 def log(msg):
     print(f"    {msg}", file=sys.stderr, flush=True)
 
 
+# ------------------------------------------------------ deadlines, watchdog
+PHASE = "starting"          # what the run is doing (named in failures)
+STARTED = time.monotonic()
+_INFLIGHT = {}              # id -> [label, started, limit, process or None]
+_INFLIGHT_LOCK = threading.Lock()
+_WATCHDOG_GRACE = 15        # seconds past an operation's own limit
+
+
+def set_phase(name, announce=None):
+    """Names what the run does now; `announce` is printed as a "==>" line."""
+    global PHASE
+    PHASE = name
+    if announce:
+        print(f"==> {announce}", file=sys.stderr, flush=True)
+
+
+def stuck_message(label, elapsed, limit, detail):
+    limit = f"{limit:.0f} s" if isinstance(limit, (int, float)) else limit
+    return (f"STUCK: {label} — {detail} after {elapsed:.1f} s (limit {limit}), "
+            f"phase '{PHASE}', {time.monotonic() - STARTED:.0f} s into the measurements")
+
+
+class watched:
+    """Registers an operation with the watchdog for as long as it runs."""
+
+    def __init__(self, label, limit, process=None):
+        self.label, self.limit, self.process = label, limit, process
+
+    def __enter__(self):
+        self.started = time.monotonic()
+        with _INFLIGHT_LOCK:
+            _INFLIGHT[id(self)] = [self.label, self.started, self.limit, self.process]
+        return self
+
+    def attach(self, process):
+        with _INFLIGHT_LOCK:
+            if id(self) in _INFLIGHT:
+                _INFLIGHT[id(self)][3] = process
+
+    def elapsed(self):
+        return time.monotonic() - self.started
+
+    def __exit__(self, *exc):
+        with _INFLIGHT_LOCK:
+            _INFLIGHT.pop(id(self), None)
+        return False
+
+
+def kill_group(process):
+    """Kills a subprocess started with start_new_session=True (and its children)."""
+    if process is None or process.poll() is not None:
+        return
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        try:
+            process.kill()
+        except ProcessLookupError:
+            pass
+
+
+def die(message, code=3):
+    """Last resort (watchdog, SIGTERM): report what is in flight, kill our
+    subprocesses and leave without waiting for any stuck thread."""
+    now = time.monotonic()
+    with _INFLIGHT_LOCK:
+        inflight = list(_INFLIGHT.values())
+    lines = [f"BENCHMARK FAILED: {message}"]
+    for label, started, limit, _ in inflight:
+        lines.append(f"  in flight: {label} for {now - started:.1f} s (limit {limit:.0f} s)")
+    if not inflight:
+        lines.append("  nothing in flight (the harness itself is stuck?)")
+    print("\n".join(lines), file=sys.stderr, flush=True)
+    for *_, process in inflight:
+        kill_group(process)
+    os._exit(code)
+
+
+def watchdog(deadline):
+    while True:
+        time.sleep(1)
+        now = time.monotonic()
+        with _INFLIGHT_LOCK:
+            inflight = list(_INFLIGHT.values())
+        for label, started, limit, _ in inflight:
+            if now - started > limit + _WATCHDOG_GRACE:
+                die("watchdog: " + stuck_message(label, now - started, limit,
+                                                 "its own timeout did not fire; still no answer"))
+        if deadline and now - STARTED > deadline:
+            die(f"watchdog: the measurements did not finish in {deadline} s (--deadline); phase '{PHASE}'")
+
+
+# What a catalog server logs when it rebuilds or reloads (wrangler dev, or
+# scripts/serve.mjs --watch; the bench starts serve.mjs without --watch, so
+# this is a guard): requests in flight would wait for the build (forever,
+# if it fails) and the numbers would mix two builds: fail at once and say so.
+REBUILD = re.compile(r"changed, restarting build|\[custom build\] Running|Running custom build|Custom build failed"
+                     r"|Reloading local server|Local server updated|Detected changes|: rebuilding")
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def watch_log(path, offset):
+    while True:
+        time.sleep(0.5)
+        try:
+            with open(path, "rb") as f:
+                f.seek(offset)
+                data = f.read()
+        except OSError:
+            continue
+        data = data[:data.rfind(b"\n") + 1]
+        offset += len(data)
+        for line in ANSI.sub("", data.decode(errors="replace")).splitlines():
+            if REBUILD.search(line):
+                die("the catalog server began rebuilding/reloading during the run (a file under src/ "
+                    f"changed?); its log says: {line.strip()!r}. Requests wait until the build is "
+                    "done (forever if it fails), and the numbers would mix two builds: run again with src/ "
+                    f"left alone. Phase '{PHASE}'.", 4)
+
+
+def run_bounded(cmd, label, limit, **kwargs):
+    """subprocess.run with a hard time limit: on expiry the process group is
+    killed and Stuck names `label`. Returns the CompletedProcess."""
+    with watched(label, limit) as w:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                start_new_session=True, **kwargs)
+        w.attach(proc)
+        try:
+            out, err = proc.communicate(timeout=limit)
+        except subprocess.TimeoutExpired:
+            kill_group(proc)
+            out, err = proc.communicate()
+            raise Stuck(stuck_message(label, w.elapsed(), limit, "did not finish; killed")
+                        + (f"; its stderr: {err.strip()[-500:]}" if err.strip() else ""))
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+
+
 # ---------------------------------------------------------------- plain HTTP
-def request(base, method, path, body=None, headers=None, timeout=60):
+def exchange(conn, base, method, path, body=None, headers=None, timeout=None):
+    """One request on `conn` with a deadline over the whole exchange
+    (connect, send, status line, whole body): (status, headers dict, body).
+    A timeout raises Stuck naming the request, the step it was in, the phase
+    and the time waited; other socket errors raise BenchError."""
+    timeout = timeout or ARGS.request_timeout
+    label = f"{method} {base}{path}"
+    step = "connecting"
+    with watched(label, timeout) as w:
+        deadline = w.started + timeout
+
+        def left():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise socket.timeout("deadline")
+            return remaining
+
+        try:
+            conn.timeout = left()
+            if conn.sock is not None:
+                conn.sock.settimeout(left())
+            step = "connecting / sending the request"
+            conn.request(method, path, body=body, headers=headers or {})
+            conn.sock.settimeout(left())
+            step = "waiting for the response (no status line yet)"
+            resp = conn.getresponse()
+            step = f"reading the body (HTTP {resp.status} received)"
+            chunks = []
+            while resp.length != 0:
+                if conn.sock is not None:
+                    conn.sock.settimeout(left())
+                chunk = resp.read1(1 << 16)  # one recv at most: the deadline is checked between them
+                if not chunk:
+                    break
+                chunks.append(chunk)
+            chunks.append(resp.read())  # b"": marks the response done, so a kept connection can be reused
+            left()
+            return resp.status, {k.lower(): v for k, v in resp.getheaders()}, b"".join(chunks)
+        except (socket.timeout, TimeoutError):
+            conn.close()
+            raise Stuck(stuck_message(label, w.elapsed(), timeout, f"no answer while {step}")) from None
+        except (OSError, http.client.HTTPException) as e:
+            conn.close()
+            raise BenchError(f"{label}: failed while {step} after {w.elapsed():.1f} s "
+                             f"(phase '{PHASE}'): {e!r}") from None
+
+
+def request(base, method, path, body=None, headers=None, timeout=None):
     """One request on a fresh connection: (status, headers dict, body bytes)."""
     u = urllib.parse.urlsplit(base)
-    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=timeout)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=timeout or ARGS.request_timeout)
     try:
-        conn.request(method, path, body=body, headers=headers or {})
-        resp = conn.getresponse()
-        data = resp.read()
-        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, data
+        return exchange(conn, base, method, path, body, headers, timeout)
     finally:
         conn.close()
 
@@ -72,23 +266,49 @@ def create_image(base, name="bench", conn=None):
     if conn is None:
         status, _, data = request(base, "POST", "/v2/images", body, headers)
     else:
-        conn.request("POST", "/v2/images", body=body, headers=headers)
-        resp = conn.getresponse()
-        status, data = resp.status, resp.read()
+        status, _, data = exchange(conn, base, "POST", "/v2/images", body, headers)
     expect(status, 201, "POST /v2/images", data)
     return json.loads(data)["id"]
 
 
 # ------------------------------------------------------------------ transfers
-def curl(args, what):
+CURL_FMT = "%{http_code} %{size_upload} %{size_download} %{time_total} %{time_starttransfer}"
+
+
+def curl_limits():
+    """curl options bounding a transfer: connect time, total time, and a stall
+    limit (less than 1 byte/s for --request-timeout seconds: a response that
+    does not come, or a body that stops flowing)."""
+    return ["--connect-timeout", "10", "--max-time", str(ARGS.transfer_timeout),
+            "--speed-limit", "1", "--speed-time", str(max(1, round(ARGS.request_timeout)))]
+
+
+def curl_failure(label, rc, stdout, stderr, elapsed, expected):
+    """A message for a curl that failed; Stuck for a timeout (exit 28)."""
+    got = ""
+    fields = stdout.split()
+    if len(fields) == 5:
+        code, up, down, _, ttfb = fields
+        got = (f"; HTTP {code}" + (" (no response received)" if code == "000" else f" after {float(ttfb):.1f} s")
+               + f", sent {int(float(up)):,} B, received {int(float(down)):,} B of {expected:,}")
+    if rc == 28:
+        return Stuck(stuck_message(label, elapsed, f"{ARGS.transfer_timeout} s in all, "
+                                   f"{ARGS.request_timeout:.0f} s without a byte",
+                                   f"curl timed out ({stderr.strip()}){got}"))
+    return BenchError(f"{label}: curl failed ({rc}) after {elapsed:.1f} s, phase '{PHASE}': {stderr.strip()}{got}")
+
+
+def curl(args, method, url, what, expected=0):
     """Runs curl with a -w summary; returns (http_code, size_up, size_down, seconds, headers)."""
     hdr = os.path.join(ARGS.work, "curl-headers.txt")
-    cmd = ["curl", "-sS", "--noproxy", "*", "--max-time", "300", "-H", "Expect:", "-D", hdr,
-           "-w", "%{http_code} %{size_upload} %{size_download} %{time_total}"] + args
-    out = subprocess.run(cmd, capture_output=True, text=True)
+    label = f"{method} {url} ({what})"
+    cmd = ["curl", "-sS", "--noproxy", "*"] + curl_limits() + ["-H", "Expect:", "-D", hdr,
+           "-w", CURL_FMT] + args
+    start = time.monotonic()
+    out = run_bounded(cmd, label, ARGS.transfer_timeout + 15)
     if out.returncode != 0:
-        raise BenchError(f"{what}: curl failed ({out.returncode}): {out.stderr.strip()}")
-    code, up, down, total = out.stdout.split()
+        raise curl_failure(label, out.returncode, out.stdout, out.stderr, time.monotonic() - start, expected)
+    code, up, down, total, _ = out.stdout.split()
     headers = {}
     with open(hdr, errors="replace") as f:
         for line in f:
@@ -101,7 +321,8 @@ def curl(args, what):
 def upload(url, path, size, wanted_status, what):
     """Returns (MB/s, response headers)."""
     code, up, _, secs, headers = curl(["-X", "PUT", "-H", "Content-Type: application/octet-stream",
-                                 "--data-binary", f"@{path}", "-o", "/dev/null", url], what)
+                                       "--data-binary", f"@{path}", "-o", "/dev/null", url],
+                                      "PUT", url, what, size)
     if code != wanted_status:
         raise BenchError(f"{what}: HTTP {code}, expected {wanted_status}")
     if up != size:
@@ -110,7 +331,7 @@ def upload(url, path, size, wanted_status, what):
 
 
 def download(url, size, what):
-    code, _, down, secs, headers = curl(["-o", "/dev/null", url], what)
+    code, _, down, secs, headers = curl(["-o", "/dev/null", url], "GET", url, what, size)
     if code != 200:
         raise BenchError(f"{what}: HTTP {code}, expected 200")
     if down != size:
@@ -119,14 +340,32 @@ def download(url, size, what):
 
 
 def download_md5(url, size, what):
-    proc = subprocess.Popen(["curl", "-sS", "--noproxy", "*", "--fail", "--max-time", "300", url],
-                            stdout=subprocess.PIPE)
+    label = f"GET {url} ({what})"
+    limit = ARGS.transfer_timeout + 15
     md5, n = hashlib.md5(), 0
-    while chunk := proc.stdout.read(1 << 20):
-        md5.update(chunk)
-        n += len(chunk)
-    if proc.wait() != 0 or n != size:
-        raise BenchError(f"{what}: curl exit {proc.returncode}, {n} bytes (expected {size})")
+    with watched(label, limit) as w:
+        # The body comes through a pipe of its own; stdout has the -w summary.
+        rfd, wfd = os.pipe()
+        cmd = (["curl", "-sS", "--noproxy", "*", "--fail"] + curl_limits()
+               + ["-w", CURL_FMT, "-o", f"/dev/fd/{wfd}", url])
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=False, pass_fds=(wfd,), start_new_session=True)
+        os.close(wfd)
+        w.attach(proc)
+        with os.fdopen(rfd, "rb") as body:
+            while chunk := body.read(1 << 20):
+                md5.update(chunk)
+                n += len(chunk)
+        try:
+            out, err = proc.communicate(timeout=max(1, limit - w.elapsed()))
+        except subprocess.TimeoutExpired:
+            kill_group(proc)
+            raise Stuck(stuck_message(label, w.elapsed(), limit, f"curl did not exit; {n:,} of {size:,} B read"))
+        if proc.returncode != 0:
+            raise curl_failure(label, proc.returncode, out.decode(errors="replace"), err.decode(errors="replace"),
+                               w.elapsed(), size)
+    if n != size:
+        raise BenchError(f"{what}: {n} bytes (expected {size})")
     return md5.hexdigest()
 
 
@@ -153,10 +392,13 @@ def transfers(cat, ceil):
     up = {"catalog": [], "ceiling": [], "same": []}
     image_ids = []
     for rep in range(1, ARGS.reps + 1):
+        set_phase(f"transfers: create image #{rep}")
         image_id = create_image(cat)
         image_ids.append(image_id)
+        set_phase(f"transfers: catalog upload #{rep}")
         up["catalog"].append(upload(f"{cat}/v2/images/{image_id}/file", path, size, 204,
                                     f"catalog upload #{rep}")[0])
+        set_phase(f"transfers: GET the image right after catalog upload #{rep}")
         status, _, data = request(cat, "GET", f"/v2/images/{image_id}")
         expect(status, 200, "GET the uploaded image", data)
         image = json.loads(data)
@@ -165,7 +407,9 @@ def transfers(cat, ceil):
             raise BenchError(f"catalog upload #{rep}: image is {image.get('status')}, size {image.get('size')}, "
                              f"checksum {image.get('checksum')}, os_hash_value {image.get('os_hash_value')} "
                              f"(expected active, {size}, {md5}, {sha512})")
+        set_phase(f"transfers: ceiling upload #{rep}")
         up["ceiling"].append(upload(f"{ceil}/blob/bench-{rep}", path, size, 204, f"ceiling upload #{rep}")[0])
+        set_phase(f"transfers: same-work upload #{rep}")
         rate, headers = upload(f"{ceil}/hashed/bench-same-{rep}", path, size, 204, f"same-work upload #{rep}")
         if headers.get("x-md5") != md5 or headers.get("x-sha512") != sha512:
             raise BenchError(f"same-work upload #{rep}: md5 {headers.get('x-md5')}, sha512 {headers.get('x-sha512')} "
@@ -178,15 +422,18 @@ def transfers(cat, ceil):
     down = {"catalog": [], "ceiling": []}
     cache_states = []
     for rep in range(1, ARGS.download_reps + 1):
+        set_phase(f"transfers: catalog download #{rep}")
         rate, headers = download(f"{cat}/v2/images/{image_id}/file", size, f"catalog download #{rep}")
         down["catalog"].append(rate)
         cache_states.append(headers.get("x-edge-cache", "-"))
+        set_phase(f"transfers: ceiling download #{rep}")
         rate, _ = download(f"{ceil}/blob/bench-1", size, f"ceiling download #{rep}")
         down["ceiling"].append(rate)
         log(f"download #{rep}: catalog {down['catalog'][-1]:.0f} MB/s (X-Edge-Cache {cache_states[-1]}), "
             f"ceiling {down['ceiling'][-1]:.0f} MB/s")
 
     for name, url in (("catalog", f"{cat}/v2/images/{image_id}/file"), ("ceiling", f"{ceil}/blob/bench-1")):
+        set_phase(f"transfers: {name} md5 check")
         got = download_md5(url, size, f"{name} md5 check")
         if got != md5:
             raise BenchError(f"{name} download md5 {got} != uploaded file's {md5}")
@@ -202,7 +449,7 @@ def create_many(cat, count, threads=16):
 
     def one(i):
         if not hasattr(local, "conn"):
-            local.conn = http.client.HTTPConnection(u.hostname, u.port, timeout=60)
+            local.conn = http.client.HTTPConnection(u.hostname, u.port, timeout=ARGS.request_timeout)
         return create_image(cat, f"bench-list-{i:04d}", local.conn)
 
     start = time.monotonic()
@@ -219,7 +466,7 @@ def copy_rows(ceil):
     (same schema) so that the same-work queries run over the same data."""
     cmd = ["wrangler", "d1", "execute", "DB", "--local", "--persist-to", ARGS.catalog_state,
            "--command", "SELECT * FROM images", "--json"]
-    out = subprocess.run(cmd, cwd=ARGS.root, capture_output=True, text=True)
+    out = run_bounded(cmd, "wrangler d1 execute (export the catalog's rows)", ARGS.subprocess_timeout, cwd=ARGS.root)
     if out.returncode != 0:
         raise BenchError(f"exporting the catalog's rows failed ({out.returncode}): {out.stderr.strip()[-500:]}")
     try:
@@ -242,7 +489,7 @@ def wrk(url, duration, expect_min_bytes, headers=()):
     for header in headers:
         cmd += ["-H", header]
     cmd.append(url)
-    out = subprocess.run(cmd, capture_output=True, text=True)
+    out = run_bounded(cmd, f"wrk GET {url} ({duration} s, phase '{PHASE}')", duration + 30)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if out.returncode != 0:
         raise BenchError(f"wrk {url} failed ({out.returncode}): {out.stderr.strip()} {out.stdout.strip()}")
@@ -304,12 +551,14 @@ def loads(cat, ceil, image_id, rows):
     ]
     results = {}
     for key, path, fixed in cases:
+        set_phase(f"request rates: {path}: capture and compare bodies")
         n = capture(cat, ceil, path, fixed)
         same_n = same_work_body(cat, ceil, path, key, rows)
         urls = {"catalog": f"{cat}{path}", "ceiling": f"{ceil}/fixed/{fixed}", "same": f"{ceil}{path}"}
         sizes = {"catalog": n, "ceiling": n, "same": same_n}
         results[key] = {"body": n, "same_body": same_n}
         for side in ("catalog", "ceiling", "same"):
+            set_phase(f"request rates: {path}: wrk against the {side}")
             wrk(urls[side], ARGS.warmup, sizes[side])
             results[key][side] = res = wrk(urls[side], ARGS.duration, sizes[side])
             log(f"{path} ({sizes[side]}-byte body) {side}: {res['rps']:.0f} req/s, p50 {res['p50_ms']:.1f} ms, "
@@ -442,22 +691,35 @@ def main():
     p.add_argument("--keystone-catalog", help="the catalog in keystone mode (optional row)")
     p.add_argument("--keystone-url")
     p.add_argument("--keystone-admin-password")
+    p.add_argument("--request-timeout", type=float, default=60,
+                   help="seconds a small request may take in all; also how long a transfer may stall")
+    p.add_argument("--transfer-timeout", type=int, default=0,
+                   help="seconds one curl transfer may take in all (default: 300, or 1 s per MiB if more)")
+    p.add_argument("--subprocess-timeout", type=int, default=180, help="seconds for a wrangler command")
+    p.add_argument("--deadline", type=int, default=0,
+                   help="seconds the whole measurement may take (0: no limit but the per-request ones)")
     ARGS = p.parse_args()
+    ARGS.transfer_timeout = ARGS.transfer_timeout or max(300, ARGS.size_mib)
+    threading.Thread(target=watchdog, args=(ARGS.deadline,), name="watchdog", daemon=True).start()
+    signal.signal(signal.SIGTERM, lambda *_: die(f"terminated (SIGTERM) in phase '{PHASE}'", 143))
     cat, ceil = ARGS.catalog.rstrip("/"), ARGS.ceiling.rstrip("/")
 
     builds_before = builds(ARGS.catalog_log)
-    started = time.monotonic()
-    print("==> transfers (curl)", file=sys.stderr, flush=True)
+    threading.Thread(target=watch_log, args=(ARGS.catalog_log, os.path.getsize(ARGS.catalog_log)),
+                     name="log-watch", daemon=True).start()
+    started = STARTED
+    set_phase("transfers", "transfers (curl)")
     up, down, cache_states, image_id = transfers(cat, ceil)
-    print(f"==> creating {ARGS.images} images", file=sys.stderr, flush=True)
+    set_phase(f"creating {ARGS.images} images", f"creating {ARGS.images} images")
     create_many(cat, ARGS.images)
+    set_phase("copying the catalog's rows into the ceiling's D1")
     rows = copy_rows(ceil)
-    print(f"==> request rates (wrk, {ARGS.connections} connections, {ARGS.warmup} s warm-up + "
-          f"{ARGS.duration} s each)", file=sys.stderr, flush=True)
+    set_phase("request rates", f"request rates (wrk, {ARGS.connections} connections, {ARGS.warmup} s warm-up + "
+              f"{ARGS.duration} s each)")
     lo = loads(cat, ceil, image_id, rows)
     keystone = None
     if ARGS.keystone_catalog:
-        print("==> keystone mode (wrk, one token)", file=sys.stderr, flush=True)
+        set_phase("keystone mode", "keystone mode (wrk, one token)")
         keystone = keystone_load(ARGS.keystone_catalog.rstrip("/"), ARGS.keystone_url, ARGS.keystone_admin_password)
     if builds(ARGS.catalog_log) != builds_before:
         raise BenchError("wrangler rebuilt/reloaded the catalog during the run (src/ changed?): "
@@ -481,3 +743,5 @@ if __name__ == "__main__":
     except BenchError as e:
         print(f"BENCHMARK FAILED: {e}", file=sys.stderr)
         sys.exit(1)
+    except KeyboardInterrupt:
+        die(f"interrupted in phase '{PHASE}'", 130)
