@@ -28,9 +28,8 @@ use crate::domain::image::{DiskFormat, Image, ImageId, EMPTY_MD5, EMPTY_SHA512};
 use crate::domain::wire::range::{self, ByteRange, RangeError};
 use crate::error::ApiError;
 use crate::store::blobs::{object_key, StoredData, UploadFailure, UploadLimits};
-use crate::store::cache::EdgeCache;
+use crate::store::cache::{EdgeCache, FillClaim, MAX_ENTRY_BYTES};
 use crate::store::images::DataRecord;
-use crate::store::js::JsReadable;
 
 /// The size the client declares: `size_header` (`x-openstack-image-size`,
 /// or v1's `x-image-meta-size`), else `Content-Length`; `None` for a chunked
@@ -284,9 +283,15 @@ pub fn stream_response(download: Download) -> Result<Response, ApiError> {
 }
 
 /// The image's data as a stream: whole objects from the edge cache when it
-/// has them (else from R2, copied into the cache on the way), windows from
-/// R2, and empty data from nowhere (a zero-size image may have no object).
-/// Also says whether the cache answered (`HIT`/`MISS`; `None` if not used).
+/// has them, else from R2; windows from R2; empty data from nowhere (a
+/// zero-size image may have no object). Also says whether the cache
+/// answered (`HIT`, `MISS`, or `BYPASS` for images over the Cache API's
+/// 512 MB; `None` for windows).
+///
+/// On a miss the client gets R2's stream untouched, and the cache is filled
+/// in the background from a second R2 read (one fill per image at a time in
+/// an isolate): a slow or vanished client never holds the fill, and a failed
+/// fill never holds the client.
 async fn open_data(
     app: &App,
     image: &Image,
@@ -296,32 +301,44 @@ async fn open_data(
     if image.size == Some(0) || window.is_some_and(|(_, length)| length == 0) {
         return Ok((None, None));
     }
+    let size = image.size.unwrap_or(0);
     let cache = match (&image.checksum, window) {
         (Some(checksum), None) => {
             EdgeCache::open().map(|cache| (cache, EdgeCache::key(&app.base_url, image.id.as_str(), checksum)))
         }
         _ => None,
     };
+    if cache.is_some() && size > MAX_ENTRY_BYTES {
+        let key = object_key(image.id.as_str());
+        let stream = app.blobs.get_stream(&key, None).await.map_err(ApiError::internal)?;
+        let stream = stream.ok_or_else(|| missing_object(image, &key))?;
+        return Ok((Some(stream), Some("BYPASS")));
+    }
     if let Some((cache, cache_key)) = &cache {
         if let Some(cached) = cache.get(cache_key).await {
             return Ok((Some(cached), Some("HIT")));
         }
     }
     let key = object_key(image.id.as_str());
-    let Some(stream) = app.blobs.get_stream(&key, window).await.map_err(ApiError::internal)? else {
-        return Err(ApiError::internal(format!("image {} is active but {key} is missing from R2", image.id)));
-    };
+    let stream = app.blobs.get_stream(&key, window).await.map_err(ApiError::internal)?;
+    let stream = stream.ok_or_else(|| missing_object(image, &key))?;
     let Some((cache, cache_key)) = cache else {
         return Ok((Some(stream), None));
     };
-    // One branch to the client, one into the cache.
-    let branches = stream.unchecked_into::<JsReadable>().tee();
-    let to_cache = branches.get(1);
-    let size = image.size.unwrap_or(0);
-    ctx.wait_until(async move {
-        if let Err(e) = cache.put(&cache_key, to_cache, size).await {
-            worker::console_warn!("could not cache {cache_key}: {e}");
+    if let Some(claim) = FillClaim::claim(&cache_key) {
+        match app.blobs.get_stream(&key, None).await {
+            Ok(Some(to_cache)) => ctx.wait_until(async move {
+                if let Err(e) = cache.put(&cache_key, to_cache, size).await {
+                    worker::console_warn!("could not cache {cache_key}: {e}");
+                }
+                drop(claim);
+            }),
+            other => worker::console_warn!("could not open {key} to cache it: {other:?}"),
         }
-    });
-    Ok((Some(branches.get(0)), Some("MISS")))
+    }
+    Ok((Some(stream), Some("MISS")))
+}
+
+fn missing_object(image: &Image, key: &str) -> ApiError {
+    ApiError::internal(format!("image {} is active but {key} is missing from R2", image.id))
 }

@@ -243,12 +243,15 @@ impl Blobs {
             outcome
         };
         let storing = async {
-            let settled = join_all([into_fixed, put].map(settle)).await;
-            if settled.iter().any(Result::is_err) {
-                // The put failed (too many bytes, R2): stop reading the body.
+            // The put decides: if it fails (too many bytes, R2) without
+            // draining the FixedLengthStream, the pipe into it would wait
+            // forever, so it is aborted, and the body is no longer read.
+            let stored = settle(put).await;
+            if stored.is_err() {
+                abort.abort();
                 let _ = settle(reader.cancel()).await;
             }
-            settled
+            vec![settle(into_fixed).await, stored]
         };
         // Await everything so no rejection is left unobserved.
         let (hashed, stored) = join(hashing, storing).await;

@@ -5,13 +5,44 @@
 //! cache is consulted (handlers read D1 first), so a cached copy of a deleted
 //! or deactivated image is never served.
 
+use std::cell::RefCell;
+use std::collections::HashSet;
+
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
-use super::js::{property, settle};
+use super::js::{property, settle, JsReadable};
 
 /// How long the edge keeps a copy (it may evict sooner).
 const MAX_AGE_SECONDS: u32 = 7 * 24 * 3600;
+
+/// The largest object Cloudflare's Cache API accepts.
+pub const MAX_ENTRY_BYTES: u64 = 512 * 1024 * 1024;
+
+thread_local! {
+    /// Cache keys this isolate is filling right now.
+    static FILLING: RefCell<HashSet<String>> = RefCell::new(HashSet::new());
+}
+
+/// The right to fill one cache key, held by one fill at a time per isolate
+/// (concurrent first downloads of one image fill it once); released when
+/// dropped.
+pub struct FillClaim {
+    key: String,
+}
+
+impl FillClaim {
+    /// Claims `key`, unless another fill in this isolate holds it.
+    pub fn claim(key: &str) -> Option<FillClaim> {
+        FILLING.with(|f| f.borrow_mut().insert(key.to_owned())).then(|| FillClaim { key: key.to_owned() })
+    }
+}
+
+impl Drop for FillClaim {
+    fn drop(&mut self) {
+        FILLING.with(|f| f.borrow_mut().remove(&self.key));
+    }
+}
 
 #[wasm_bindgen]
 extern "C" {
@@ -50,7 +81,18 @@ impl EdgeCache {
     }
 
     /// Stores `body` (all `length` bytes) under `key`; resolves when written.
+    /// On any failure the body is cancelled, so its source (an R2 read) is
+    /// never left open.
     pub async fn put(&self, key: &str, body: JsValue, length: u64) -> Result<(), String> {
+        let stream: JsReadable = body.clone().unchecked_into();
+        let outcome = self.put_response(key, body, length).await;
+        if outcome.is_err() {
+            let _ = settle(stream.cancel_stream()).await;
+        }
+        outcome
+    }
+
+    async fn put_response(&self, key: &str, body: JsValue, length: u64) -> Result<(), String> {
         let headers = web_sys::Headers::new().map_err(|e| super::js::describe(&e))?;
         for (name, value) in [
             ("Content-Type", "application/octet-stream".to_string()),

@@ -18,6 +18,8 @@ extern "C" {
     pub fn pipe_to_with(this: &JsReadable, destination: &JsValue, options: &JsValue) -> js_sys::Promise;
     #[wasm_bindgen(method, js_name = getReader)]
     pub fn get_reader(this: &JsReadable) -> JsReader;
+    #[wasm_bindgen(method, js_name = cancel)]
+    pub fn cancel_stream(this: &JsReadable) -> js_sys::Promise;
 
     /// A `ReadableStreamDefaultReader`.
     pub type JsReader;
