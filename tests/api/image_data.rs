@@ -301,3 +301,33 @@ fn an_upload_over_the_size_cap_is_413_before_any_byte_is_stored() {
     reply.assert_error(413, "size cap");
     assert_eq!(app().status_of(&id), "queued");
 }
+
+#[test]
+fn a_client_that_stops_reading_a_download_holds_neither_the_cache_fill_nor_other_requests() {
+    // Issue 10, defect 8: the cache fill used to be a tee of the client's
+    // stream, so a client that stopped reading stopped the fill with it.
+    let data = random_bytes(24 * 1024 * 1024, 88);
+    let id = app().create_uploadable(&unique_tag());
+    assert_eq!(app().upload(&id, &data).status, 204);
+    let address = app().base.trim_start_matches("http://").to_owned();
+    let mut stalled = TcpStream::connect(&address).unwrap();
+    let request = format!("GET {} HTTP/1.1\r\nHost: {address}\r\n\r\n", file(&id));
+    stalled.write_all(request.as_bytes()).unwrap();
+    let mut head = [0u8; 512];
+    let read = stalled.read(&mut head).unwrap();
+    assert!(String::from_utf8_lossy(&head[..read]).contains("MISS"), "the first download is a miss");
+    // The client now reads nothing more. Other requests are answered, and the
+    // cache fills anyway.
+    let start = std::time::Instant::now();
+    assert_eq!(app().show(&id)["status"], "active");
+    loop {
+        let reply = app().get(&file(&id));
+        if reply.header("x-edge-cache") == Some("HIT") {
+            assert!(reply.body == data, "cached bytes differ");
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "the cache was never filled while a client stalled");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    drop(stalled);
+}
