@@ -8,8 +8,8 @@
 //! `{"message": ..., "code": "404 Not Found", "title": "Not Found"}`.
 //! Glance sends that JSON only to clients that ask for `application/json`
 //! and a webob HTML page otherwise; python-glanceclient (which sends
-//! `Accept: */*`) shows an HTML error as its title and message, "HTTP 409
-//! Conflict: <message>". Clients that don't ask for JSON get JSON here too,
+//! `Accept: */*`) shows an HTML error as its title and message,
+//! `HTTP 409 Conflict: <message>`. Clients that don't ask for JSON get JSON here too,
 //! nested under `"error"` (the only JSON shape glanceclient can read) with
 //! the message prefixed by the status line, so glanceclient prints exactly
 //! what it prints against Glance, status code included.

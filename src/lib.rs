@@ -4,18 +4,21 @@
 //! client and R2 as JavaScript streams and never enter wasm.
 //!
 //! Map of the crate:
-//! - [`domain`]: pure rules, host-tested: the status machine
-//!   ([`domain::image::status`]), the image record and its write rules
-//!   ([`domain::image`]), JSON-patch ([`domain::image::patch`]), list queries and
-//!   their SQL ([`domain::listing`]), download ranges ([`domain::wire::range`]),
-//!   versions/schemas/info documents ([`domain::wire::documents`]), timestamps.
+//! - [`domain`]: pure rules, host-tested, one room per concept:
+//!   [`domain::image`] (the record and its write rules, the status machines
+//!   in [`domain::image::status`], JSON-patch), [`domain::access`] (the policy
+//!   table, Keystone identities, members), [`domain::listing`] (list queries
+//!   and their SQL), [`domain::wire`] (v1 headers, documents, ranges).
 //! - [`router`]: the one route table (JSON 404/405 included).
-//! - [`error`]: [`error::ApiError`], the single error rendered to clients.
+//! - [`error`]: [`error::ApiError`], the single error rendered to clients, and
+//!   the one mapping of domain and store errors to HTTP.
 //! - [`context`]: [`context::RequestContext`], who is calling.
-//! - `store` (wasm only): the only code touching D1 and R2.
+//! - [`store`]: the only code touching D1, R2 and Keystone (wasm), plus the
+//!   row mapping and the single-statement SQL (host-tested).
 //! - `api` (wasm only): handlers, one per route, *parse -> apply -> respond*;
-//!   `api::v2::image_data` is the upload/download path.
-//! - `entry` (wasm only): `#[event(fetch)]`, thin.
+//!   `api::dispatch` maps routes to them, `api::app` is the policy-checked way
+//!   to get an image, `api::data` the upload/download engine v1 and v2 share.
+//! - `entry` (wasm only): `#[event(fetch)]` and `#[event(scheduled)]`, thin.
 //! - `client` (host only): the native client the `edge-glance` CLI
 //!   (`src/bin/edge-glance.rs`) and the integration tests use.
 
