@@ -12,6 +12,7 @@
 //! recorded in D1 while in flight (R2's binding cannot list them), so the
 //! cron upkeep can abort any whose worker died.
 
+use std::cell::Cell;
 use std::time::Duration;
 
 use futures_util::future::{join, join_all, select, Either};
@@ -96,47 +97,79 @@ enum Chunk {
     End,
 }
 
-/// Reads the next chunk, unless the body stays silent for `idle`.
-async fn next_chunk(reader: &JsReader, idle: u64) -> Result<Chunk, UploadFailure> {
-    let read = settle(reader.read());
-    let timer = worker::Delay::from(Duration::from_secs(idle));
-    pin_mut!(read);
-    match select(read, timer).await {
-        Either::Left((step, _)) => {
-            let step = step.map_err(UploadFailure::Body)?;
-            if js::property(&step, "done").is_truthy() {
-                Ok(Chunk::End)
-            } else {
-                Ok(Chunk::Data(js::property(&step, "value").unchecked_into()))
-            }
-        }
-        Either::Right(((), _)) => {
-            let _ = settle(reader.cancel()).await;
-            Err(UploadFailure::Stalled { seconds: idle })
-        }
+/// Reads the next chunk of a body.
+async fn next_chunk(reader: &JsReader) -> Result<Chunk, UploadFailure> {
+    let step = settle(reader.read()).await.map_err(UploadFailure::Body)?;
+    if js::property(&step, "done").is_truthy() {
+        Ok(Chunk::End)
+    } else {
+        Ok(Chunk::Data(js::property(&step, "value").unchecked_into()))
     }
 }
 
-/// Calls `beat` at most every [`HEARTBEAT_SECONDS`] while bytes arrive.
-struct Heartbeat<'a> {
+/// When bytes last arrived, and the heartbeat that tells D1 so (`beat`, at
+/// most every [`HEARTBEAT_SECONDS`]). Noting a chunk costs a clock read: the
+/// idle bound is kept by one watchdog per upload, not a timer per chunk.
+struct Progress<'a> {
     beat: &'a dyn Fn(),
-    last: f64,
+    last_chunk: Cell<f64>,
+    last_beat: Cell<f64>,
 }
 
-impl Heartbeat<'_> {
-    fn new(beat: &dyn Fn()) -> Heartbeat<'_> {
-        Heartbeat { beat, last: js_sys::Date::now() }
+impl Progress<'_> {
+    fn new(beat: &dyn Fn()) -> Progress<'_> {
+        let now = js_sys::Date::now();
+        Progress { beat, last_chunk: Cell::new(now), last_beat: Cell::new(now) }
     }
 
-    /// Notes progress; true when it was time to beat.
-    fn progress(&mut self) -> bool {
+    /// Notes work done on our side (a part stored), so the time it took is
+    /// not counted as the body's silence.
+    fn touch(&self) {
+        self.last_chunk.set(js_sys::Date::now());
+    }
+
+    /// Notes a chunk; true when it was also time to beat.
+    fn chunk(&self) -> bool {
         let now = js_sys::Date::now();
-        if now - self.last < HEARTBEAT_SECONDS * 1000.0 {
+        self.last_chunk.set(now);
+        if now - self.last_beat.get() < HEARTBEAT_SECONDS * 1000.0 {
             return false;
         }
-        self.last = now;
+        self.last_beat.set(now);
         (self.beat)();
         true
+    }
+
+    /// Runs `work` (which reads `reader` and notes its chunks here) unless
+    /// no chunk arrives for `idle` seconds: then the reader is cancelled and
+    /// the upload is [`UploadFailure::Stalled`].
+    async fn idle_bounded<T>(
+        &self,
+        work: impl std::future::Future<Output = Result<T, UploadFailure>>,
+        reader: &JsReader,
+        idle: u64,
+    ) -> Result<T, UploadFailure> {
+        let limit = idle as f64 * 1000.0;
+        // Checked a few times per bound, so silence is noticed at most a
+        // quarter of the bound (and 5 s) late.
+        let check = Duration::from_millis((limit / 4.0).clamp(250.0, 5000.0) as u64);
+        let watchdog = async {
+            loop {
+                worker::Delay::from(check).await;
+                if js_sys::Date::now() - self.last_chunk.get() >= limit {
+                    return;
+                }
+            }
+        };
+        pin_mut!(work);
+        pin_mut!(watchdog);
+        match select(work, watchdog).await {
+            Either::Left((outcome, _)) => outcome,
+            Either::Right(((), _)) => {
+                let _ = settle(reader.cancel()).await;
+                Err(UploadFailure::Stalled { seconds: idle })
+            }
+        }
     }
 }
 
@@ -219,22 +252,22 @@ impl Blobs {
         let sha = DigestStream::new("SHA-512");
         let sha_writer = sha.unchecked_ref::<JsWritable>().get_writer();
         let reader = to_hash.get_reader();
+        let progress = Progress::new(beat);
         let hashing = async {
-            let mut heartbeat = Heartbeat::new(beat);
-            let outcome = async {
+            let reading = async {
                 loop {
-                    match next_chunk(&reader, idle).await? {
+                    match next_chunk(&reader).await? {
                         Chunk::End => {
                             return settle(sha_writer.close()).await.map(|_| ()).map_err(UploadFailure::Storage)
                         }
                         Chunk::Data(chunk) => {
+                            progress.chunk();
                             settle(sha_writer.write(&chunk)).await.map_err(UploadFailure::Storage)?;
-                            heartbeat.progress();
                         }
                     }
                 }
-            }
-            .await;
+            };
+            let outcome = progress.idle_bounded(reading, &reader, idle).await;
             if outcome.is_err() {
                 // Stop the R2 branch too: its put then rejects, storing nothing.
                 abort.abort();
@@ -295,15 +328,15 @@ impl Blobs {
         let mut total: u64 = 0;
         let mut upload: Option<R2MultipartUpload> = None;
         let parts = js_sys::Array::new();
-        let mut heartbeat = Heartbeat::new(beat);
+        let progress = Progress::new(beat);
 
-        let outcome: Result<(), UploadFailure> = async {
+        let work = async {
             loop {
-                let chunk = match next_chunk(&reader, limits.idle_seconds).await? {
+                let chunk = match next_chunk(&reader).await? {
                     Chunk::End => break,
                     Chunk::Data(chunk) => chunk,
                 };
-                if heartbeat.progress() {
+                if progress.chunk() {
                     if let Some(multipart) = &upload {
                         self.record_progress(multipart).await;
                     }
@@ -331,6 +364,7 @@ impl Blobs {
                         let number = parts.length() + 1;
                         let uploaded = upload_part(multipart, number, &part).await?;
                         parts.push(&uploaded);
+                        progress.touch();
                         part = js_sys::Uint8Array::new_with_length(PART_SIZE);
                         filled = 0;
                     }
@@ -352,8 +386,8 @@ impl Blobs {
                 }
             }
             Ok(())
-        }
-        .await;
+        };
+        let outcome = progress.idle_bounded(work, &reader, limits.idle_seconds).await;
 
         if let Err(failure) = outcome {
             if let Some(multipart) = &upload {
