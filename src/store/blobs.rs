@@ -278,11 +278,12 @@ impl Blobs {
         let storing = async {
             // The put decides: if it fails (too many bytes, R2) without
             // draining the FixedLengthStream, the pipe into it would wait
-            // forever, so it is aborted, and the body is no longer read.
+            // forever, so it is aborted. The hash branch still reads the
+            // body to its end (within the idle bound): a body left unread
+            // would cost the client its connection before it reads the 400.
             let stored = settle(put).await;
             if stored.is_err() {
                 abort.abort();
-                let _ = settle(reader.cancel()).await;
             }
             vec![settle(into_fixed).await, stored]
         };
