@@ -129,8 +129,8 @@ async fn transfer(
 ) -> Result<(), ApiError> {
     let key = object_key(image.id.as_str());
     let limits = UploadLimits { size_cap: app.config.size_cap, idle_seconds: app.config.upload_idle_seconds };
-    let heartbeat = progress_heartbeat(app.clone(), image.id.clone());
-    let stored = app.blobs.put_stream(&key, body, declared, limits, &heartbeat).await;
+    let heartbeat = Rc::new(progress_heartbeat(app.clone(), image.id.clone()));
+    let stored = app.blobs.put_stream(&key, body, declared, limits, heartbeat).await;
     let error = match stored {
         Ok(data) => match &rules.expected_md5 {
             Some(expected) if *expected != data.md5 => ApiError::bad_request(format!(

@@ -13,10 +13,12 @@
 //! cron upkeep can abort any whose worker died.
 
 use std::cell::Cell;
+use std::rc::Rc;
 use std::time::Duration;
 
 use futures_util::future::{join, join_all, select, Either};
 use futures_util::pin_mut;
+use wasm_bindgen::prelude::Closure;
 use wasm_bindgen::{JsCast, JsValue};
 
 use super::d1::Db;
@@ -193,7 +195,7 @@ impl Blobs {
         body: Option<JsValue>,
         declared: Option<u64>,
         limits: UploadLimits,
-        beat: &dyn Fn(),
+        beat: Rc<dyn Fn()>,
     ) -> Result<StoredData, UploadFailure> {
         match (body, declared) {
             (None, Some(0) | None) => self.put_empty(key).await,
@@ -204,7 +206,7 @@ impl Blobs {
                 }
                 self.put_known_length(key, body.unchecked_into(), expected, limits.idle_seconds, beat).await
             }
-            (Some(body), None) => self.put_unknown_length(key, body.unchecked_into(), limits, beat).await,
+            (Some(body), None) => self.put_unknown_length(key, body.unchecked_into(), limits, &*beat).await,
         }
     }
 
@@ -237,7 +239,7 @@ impl Blobs {
         body: JsReadable,
         expected: u64,
         idle: u64,
-        beat: &dyn Fn(),
+        beat: Rc<dyn Fn()>,
     ) -> Result<StoredData, UploadFailure> {
         let fixed = FixedLengthStream::new(expected as f64).map_err(|e| UploadFailure::Storage(js::describe(&e)))?;
         let branches = body.tee();
@@ -250,30 +252,26 @@ impl Blobs {
         let put = self.bucket.put(key, &fixed.readable()).map_err(|e| UploadFailure::Storage(js::describe(&e)))?;
 
         let sha = DigestStream::new("SHA-512");
-        let sha_writer = sha.unchecked_ref::<JsWritable>().get_writer();
-        let reader = to_hash.get_reader();
-        let progress = Progress::new(beat);
+        let on_beat = Closure::<dyn Fn()>::new({
+            let beat = beat.clone();
+            move || beat()
+        });
+        let idle_ms = idle as f64 * 1000.0;
+        let piping =
+            js::watched_pipe(&to_hash, &sha, idle_ms, HEARTBEAT_SECONDS * 1000.0, on_beat.as_ref().unchecked_ref());
         let hashing = async {
-            let reading = async {
-                loop {
-                    match next_chunk(&reader).await? {
-                        Chunk::End => {
-                            return settle(sha_writer.close()).await.map(|_| ()).map_err(UploadFailure::Storage)
-                        }
-                        Chunk::Data(chunk) => {
-                            progress.chunk();
-                            settle(sha_writer.write(&chunk)).await.map_err(UploadFailure::Storage)?;
-                        }
+            match wasm_bindgen_futures::JsFuture::from(piping).await {
+                Ok(_) => Ok(()),
+                Err(error) => {
+                    // Stop the R2 branch too: its put then rejects, storing nothing.
+                    abort.abort();
+                    if js::property(&error, "stalled").is_truthy() {
+                        Err(UploadFailure::Stalled { seconds: idle })
+                    } else {
+                        Err(UploadFailure::Body(js::describe(&error)))
                     }
                 }
-            };
-            let outcome = progress.idle_bounded(reading, &reader, idle).await;
-            if outcome.is_err() {
-                // Stop the R2 branch too: its put then rejects, storing nothing.
-                abort.abort();
-                let _ = settle(sha_writer.abort()).await;
             }
-            outcome
         };
         let storing = async {
             // The put decides: if it fails (too many bytes, R2) without

@@ -97,6 +97,21 @@ extern "C" {
     pub fn abort(this: &R2MultipartUpload) -> Result<js_sys::Promise, JsValue>;
 }
 
+#[wasm_bindgen(module = "/src/store/js/watched_pipe.js")]
+extern "C" {
+    /// `readable` piped into `writable`, rejecting with `{stalled: true}`
+    /// after `idle_ms` without a chunk; `on_beat` is called at most every
+    /// `beat_ms` while chunks arrive (see `js/watched_pipe.js`).
+    #[wasm_bindgen(js_name = watchedPipe)]
+    pub fn watched_pipe(
+        readable: &JsReadable,
+        writable: &JsValue,
+        idle_ms: f64,
+        beat_ms: f64,
+        on_beat: &js_sys::Function,
+    ) -> js_sys::Promise;
+}
+
 /// Awaits a promise, turning a rejection into its message.
 pub async fn settle(promise: js_sys::Promise) -> Result<JsValue, String> {
     wasm_bindgen_futures::JsFuture::from(promise).await.map_err(|e| describe(&e))
