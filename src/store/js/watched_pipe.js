@@ -2,15 +2,29 @@
 // silence. `pipeTo` is native but cannot tell how long its source has been
 // quiet, and reading chunk by chunk from wasm costs a round trip per chunk
 // (measured: a fifth of the upload rate). This loop runs in the runtime's
-// own JavaScript, so a chunk costs a clock read.
+// own JavaScript, so a chunk costs a clock read, and it reads 1 MiB at a time
+// where the stream allows it (measured: the loop with the stream's own small
+// chunks cost ~15% of the upload rate; with 1 MiB reads, nothing measurable).
 //
 // Pipes `readable` into `writable`. Resolves when the readable ends (the
 // writable closed); rejects with `{stalled: true}` when no chunk arrives for
 // `idleMs` (the readable is cancelled and the writable aborted), and with the
 // error otherwise. `onBeat()` is called at most every `beatMs` while chunks
 // arrive.
+const READ_BYTES = 1 << 20;
+
 export function watchedPipe(readable, writable, idleMs, beatMs, onBeat) {
-  const reader = readable.getReader();
+  // Large reads where the stream allows them (request bodies are byte
+  // streams): fewer, bigger chunks.
+  let byob = true;
+  let reader;
+  try {
+    reader = readable.getReader({ mode: "byob" });
+  } catch {
+    byob = false;
+    reader = readable.getReader();
+  }
+  let buffer = byob ? new ArrayBuffer(READ_BYTES) : null;
   const writer = writable.getWriter();
   let last = Date.now();
   let lastBeat = last;
@@ -25,7 +39,7 @@ export function watchedPipe(readable, writable, idleMs, beatMs, onBeat) {
   return (async () => {
     try {
       for (;;) {
-        const { done, value } = await reader.read();
+        const { done, value } = byob ? await reader.read(new Uint8Array(buffer)) : await reader.read();
         if (done || stalled) break;
         last = Date.now();
         if (last - lastBeat >= beatMs) {
@@ -33,6 +47,7 @@ export function watchedPipe(readable, writable, idleMs, beatMs, onBeat) {
           onBeat();
         }
         await writer.write(value);
+        if (byob) buffer = value.buffer;
       }
       if (stalled) throw { stalled: true };
       await writer.close();
