@@ -4,6 +4,9 @@
 //! for `ListQuery::to_sql` are exactly the images `policy::listed` predicts.
 //! Runs on the host against an in-memory SQLite with every migration applied.
 
+#[path = "support/sqlite.rs"]
+mod sqlite;
+
 use std::collections::BTreeSet;
 
 use edge_glance::domain::access::member::MemberStatus;
@@ -13,6 +16,7 @@ use edge_glance::domain::image::{Image, ImageId, Visibility};
 use edge_glance::domain::listing::{ListQuery, SqlValue, Viewer};
 use rusqlite::types::Value;
 use rusqlite::Connection;
+use sqlite::database;
 
 /// The projects whose membership each image records, one status each.
 const PROJECTS: [&str; 2] = ["p1", "p2"];
@@ -42,22 +46,6 @@ impl Row {
         let index = PROJECTS.iter().position(|p| Some(*p) == project)?;
         self.memberships[index]
     }
-}
-
-fn database() -> Connection {
-    let db = Connection::open_in_memory().unwrap();
-    let mut migrations: Vec<_> = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations"))
-        .unwrap()
-        .map(|entry| entry.unwrap().path())
-        .filter(|path| path.extension().is_some_and(|ext| ext == "sql"))
-        .collect();
-    migrations.sort();
-    assert!(!migrations.is_empty());
-    for migration in migrations {
-        db.execute_batch(&std::fs::read_to_string(&migration).unwrap())
-            .unwrap_or_else(|e| panic!("{}: {e}", migration.display()));
-    }
-    db
 }
 
 /// Every visibility x owner (p1, p2, none) x membership of p1 x membership of p2.

@@ -3,25 +3,15 @@
 //! `store::statements`, and the grouped tag/property/`in:` filters of
 //! `ListQuery::to_sql`.
 
+#[path = "support/sqlite.rs"]
+mod sqlite;
+
 use edge_glance::domain::image::MAX_TAGS;
 use edge_glance::domain::listing::{ListQuery, SqlValue, Viewer};
 use edge_glance::store::statements::{ADD_MEMBER, ADD_TAG, REMOVE_TAG};
 use rusqlite::types::Value;
 use rusqlite::{params, Connection};
-
-fn database() -> Connection {
-    let db = Connection::open_in_memory().unwrap();
-    let mut migrations: Vec<_> = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations"))
-        .unwrap()
-        .map(|entry| entry.unwrap().path())
-        .filter(|path| path.extension().is_some_and(|ext| ext == "sql"))
-        .collect();
-    migrations.sort();
-    for migration in migrations {
-        db.execute_batch(&std::fs::read_to_string(&migration).unwrap()).unwrap();
-    }
-    db
-}
+use sqlite::database;
 
 fn insert_image(db: &Connection, id: &str, tags: &str, properties: &str) {
     db.execute(

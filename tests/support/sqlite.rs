@@ -1,0 +1,21 @@
+//! An in-memory SQLite database with every migration applied in name order:
+//! D1's schema, for the host tests of the catalog's SQL.
+
+use rusqlite::Connection;
+
+/// A fresh database with the catalog's schema.
+pub fn database() -> Connection {
+    let db = Connection::open_in_memory().unwrap();
+    let mut migrations: Vec<_> = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "sql"))
+        .collect();
+    migrations.sort();
+    assert!(!migrations.is_empty());
+    for migration in migrations {
+        db.execute_batch(&std::fs::read_to_string(&migration).unwrap())
+            .unwrap_or_else(|e| panic!("{}: {e}", migration.display()));
+    }
+    db
+}
