@@ -7,10 +7,7 @@ use worker::{Headers, Request, Response, ResponseBody};
 use crate::domain::time::format_utc;
 use crate::error::ApiError;
 
-/// Seconds since the Unix epoch.
-pub fn now_seconds() -> i64 {
-    (js_sys::Date::now() / 1000.0).floor() as i64
-}
+pub use crate::store::js::now_seconds;
 
 /// Now, as Glance writes timestamps.
 pub fn now() -> String {

@@ -6,9 +6,9 @@
 //! Nothing here leaves a partial object behind: a single `put` is atomic
 //! (a stream that errors or has the wrong length stores nothing), and a
 //! multipart upload is aborted on any failure. A body that sends nothing
-//! for the idle bound is abandoned the same way: the wait for the next
-//! chunk is raced against a timer that restarts with every chunk, so only
-//! silence counts, never the length of the upload. Multipart uploads are
+//! for the idle bound is abandoned the same way: a watchdog compares the
+//! time of the last chunk with the bound, so only silence counts, never the
+//! length of the upload. Multipart uploads are
 //! recorded in D1 while in flight (R2's binding cannot list them), so the
 //! cron upkeep can abort any whose worker died.
 
@@ -23,7 +23,7 @@ use wasm_bindgen::{JsCast, JsValue};
 
 use super::d1::Db;
 use super::js::{
-    self, settle, DigestStream, FixedLengthStream, JsReadable, JsReader, JsWritable, JsWriter, R2Bucket,
+    self, now_seconds, settle, DigestStream, FixedLengthStream, JsReadable, JsReader, JsWritable, JsWriter, R2Bucket,
     R2MultipartUpload,
 };
 use super::StoreError;
@@ -175,10 +175,6 @@ impl Progress<'_> {
     }
 }
 
-fn now_seconds() -> i64 {
-    (js_sys::Date::now() / 1000.0).floor() as i64
-}
-
 impl Blobs {
     /// Wraps the raw binding (`env[IMAGES_BUCKET]`) and the metadata database.
     pub fn new(binding: JsValue, journal: worker::D1Database) -> Blobs {
@@ -229,10 +225,10 @@ impl Blobs {
 
     /// Known length: tee the body two ways. One branch goes to R2 natively
     /// through a FixedLengthStream (which also enforces the length); the
-    /// other is read here chunk by chunk (as JS handles, never copied into
-    /// wasm) into a native sha512 digest, which is where silence is noticed:
-    /// a stalled body aborts the R2 branch's pipe, so the put stores
-    /// nothing. The md5 is the one R2 computes for a single-part put.
+    /// other is piped into a native sha512 digest by `js/watched_pipe.js`,
+    /// which is where silence is noticed: a stalled body aborts the R2
+    /// branch's pipe, so the put stores nothing. The md5 is the one R2
+    /// computes for a single-part put.
     async fn put_known_length(
         &self,
         key: &str,
@@ -252,10 +248,7 @@ impl Blobs {
         let put = self.bucket.put(key, &fixed.readable()).map_err(|e| UploadFailure::Storage(js::describe(&e)))?;
 
         let sha = DigestStream::new("SHA-512");
-        let on_beat = Closure::<dyn Fn()>::new({
-            let beat = beat.clone();
-            move || beat()
-        });
+        let on_beat = Closure::<dyn Fn()>::new(move || beat());
         let idle_ms = idle as f64 * 1000.0;
         let piping =
             js::watched_pipe(&to_hash, &sha, idle_ms, HEARTBEAT_SECONDS * 1000.0, on_beat.as_ref().unchecked_ref());
@@ -283,12 +276,10 @@ impl Blobs {
             if stored.is_err() {
                 abort.abort();
             }
-            vec![settle(into_fixed).await, stored]
+            (settle(into_fixed).await, stored)
         };
         // Await everything so no rejection is left unobserved.
-        let (hashed, stored) = join(hashing, storing).await;
-        let [piped, stored]: [Result<JsValue, String>; 2] =
-            stored.try_into().map_err(|_| UploadFailure::Storage("upload branches went missing".into()))?;
+        let (hashed, (piped, stored)) = join(hashing, storing).await;
         // A stall is reported as such; otherwise a failed put (which
         // stopped the hashing) says what went wrong.
         if let Err(stalled @ UploadFailure::Stalled { .. }) = hashed {
@@ -381,7 +372,7 @@ impl Blobs {
                     }
                     let promise = multipart.complete(&parts).map_err(|e| UploadFailure::Storage(js::describe(&e)))?;
                     settle(promise).await.map_err(UploadFailure::Storage)?;
-                    self.forget_multipart(multipart).await;
+                    self.forget_logged(multipart).await;
                 }
             }
             Ok(())
@@ -392,7 +383,7 @@ impl Blobs {
             if let Some(multipart) = &upload {
                 if let Ok(promise) = multipart.abort() {
                     if settle(promise).await.is_ok() {
-                        self.forget_multipart(multipart).await;
+                        self.forget_logged(multipart).await;
                     }
                 }
             }
@@ -433,9 +424,16 @@ impl Blobs {
         }
     }
 
-    async fn forget_multipart(&self, multipart: &R2MultipartUpload) {
+    /// Removes the record of a finished or aborted multipart upload.
+    async fn forget_multipart(&self, upload_id: String) -> Result<(), StoreError> {
         let sql = "DELETE FROM multipart_uploads WHERE upload_id = ?";
-        if let Err(e) = self.journal.changes(sql, &[SqlValue::Text(multipart.upload_id())]).await {
+        self.journal.changes(sql, &[SqlValue::Text(upload_id)]).await.map(|_| ())
+    }
+
+    /// [`Blobs::forget_multipart`] on the upload path: a record left
+    /// behind only costs the upkeep an abort that finds nothing.
+    async fn forget_logged(&self, multipart: &R2MultipartUpload) {
+        if let Err(e) = self.forget_multipart(multipart.upload_id()).await {
             worker::console_warn!("could not forget multipart upload: {e}");
         }
     }
@@ -470,9 +468,7 @@ impl Blobs {
                 },
                 Err(e) => worker::console_warn!("multipart upload {}: {}", row.upload_id, js::describe(&e)),
             }
-            self.journal
-                .changes("DELETE FROM multipart_uploads WHERE upload_id = ?", &[SqlValue::Text(row.upload_id)])
-                .await?;
+            self.forget_multipart(row.upload_id).await?;
         }
         Ok(aborted)
     }

@@ -112,6 +112,11 @@ extern "C" {
     ) -> js_sys::Promise;
 }
 
+/// Seconds since the Unix epoch, by the runtime's clock.
+pub fn now_seconds() -> i64 {
+    (js_sys::Date::now() / 1000.0).floor() as i64
+}
+
 /// Awaits a promise, turning a rejection into its message.
 pub async fn settle(promise: js_sys::Promise) -> Result<JsValue, String> {
     wasm_bindgen_futures::JsFuture::from(promise).await.map_err(|e| describe(&e))
