@@ -24,7 +24,7 @@ use super::app::App;
 use super::respond::{header, internal, now, now_seconds};
 use crate::domain::access::policy::Action;
 use crate::domain::image::status::{ImageEvent, Transition};
-use crate::domain::image::{DiskFormat, Image, ImageId, EMPTY_MD5, EMPTY_SHA512};
+use crate::domain::image::{Image, ImageId, EMPTY_MD5, EMPTY_SHA512};
 use crate::domain::wire::range::{self, ByteRange, RangeError};
 use crate::error::ApiError;
 use crate::store::blobs::{object_key, StoredData, UploadFailure, UploadLimits};
@@ -182,8 +182,7 @@ fn progress_heartbeat(app: Rc<App>, id: ImageId) -> impl Fn() {
 }
 
 async fn finish(app: &App, image: &Image, begun: Transition, key: &str, data: StoredData) -> Result<(), ApiError> {
-    // Raw data is its own disk; other formats would need header inspection.
-    let virtual_size = (image.disk_format == Some(DiskFormat::Raw)).then_some(data.size);
+    let virtual_size = image.virtual_size_of(data.size);
     let record = DataRecord { size: data.size, checksum: &data.md5, os_hash_value: &data.sha512, virtual_size };
     let stored = begun.to().transition(ImageEvent::DataStored)?;
     if app.images.record_data(&image.id, stored, record, &now()).await? {
@@ -206,8 +205,12 @@ pub async fn record_empty(app: &App, image: &Image, expected_md5: Option<&str>) 
         )));
     }
     let stored = image.status.transition(ImageEvent::DataStored)?;
-    let virtual_size = (image.disk_format == Some(DiskFormat::Raw)).then_some(0);
-    let record = DataRecord { size: 0, checksum: EMPTY_MD5, os_hash_value: EMPTY_SHA512, virtual_size };
+    let record = DataRecord {
+        size: 0,
+        checksum: EMPTY_MD5,
+        os_hash_value: EMPTY_SHA512,
+        virtual_size: image.virtual_size_of(0),
+    };
     if !app.images.record_data(&image.id, stored, record, &now()).await? {
         return Err(ApiError::conflict(format!("Image {} changed status meanwhile; retry.", image.id)));
     }
@@ -302,29 +305,28 @@ async fn open_data(
         return Ok((None, None));
     }
     let size = image.size.unwrap_or(0);
+    let too_large = size > MAX_ENTRY_BYTES;
     let cache = match (&image.checksum, window) {
         (Some(checksum), None) => {
             EdgeCache::open().map(|cache| (cache, EdgeCache::key(&app.base_url, image.id.as_str(), checksum)))
         }
         _ => None,
     };
-    if cache.is_some() && size > MAX_ENTRY_BYTES {
-        let key = object_key(image.id.as_str());
-        let stream = app.blobs.get_stream(&key, None).await.map_err(ApiError::internal)?;
-        let stream = stream.ok_or_else(|| missing_object(image, &key))?;
-        return Ok((Some(stream), Some("BYPASS")));
-    }
-    if let Some((cache, cache_key)) = &cache {
+    if let (Some((cache, cache_key)), false) = (&cache, too_large) {
         if let Some(cached) = cache.get(cache_key).await {
             return Ok((Some(cached), Some("HIT")));
         }
     }
     let key = object_key(image.id.as_str());
     let stream = app.blobs.get_stream(&key, window).await.map_err(ApiError::internal)?;
-    let stream = stream.ok_or_else(|| missing_object(image, &key))?;
+    let stream = stream
+        .ok_or_else(|| ApiError::internal(format!("image {} is active but {key} is missing from R2", image.id)))?;
     let Some((cache, cache_key)) = cache else {
         return Ok((Some(stream), None));
     };
+    if too_large {
+        return Ok((Some(stream), Some("BYPASS")));
+    }
     if let Some(claim) = FillClaim::claim(&cache_key) {
         match app.blobs.get_stream(&key, None).await {
             Ok(Some(to_cache)) => ctx.wait_until(async move {
@@ -337,8 +339,4 @@ async fn open_data(
         }
     }
     Ok((Some(stream), Some("MISS")))
-}
-
-fn missing_object(image: &Image, key: &str) -> ApiError {
-    ApiError::internal(format!("image {} is active but {key} is missing from R2", image.id))
 }

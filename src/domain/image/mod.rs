@@ -321,6 +321,12 @@ impl Image {
             && matches!(self.status, ImageStatus::Active | ImageStatus::Deactivated | ImageStatus::PendingDelete)
     }
 
+    /// The `virtual_size` of `size` bytes of this image's data: raw data is
+    /// its own disk; other formats would need header inspection.
+    pub fn virtual_size_of(&self, size: u64) -> Option<u64> {
+        (self.disk_format == Some(DiskFormat::Raw)).then_some(size)
+    }
+
     /// Refuses writes to read-only and reserved keys, as Glance does.
     pub fn check_writable_key(key: &str) -> Result<(), ValidationError> {
         if READ_ONLY.contains(&key) {
