@@ -8,7 +8,7 @@ use worker::Env;
 use super::config::{names, Config};
 use crate::context::RequestContext;
 use crate::domain::access::policy::{self, Action, Decision};
-use crate::domain::image::{Image, ImageId, Visibility};
+use crate::domain::image::{Image, ImageId};
 use crate::error::ApiError;
 use crate::store::blobs::Blobs;
 use crate::store::images::Images;
@@ -93,17 +93,17 @@ impl App {
     }
 
     /// Whether the caller's project is a member of `image`; D1 is asked only
-    /// when membership could change the answer (a shared image the caller
-    /// neither owns nor sees as an admin).
+    /// when membership could change the policy's answer (the caller cannot
+    /// see the image without it, and could with it).
     async fn is_member(&self, image: &Image) -> Result<bool, ApiError> {
         let caller = self.caller.caller();
-        let decides = image.visibility == Visibility::Shared
-            && !policy::can_see(caller, image, false)
-            && caller.project_id.is_some();
-        match (decides, caller.project_id) {
-            (true, Some(project)) => Ok(self.members.get(image.id.as_str(), project).await?.is_some()),
-            _ => Ok(false),
+        let Some(project) = caller.project_id else {
+            return Ok(false);
+        };
+        if policy::can_see(caller, image, false) || !policy::can_see(caller, image, true) {
+            return Ok(false);
         }
+        Ok(self.members.get(image.id.as_str(), project).await?.is_some())
     }
 }
 
