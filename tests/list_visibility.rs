@@ -14,7 +14,6 @@ use edge_glance::domain::access::policy::{self, Caller};
 use edge_glance::domain::image::status::ImageStatus;
 use edge_glance::domain::image::{Image, ImageId, Visibility};
 use edge_glance::domain::listing::{ListQuery, SqlValue, Viewer};
-use rusqlite::types::Value;
 use rusqlite::Connection;
 use sqlite::database;
 
@@ -85,14 +84,7 @@ fn images(db: &Connection) -> Vec<Row> {
 }
 
 fn run(db: &Connection, sql: &str, params: Vec<SqlValue>) -> BTreeSet<String> {
-    let values = params.into_iter().map(|p| match p {
-        SqlValue::Null => Value::Null,
-        SqlValue::Text(text) => Value::Text(text),
-        SqlValue::Int(n) => Value::Integer(n),
-    });
-    let mut statement = db.prepare(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
-    let ids = statement.query_map(rusqlite::params_from_iter(values), |row| row.get::<_, String>("id")).unwrap();
-    ids.map(Result::unwrap).collect()
+    sqlite::ids(db, sql, params).into_iter().collect()
 }
 
 #[test]

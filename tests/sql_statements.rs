@@ -7,9 +7,8 @@
 mod sqlite;
 
 use edge_glance::domain::image::MAX_TAGS;
-use edge_glance::domain::listing::{ListQuery, SqlValue, Viewer};
+use edge_glance::domain::listing::{ListQuery, Viewer};
 use edge_glance::store::statements::{ADD_MEMBER, ADD_TAG, REMOVE_TAG};
-use rusqlite::types::Value;
 use rusqlite::{params, Connection};
 use sqlite::database;
 
@@ -72,20 +71,7 @@ fn members_are_added_up_to_the_quota_and_never_twice() {
 fn listed(db: &Connection, query: &str) -> Vec<String> {
     let (sql, params) =
         ListQuery::parse(query).unwrap().to_sql(&Viewer { project_id: Some("p1".into()), is_admin: true }, None);
-    let values: Vec<Value> = params
-        .iter()
-        .map(|p| match p {
-            SqlValue::Null => Value::Null,
-            SqlValue::Text(s) => Value::Text(s.clone()),
-            SqlValue::Int(n) => Value::Integer(*n),
-        })
-        .collect();
-    let mut statement = db.prepare(&sql).unwrap();
-    let mut ids: Vec<String> = statement
-        .query_map(rusqlite::params_from_iter(values), |row| row.get::<_, String>("id"))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
+    let mut ids = sqlite::ids(db, &sql, params);
     ids.sort();
     ids
 }
