@@ -7,7 +7,7 @@
 use worker::D1Database;
 
 use super::d1::Db;
-use super::row::{insert_values, mutable_values, ImageRow};
+use super::row::{data_values, insert_values, locations_json, mutable_values, ImageRow};
 use super::statements;
 use super::StoreError;
 use crate::domain::image::status::{ImageStatus, Transition};
@@ -29,6 +29,8 @@ pub struct DataRecord<'a> {
     pub os_hash_value: &'a str,
     /// Virtual size, when known.
     pub virtual_size: Option<u64>,
+    /// Where the data now is.
+    pub locations: &'a [crate::domain::image::location::Location],
 }
 
 impl Images {
@@ -75,6 +77,34 @@ impl Images {
         let mut params: Vec<SqlValue> = values.into_iter().map(|(_, v)| v).collect();
         params.push(SqlValue::Text(image.id.to_string()));
         params.push(SqlValue::Int(image.version as i64));
+        Ok(self.changes(&sql, &params).await? == 1)
+    }
+
+    /// Writes the whole record (metadata, data fields and, with a
+    /// `transition`, the status) if the row is still at the revision
+    /// `image` was read at and, with a transition, in its `from` status.
+    /// The import and location paths write through this: their changes
+    /// (status, locations, bookkeeping properties) land together or not at
+    /// all. `image.status` is ignored: only a transition moves the status.
+    pub async fn write(&self, image: &Image, transition: Option<Transition>) -> Result<bool, StoreError> {
+        let mut values = mutable_values(image);
+        values.extend(data_values(image));
+        let mut assignments: Vec<String> = values.iter().map(|(c, _)| format!("{c} = ?")).collect();
+        let mut params: Vec<SqlValue> = values.into_iter().map(|(_, v)| v).collect();
+        if let Some(t) = transition {
+            assignments.push("status = ?".into());
+            params.push(SqlValue::Text(t.to().as_str().into()));
+        }
+        let mut sql = format!(
+            "UPDATE images SET {}, version = version + 1 WHERE id = ? AND deleted = 0 AND version = ?",
+            assignments.join(", ")
+        );
+        params.push(SqlValue::Text(image.id.to_string()));
+        params.push(SqlValue::Int(image.version as i64));
+        if let Some(t) = transition {
+            sql.push_str(" AND status = ?");
+            params.push(SqlValue::Text(t.from().as_str().into()));
+        }
         Ok(self.changes(&sql, &params).await? == 1)
     }
 
@@ -127,7 +157,7 @@ impl Images {
         data: DataRecord<'_>,
         now: &str,
     ) -> Result<bool, StoreError> {
-        let sql = "UPDATE images SET status = ?, size = ?, checksum = ?, os_hash_algo = ?, os_hash_value = ?, virtual_size = ?, updated_at = ?, version = version + 1 WHERE id = ? AND deleted = 0 AND status = ?";
+        let sql = "UPDATE images SET status = ?, size = ?, checksum = ?, os_hash_algo = ?, os_hash_value = ?, virtual_size = ?, locations = ?, updated_at = ?, version = version + 1 WHERE id = ? AND deleted = 0 AND status = ?";
         let params = [
             SqlValue::Text(transition.to().as_str().into()),
             SqlValue::Int(data.size as i64),
@@ -135,6 +165,7 @@ impl Images {
             SqlValue::Text(crate::domain::image::HASH_ALGO.into()),
             SqlValue::Text(data.os_hash_value.into()),
             data.virtual_size.map_or(SqlValue::Null, |n| SqlValue::Int(n as i64)),
+            SqlValue::Text(locations_json(data.locations)),
             SqlValue::Text(now.into()),
             SqlValue::Text(id.to_string()),
             SqlValue::Text(transition.from().as_str().into()),

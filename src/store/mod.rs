@@ -9,6 +9,10 @@
 //!   md5/sha512 computed by the runtime's `DigestStream`;
 //! - `cache` (wasm): the edge cache of downloaded image data;
 //! - `members` (wasm): image memberships in D1;
+//! - `tasks` (wasm): import and location tasks in D1;
+//! - `jobs` (wasm): the import queue's producer side;
+//! - `web` (wasm): outbound HTTP for image data, every redirect hop judged
+//!   by the URI filter;
 //! - `keystone` (wasm): token validation and the service token, with
 //!   validations cached at the edge;
 //! - `d1` (wasm): the binding and row plumbing both repositories share.
@@ -25,11 +29,17 @@ mod d1;
 #[cfg(target_arch = "wasm32")]
 pub mod images;
 #[cfg(target_arch = "wasm32")]
+pub mod jobs;
+#[cfg(target_arch = "wasm32")]
 pub mod js;
 #[cfg(target_arch = "wasm32")]
 pub mod keystone;
 #[cfg(target_arch = "wasm32")]
 pub mod members;
+#[cfg(target_arch = "wasm32")]
+pub mod tasks;
+#[cfg(target_arch = "wasm32")]
+pub mod web;
 
 /// What went wrong in storage.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

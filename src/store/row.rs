@@ -54,6 +54,13 @@ pub struct ImageRow {
     pub properties: String,
     /// Row revision (compare-and-set).
     pub version: f64,
+    /// JSON array of locations.
+    #[serde(default = "no_locations")]
+    pub locations: String,
+}
+
+fn no_locations() -> String {
+    "[]".into()
 }
 
 fn corrupt(what: &str, id: &str) -> StoreError {
@@ -67,6 +74,7 @@ impl TryFrom<ImageRow> for Image {
         let tags: Vec<String> = serde_json::from_str(&row.tags).map_err(|_| corrupt("tags", &row.id))?;
         let properties: BTreeMap<String, String> =
             serde_json::from_str(&row.properties).map_err(|_| corrupt("properties", &row.id))?;
+        let locations = serde_json::from_str(&row.locations).map_err(|_| corrupt("locations", &row.id))?;
         Ok(Image {
             name: row.name,
             status: row.status.parse().map_err(|_| corrupt("status", &row.id))?,
@@ -97,6 +105,7 @@ impl TryFrom<ImageRow> for Image {
             updated_at: row.updated_at,
             tags,
             properties,
+            locations,
             version: row.version as u64,
             id,
         })
@@ -115,17 +124,32 @@ fn int(value: Option<u64>) -> SqlValue {
 pub fn insert_values(image: &Image) -> Vec<(&'static str, SqlValue)> {
     let mut values = vec![("id", SqlValue::Text(image.id.to_string()))];
     values.extend(mutable_values(image));
+    values.extend(data_values(image));
     values.extend([
         ("status", SqlValue::Text(image.status.as_str().into())),
+        ("created_at", SqlValue::Text(image.created_at.clone())),
+        ("version", SqlValue::Int(image.version as i64)),
+    ]);
+    values
+}
+
+/// The data columns: what is stored where and its hashes. Written by the
+/// data paths (upload, import, locations) with a status transition or a
+/// revision check, never by a plain metadata update.
+pub fn data_values(image: &Image) -> Vec<(&'static str, SqlValue)> {
+    vec![
         ("checksum", text(image.checksum.as_deref())),
         ("os_hash_algo", text(image.os_hash_algo.as_deref())),
         ("os_hash_value", text(image.os_hash_value.as_deref())),
         ("size", int(image.size)),
         ("virtual_size", int(image.virtual_size)),
-        ("created_at", SqlValue::Text(image.created_at.clone())),
-        ("version", SqlValue::Int(image.version as i64)),
-    ]);
-    values
+        ("locations", SqlValue::Text(locations_json(&image.locations))),
+    ]
+}
+
+/// The `locations` column's JSON.
+pub fn locations_json(locations: &[crate::domain::image::location::Location]) -> String {
+    serde_json::to_string(locations).unwrap_or_else(|_| "[]".into())
 }
 
 /// The columns a metadata update (PATCH, v1 PUT) writes: never the status,
@@ -180,6 +204,7 @@ mod tests {
         image.status = ImageStatus::Active;
         image.size = Some(9_007_199_254_740_992);
         image.checksum = Some("abc".into());
+        image.locations = vec![crate::domain::image::location::Location::in_r2("primary", "images/x")];
         assert_eq!(Image::try_from(row_of(&image)).unwrap(), image);
     }
 
@@ -196,7 +221,7 @@ mod tests {
     fn updates_never_write_status_or_data_fields() {
         let image = Image::new(ImageId::generate(), None, "2026-01-01T00:00:00Z");
         let columns: Vec<&str> = mutable_values(&image).into_iter().map(|(c, _)| c).collect();
-        for forbidden in ["status", "size", "checksum", "os_hash_value", "id", "created_at", "version"] {
+        for forbidden in ["status", "size", "checksum", "os_hash_value", "id", "created_at", "version", "locations"] {
             assert!(!columns.contains(&forbidden), "{forbidden}");
         }
     }

@@ -12,8 +12,13 @@ use serde_json::{Map, Value};
 
 use status::ImageStatus;
 
+pub mod location;
 pub mod patch;
 pub mod status;
+
+use location::Location;
+
+use crate::domain::stores::Stores;
 
 /// Glance's default quotas (`image_property_quota`, `image_tag_quota`).
 pub const MAX_PROPERTIES: usize = 128;
@@ -245,9 +250,21 @@ pub struct Image {
     pub tags: Vec<String>,
     /// Custom properties (string values).
     pub properties: BTreeMap<String, String>,
+    /// Where the data lives; the image's `stores` are derived from it.
+    pub locations: Vec<Location>,
     /// The stored row's revision when this record was read: every write
     /// is a compare-and-set on it, so no write silently overwrites another.
     pub version: u64,
+}
+
+/// How images are shown: the configured stores (which order an image's
+/// `stores`) and whether `locations` are shown (`show_multiple_locations`).
+#[derive(Debug, Clone, Copy)]
+pub struct ImageView<'a> {
+    /// The configured stores.
+    pub stores: &'a Stores,
+    /// Show the `locations` field.
+    pub show_locations: bool,
 }
 
 /// Who is writing, for the attribute rules that depend on it (decided by
@@ -285,6 +302,7 @@ impl Image {
             updated_at: now.to_owned(),
             tags: Vec::new(),
             properties: BTreeMap::new(),
+            locations: Vec::new(),
             version: 0,
         }
     }
@@ -426,8 +444,9 @@ impl Image {
     }
 
     /// The v2 JSON representation, keys in Glance's order (custom properties
-    /// first). `store_id` is shown as `stores` once the image has data.
-    pub fn to_json(&self, store_id: &str) -> Value {
+    /// first). `stores` (heaviest first) appears once the image has a
+    /// location; `locations` when the catalog shows them.
+    pub fn to_json(&self, view: &ImageView<'_>) -> Value {
         let mut map = Map::new();
         for (key, value) in &self.properties {
             map.insert(key.clone(), Value::String(value.clone()));
@@ -455,8 +474,11 @@ impl Image {
         map.insert("self".into(), format!("/v2/images/{id}").into());
         map.insert("file".into(), format!("/v2/images/{id}/file").into());
         map.insert("schema".into(), "/v2/schemas/image".into());
-        if self.has_data() {
-            map.insert("stores".into(), store_id.into());
+        if !self.locations.is_empty() {
+            map.insert("stores".into(), view.stores.format_stores(self.store_ids()).into());
+        }
+        if view.show_locations {
+            map.insert("locations".into(), self.locations.iter().map(Location::to_json).collect::<Vec<_>>().into());
         }
         Value::Object(map)
     }
