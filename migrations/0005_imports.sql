@@ -31,3 +31,7 @@ CREATE TABLE tasks (
 CREATE INDEX tasks_by_image ON tasks (image_id, created_at);
 CREATE INDEX tasks_by_created ON tasks (deleted, created_at, id);
 CREATE INDEX tasks_by_status ON tasks (status, updated_at);
+
+-- Multipart uploads are now in one of several buckets: the journal names
+-- the store whose bucket holds each (all earlier ones were in "primary").
+ALTER TABLE multipart_uploads ADD COLUMN store TEXT NOT NULL DEFAULT 'primary';

@@ -8,20 +8,27 @@ use worker::Env;
 use super::config::{names, Config};
 use crate::context::RequestContext;
 use crate::domain::access::policy::{self, Action, Decision};
-use crate::domain::image::{Image, ImageId};
+use crate::domain::image::{Image, ImageId, ImageView};
+use crate::domain::stores::Stores;
 use crate::error::ApiError;
 use crate::store::blobs::Blobs;
 use crate::store::images::Images;
+use crate::store::jobs::Jobs;
 use crate::store::members::Members;
+use crate::store::tasks::Tasks;
 
 /// Everything a handler needs for one request.
 pub struct App {
     /// Image metadata.
     pub images: Images,
-    /// Image data.
-    pub blobs: Blobs,
+    /// Image data: one bucket per R2 store, in configuration order.
+    pub buckets: Vec<Blobs>,
     /// Image members.
     pub members: Members,
+    /// Tasks.
+    pub tasks: Tasks,
+    /// The import queue.
+    pub jobs: Jobs,
     /// Settings.
     pub config: Config,
     /// Who is calling.
@@ -45,18 +52,53 @@ impl App {
     /// Builds the app from the environment, for an authenticated `caller`.
     pub fn new(env: &Env, config: Config, caller: RequestContext, base_url: String) -> Result<App, ApiError> {
         let d1 = || env.d1(names::METADATA_DB).map_err(|e| ApiError::internal(format!("D1 binding: {e}")));
-        let bucket = js_sys::Reflect::get(env, &names::IMAGES_BUCKET.into())
-            .ok()
-            .filter(|b| !b.is_undefined())
-            .ok_or_else(|| ApiError::internal("R2 binding IMAGES is missing"))?;
+        let stores = config.stores.as_ref().map_err(ApiError::internal)?;
+        let mut buckets = Vec::new();
+        for (id, binding) in stores.r2_bindings() {
+            let bucket = js_sys::Reflect::get(env, &binding.into())
+                .ok()
+                .filter(|b| !b.is_undefined())
+                .ok_or_else(|| ApiError::internal(format!("R2 binding {binding} of store {id} is missing")))?;
+            buckets.push(Blobs::new(id, bucket, d1()?));
+        }
+        let queue = env
+            .queue(names::IMPORTS_QUEUE)
+            .map_err(|e| ApiError::internal(format!("Queue binding {}: {e}", names::IMPORTS_QUEUE)))?;
         Ok(App {
             images: Images::new(d1()?),
-            blobs: Blobs::new(bucket, d1()?),
+            buckets,
             members: Members::new(d1()?),
+            tasks: Tasks::new(d1()?),
+            jobs: Jobs::new(queue),
             config,
             caller,
             base_url,
         })
+    }
+
+    /// The configured stores (checked when the app was built).
+    pub fn stores(&self) -> &Stores {
+        self.config.stores.as_ref().expect("App::new checked the stores")
+    }
+
+    /// How images are shown.
+    pub fn view(&self) -> ImageView<'_> {
+        ImageView { stores: self.stores(), show_locations: self.config.show_multiple_locations }
+    }
+
+    /// The bucket of R2 store `store`.
+    pub fn bucket(&self, store: &str) -> Result<&Blobs, ApiError> {
+        self.buckets
+            .iter()
+            .find(|b| b.store() == store)
+            .ok_or_else(|| ApiError::bad_request(format!("Store {store} is not a writable store of this catalog.")))
+    }
+
+    /// The default store's bucket (uploads without a chosen store, and the
+    /// staging area of glance-direct).
+    pub fn default_bucket(&self) -> &Blobs {
+        let id = &self.stores().default_store().id;
+        self.buckets.iter().find(|b| b.store() == id).expect("the default store is an R2 store")
     }
 
     /// The image `raw_id`, if it exists, the caller can see it and the

@@ -9,10 +9,11 @@ use super::app::App;
 use super::respond::now;
 use crate::domain::access::policy::Action;
 use crate::domain::image::status::{ImageEvent, ImageStatus};
-use crate::domain::image::{Image, ImageId};
+use crate::domain::image::Image;
 use crate::domain::listing::ListQuery;
 use crate::error::ApiError;
-use crate::store::blobs::object_key;
+use crate::domain::stores::StoreKind;
+use crate::store::blobs::staging_key;
 
 /// How many times a write is re-applied to a fresh record before 409. Each
 /// round lets at least one of the racing writers through, so this many
@@ -57,26 +58,51 @@ pub async fn update_image(
     Err(busy(raw_id))
 }
 
-/// Deletes an image (refused while protected) and then its data.
+/// Deletes an image (refused while protected) and then its data. With
+/// delayed delete on, an active image with data becomes `pending_delete`
+/// and keeps its data until the scrubber (cron) removes it.
 pub async fn remove_image(app: &App, raw_id: &str) -> Result<(), ApiError> {
     for _ in 0..WRITE_ATTEMPTS {
         let image = app.image_for(raw_id, Action::Delete).await?;
         if image.protected {
             return Err(ApiError::forbidden(format!("Image {raw_id} is protected and cannot be deleted.")));
         }
-        let transition = image.status.transition(ImageEvent::Delete)?;
+        let delayed = app.config.delayed_delete && !image.locations.is_empty();
+        let transition = match image.status.transition(ImageEvent::DelayedDelete) {
+            Ok(pending) if delayed => pending,
+            _ => image.status.transition(ImageEvent::Delete)?,
+        };
         if app.images.delete(&image, transition, &now()).await? {
-            remove_data(app, &image.id).await;
+            if transition.to() == ImageStatus::Deleted {
+                remove_data(app, &image).await;
+            }
             return Ok(());
         }
     }
     Err(busy(raw_id))
 }
 
-/// Deletes an image's object; failures are logged (the row is already gone).
-pub async fn remove_data(app: &App, id: &ImageId) {
-    if let Err(e) = app.blobs.delete(&object_key(id.as_str())).await {
-        worker::console_error!("could not delete data of image {id}: {e}");
+/// Deletes an image's objects in every R2 store holding it, and any staged
+/// data; failures are logged (the row is already gone, and the cron's
+/// upkeep cannot find an object without its row, so they are errors).
+pub async fn remove_data(app: &App, image: &Image) {
+    for location in &image.locations {
+        let Some(store) = location.store().and_then(|id| app.stores().get(id)) else { continue };
+        if !matches!(store.kind, StoreKind::R2 { .. }) {
+            continue;
+        }
+        let key = location.url.strip_prefix(&format!("r2://{}/", store.id)).unwrap_or(&location.url);
+        match app.bucket(&store.id) {
+            Ok(bucket) => {
+                if let Err(e) = bucket.delete(key).await {
+                    worker::console_error!("could not delete data of image {} in {}: {e}", image.id, store.id);
+                }
+            }
+            Err(e) => worker::console_error!("image {}: {}", image.id, e.message),
+        }
+    }
+    if let Err(e) = app.default_bucket().delete(&staging_key(image.id.as_str())).await {
+        worker::console_error!("could not delete staged data of image {}: {e}", image.id);
     }
 }
 

@@ -4,6 +4,9 @@
 use worker::Env;
 
 use crate::domain::access::auth::{auth_mode, AuthMode};
+use crate::domain::import::request::ImportMethod;
+use crate::domain::import::uri_filter::UriFilter;
+use crate::domain::stores::Stores;
 
 /// Binding and variable names from `wrangler.toml`.
 pub mod names {
@@ -11,8 +14,20 @@ pub mod names {
     pub const METADATA_DB: &str = "DB";
     /// R2 bucket with image data.
     pub const IMAGES_BUCKET: &str = "IMAGES";
-    /// The store id shown in `stores` and `/v2/info/stores`.
-    pub const STORE_ID: &str = "STORE_ID";
+    /// The image stores (JSON; see `domain::stores`).
+    pub const STORES: &str = "STORES";
+    /// The import queue.
+    pub const IMPORTS_QUEUE: &str = "IMPORTS";
+    /// The import methods offered.
+    pub const IMPORT_METHODS: &str = "IMPORT_METHODS";
+    /// Show and manage `locations` (Glance's `show_multiple_locations`).
+    pub const SHOW_MULTIPLE_LOCATIONS: &str = "SHOW_MULTIPLE_LOCATIONS";
+    /// Glance's `delayed_delete`.
+    pub const DELAYED_DELETE: &str = "DELAYED_DELETE";
+    /// Seconds a pending-delete image keeps its data.
+    pub const SCRUB_TIME_SECONDS: &str = "SCRUB_TIME_SECONDS";
+    /// Hours a finished task is kept.
+    pub const TASK_TIME_TO_LIVE_HOURS: &str = "TASK_TIME_TO_LIVE_HOURS";
     /// Largest accepted image, in bytes.
     pub const IMAGE_SIZE_CAP: &str = "IMAGE_SIZE_CAP";
     /// Minutes after which a `saving` image counts as a dead upload.
@@ -35,8 +50,23 @@ pub struct Config {
     /// How callers are authenticated (`Err`: misconfigured, every
     /// authenticated route answers 500 rather than guessing).
     pub auth: Result<AuthMode, String>,
-    /// Our store id.
+    /// The image stores (`Err`: misconfigured; routes that need them
+    /// answer 500 naming the problem).
+    pub stores: Result<Stores, String>,
+    /// The default store's id (v1 shows it as the image's store).
     pub store_id: String,
+    /// The import methods offered.
+    pub import_methods: Vec<ImportMethod>,
+    /// What web-download, import tasks and locations may fetch.
+    pub uri_filter: UriFilter,
+    /// Show and manage `locations`.
+    pub show_multiple_locations: bool,
+    /// DELETE leaves images `pending_delete` for the scrubber.
+    pub delayed_delete: bool,
+    /// Seconds before the scrubber deletes a pending-delete image's data.
+    pub scrub_time_seconds: u64,
+    /// Hours a finished task is kept.
+    pub task_ttl_hours: u64,
     /// Largest image accepted.
     pub size_cap: u64,
     /// Minutes after which a `saving` image counts as a dead upload.
@@ -52,9 +82,29 @@ impl Config {
         // Secrets (`wrangler secret put`) and vars are both plain strings.
         let var_or_secret = |name: &str| var(name).or_else(|| env.secret(name).ok().map(|v| v.to_string()));
         let number = |name: &str| var(name).and_then(|v| v.trim().parse::<u64>().ok());
+        let flag = |name: &str| var(name).is_some_and(|v| matches!(v.trim(), "true" | "True" | "1" | "yes" | "on"));
+        let stores = match var(names::STORES).filter(|v| !v.trim().is_empty()) {
+            Some(raw) => Stores::parse(&raw).map_err(|e| format!("{}: {e}", names::STORES)),
+            None => Ok(Stores::single("primary", names::IMAGES_BUCKET)),
+        };
+        let store_id = stores.as_ref().map(|s| s.default_store().id.clone()).unwrap_or_else(|_| "primary".into());
+        let import_methods = match var(names::IMPORT_METHODS) {
+            Some(raw) => ImportMethod::parse_list(&raw).unwrap_or_else(|e| {
+                worker::console_error!("{}: {e}; no import method is offered", names::IMPORT_METHODS);
+                Vec::new()
+            }),
+            None => ImportMethod::ALL.to_vec(),
+        };
         Config {
             auth: auth_mode(var_or_secret),
-            store_id: var(names::STORE_ID).unwrap_or_else(|| "r2".into()),
+            stores,
+            store_id,
+            import_methods,
+            uri_filter: UriFilter::from_vars(var),
+            show_multiple_locations: flag(names::SHOW_MULTIPLE_LOCATIONS),
+            delayed_delete: flag(names::DELAYED_DELETE),
+            scrub_time_seconds: number(names::SCRUB_TIME_SECONDS).unwrap_or(0),
+            task_ttl_hours: number(names::TASK_TIME_TO_LIVE_HOURS).unwrap_or(48),
             size_cap: number(names::IMAGE_SIZE_CAP).unwrap_or(DEFAULT_SIZE_CAP),
             stalled_upload_minutes: number(names::STALLED_UPLOAD_MINUTES).unwrap_or(60),
             upload_idle_seconds: number(names::UPLOAD_IDLE_SECONDS)

@@ -23,11 +23,13 @@ use worker::{Context, Headers, Request, Response, ResponseBody};
 use super::app::App;
 use super::respond::{header, internal, now, now_seconds};
 use crate::domain::access::policy::Action;
-use crate::domain::image::status::{ImageEvent, Transition};
+use crate::domain::image::status::{ImageEvent, ImageStatus, Transition};
+use crate::domain::image::location::Location;
 use crate::domain::image::{Image, ImageId, EMPTY_MD5, EMPTY_SHA512};
+use crate::domain::stores::StoreKind;
 use crate::domain::wire::range::{self, ByteRange, RangeError};
 use crate::error::ApiError;
-use crate::store::blobs::{object_key, StoredData, UploadFailure, UploadLimits};
+use crate::store::blobs::{object_key, staging_key, Blobs, StoredData, UploadFailure, UploadLimits};
 use crate::store::cache::{EdgeCache, FillClaim, MAX_ENTRY_BYTES};
 use crate::store::images::DataRecord;
 
@@ -56,10 +58,26 @@ pub fn request_body(req: &Request) -> Option<JsValue> {
     req.inner().body().map(JsValue::from)
 }
 
-/// How an upload is received: what a failure does to the image, and what
-/// the data must satisfy. v2 requeues on failure; v1 kills the image.
+/// Where received bytes go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UploadTarget {
+    /// The image's object in this R2 store; the image becomes active.
+    Store(String),
+    /// The staging area of glance-direct (in the default store's bucket);
+    /// the image stays `uploading` until it is imported.
+    Staging,
+}
+
+/// How an upload is received: what starts and what a failure does to the
+/// image, where the bytes go, and what they must satisfy. v2 requeues on
+/// failure; v1 kills the image.
 pub struct UploadRules {
-    /// The event applied to a `saving` image when the upload fails.
+    /// The event that starts the upload (queued -> saving, or -> uploading
+    /// for a stage).
+    pub begin: ImageEvent,
+    /// Where the bytes go.
+    pub target: UploadTarget,
+    /// The event applied to the image when the upload fails.
     pub on_failure: ImageEvent,
     /// Both formats must be set first (v2); v1 images may have none.
     pub require_formats: bool,
@@ -68,9 +86,27 @@ pub struct UploadRules {
 }
 
 impl UploadRules {
-    /// Glance v2: failures return the image to `queued`.
-    pub fn v2() -> UploadRules {
-        UploadRules { on_failure: ImageEvent::UploadFailed, require_formats: true, expected_md5: None }
+    /// Glance v2 `PUT /file` into `store`: failures return the image to
+    /// `queued`.
+    pub fn v2(store: String) -> UploadRules {
+        UploadRules {
+            begin: ImageEvent::BeginUpload,
+            target: UploadTarget::Store(store),
+            on_failure: ImageEvent::UploadFailed,
+            require_formats: true,
+            expected_md5: None,
+        }
+    }
+
+    /// `PUT /stage`: queued -> uploading; failures unstage and requeue.
+    pub fn stage() -> UploadRules {
+        UploadRules {
+            begin: ImageEvent::Stage,
+            target: UploadTarget::Staging,
+            on_failure: ImageEvent::UploadFailed,
+            require_formats: false,
+            expected_md5: None,
+        }
     }
 }
 
@@ -87,9 +123,13 @@ pub async fn receive(
     ctx: &Context,
 ) -> Result<(), ApiError> {
     let image = app.image_for(raw_id, Action::Upload).await?;
-    let begin = image.status.transition(ImageEvent::BeginUpload).map_err(|_| {
-        ApiError::conflict(format!("Image status transition from {} to saving is not allowed", image.status))
+    let begin = image.status.transition(rules.begin).map_err(|e| {
+        let to = ImageStatus::Queued.apply(rules.begin).map(|s| s.as_str()).unwrap_or("saving");
+        ApiError::conflict(format!("Image status transition from {} to {to} is not allowed", e.from))
     })?;
+    if let UploadTarget::Store(store) = &rules.target {
+        app.bucket(store)?;
+    }
     if rules.require_formats {
         image.check_ready_for_data()?;
     }
@@ -101,8 +141,9 @@ pub async fn receive(
     }
     if !app.images.move_status(&image.id, begin, &now()).await? {
         return Err(ApiError::conflict(format!(
-            "Image {} is no longer queued (another upload is in progress or has finished): status transition to saving is not allowed",
-            image.id
+            "Image {} is no longer queued (another upload is in progress or has finished): status transition to {} is not allowed",
+            image.id,
+            begin.to()
         )));
     }
 
@@ -127,23 +168,26 @@ async fn transfer(
     declared: Option<u64>,
     rules: &UploadRules,
 ) -> Result<(), ApiError> {
-    let key = object_key(image.id.as_str());
+    let (bucket, key) = match &rules.target {
+        UploadTarget::Store(store) => (app.bucket(store)?, object_key(image.id.as_str())),
+        UploadTarget::Staging => (app.default_bucket(), staging_key(image.id.as_str())),
+    };
     let limits = UploadLimits { size_cap: app.config.size_cap, idle_seconds: app.config.upload_idle_seconds };
     let heartbeat = Rc::new(progress_heartbeat(app.clone(), image.id.clone()));
-    let stored = app.blobs.put_stream(&key, body, declared, limits, heartbeat).await;
+    let stored = bucket.put_stream(&key, body, declared, limits, heartbeat).await;
     let error = match stored {
         Ok(data) => match &rules.expected_md5 {
             Some(expected) if *expected != data.md5 => ApiError::bad_request(format!(
                 "Checksum mismatch: x-image-meta-checksum is {expected} but the data's md5 is {}.",
                 data.md5
             )),
-            _ => return finish(app, image, begun, &key, data).await,
+            _ => return finish(app, image, begun, bucket, &key, &rules.target, data).await,
         },
         Err(failure) => upload_error(failure),
     };
     // Remove whatever might exist *before* the image leaves `saving`, so a
     // retry can never lose its data to this failed attempt.
-    if let Err(e) = app.blobs.delete(&key).await {
+    if let Err(e) = bucket.delete(&key).await {
         worker::console_error!("could not remove failed upload {key}: {e}");
     }
     let back = begun.to().transition(rules.on_failure)?;
@@ -181,15 +225,40 @@ fn progress_heartbeat(app: Rc<App>, id: ImageId) -> impl Fn() {
     }
 }
 
-async fn finish(app: &App, image: &Image, begun: Transition, key: &str, data: StoredData) -> Result<(), ApiError> {
-    let virtual_size = image.virtual_size_of(data.size);
-    let record = DataRecord { size: data.size, checksum: &data.md5, os_hash_value: &data.sha512, virtual_size };
-    let stored = begun.to().transition(ImageEvent::DataStored)?;
-    if app.images.record_data(&image.id, stored, record, &now()).await? {
+async fn finish(
+    app: &App,
+    image: &Image,
+    begun: Transition,
+    bucket: &Blobs,
+    key: &str,
+    target: &UploadTarget,
+    data: StoredData,
+) -> Result<(), ApiError> {
+    let kept = match target {
+        UploadTarget::Store(store) => {
+            let virtual_size = image.virtual_size_of(data.size);
+            let locations = [Location::in_r2(store, key)];
+            let record = DataRecord {
+                size: data.size,
+                checksum: &data.md5,
+                os_hash_value: &data.sha512,
+                virtual_size,
+                locations: &locations,
+            };
+            let stored = begun.to().transition(ImageEvent::DataStored)?;
+            app.images.record_data(&image.id, stored, record, &now()).await?
+        }
+        // Staged data waits for the import; it is kept while the image is
+        // still the one that was staged.
+        UploadTarget::Staging => {
+            app.images.get(&image.id).await?.is_some_and(|i| i.status == ImageStatus::Uploading)
+        }
+    };
+    if kept {
         return Ok(());
     }
     // The image was deleted (or reset) while the bytes were in flight.
-    if let Err(e) = app.blobs.delete(key).await {
+    if let Err(e) = bucket.delete(key).await {
         worker::console_error!("could not remove data of vanished image {key}: {e}");
     }
     Err(ApiError::gone(format!("Image {} was deleted during the upload; its data was discarded.", image.id)))
@@ -210,6 +279,7 @@ pub async fn record_empty(app: &App, image: &Image, expected_md5: Option<&str>) 
         checksum: EMPTY_MD5,
         os_hash_value: EMPTY_SHA512,
         virtual_size: image.virtual_size_of(0),
+        locations: &[],
     };
     if !app.images.record_data(&image.id, stored, record, &now()).await? {
         return Err(ApiError::conflict(format!("Image {} changed status meanwhile; retry.", image.id)));
@@ -317,8 +387,11 @@ async fn open_data(
             return Ok((Some(cached), Some("HIT")));
         }
     }
-    let key = object_key(image.id.as_str());
-    let stream = app.blobs.get_stream(&key, window).await.map_err(ApiError::internal)?;
+    let (bucket, key) = match source_of(app, image)? {
+        Source::R2(bucket, key) => (bucket, key),
+        Source::Http(url) => return Ok((Some(read_through(app, &url, window).await?), None)),
+    };
+    let stream = bucket.get_stream(&key, window).await.map_err(ApiError::internal)?;
     let stream = stream
         .ok_or_else(|| ApiError::internal(format!("image {} is active but {key} is missing from R2", image.id)))?;
     let Some((cache, cache_key)) = cache else {
@@ -328,7 +401,7 @@ async fn open_data(
         return Ok((Some(stream), Some("BYPASS")));
     }
     if let Some(claim) = FillClaim::claim(&cache_key) {
-        match app.blobs.get_stream(&key, None).await {
+        match bucket.get_stream(&key, None).await {
             Ok(Some(to_cache)) => ctx.wait_until(async move {
                 if let Err(e) = cache.put(&cache_key, to_cache, size).await {
                     worker::console_warn!("could not cache {cache_key}: {e}");
@@ -339,4 +412,42 @@ async fn open_data(
         }
     }
     Ok((Some(stream), Some("MISS")))
+}
+
+/// Where a download reads from.
+enum Source<'a> {
+    /// An object in one of our buckets.
+    R2(&'a Blobs, String),
+    /// An http location, read through.
+    Http(String),
+}
+
+/// The copy to serve: the heaviest store holding the image (R2 stores
+/// before the read-only http store when the weights say so).
+fn source_of<'a>(app: &'a App, image: &Image) -> Result<Source<'a>, ApiError> {
+    for store in app.stores().download_order(&image.store_ids()) {
+        let Some(location) = image.location_in(&store.id) else { continue };
+        match &store.kind {
+            StoreKind::R2 { .. } => {
+                let key = location.url.strip_prefix(&format!("r2://{}/", store.id)).unwrap_or(&location.url);
+                return Ok(Source::R2(app.bucket(&store.id)?, key.to_owned()));
+            }
+            StoreKind::Http => return Ok(Source::Http(location.url.clone())),
+        }
+    }
+    Err(ApiError::internal(format!("image {} has data but no location in a configured store", image.id)))
+}
+
+/// Streams an http location's bytes (a window with a Range request, which
+/// the server must honour with 206).
+async fn read_through(app: &App, url: &str, window: Option<(u64, u64)>) -> Result<JsValue, ApiError> {
+    let range = window.map(|(offset, length)| format!("bytes={offset}-{}", offset + length - 1));
+    let headers: Vec<(&str, &str)> = range.as_deref().map(|r| vec![("Range", r)]).unwrap_or_default();
+    let body = crate::store::web::open(url, &app.config.uri_filter, &headers)
+        .await
+        .map_err(|e| ApiError::unavailable(format!("The image's http location could not be read: {e}")))?;
+    if window.is_some() && !body.partial {
+        return Err(ApiError::unavailable(format!("The image's http location {url} does not serve byte ranges.")));
+    }
+    body.stream.ok_or_else(|| ApiError::unavailable(format!("The image's http location {url} sent no data.")))
 }

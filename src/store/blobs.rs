@@ -86,9 +86,16 @@ pub fn object_key(image_id: &str) -> String {
     format!("images/{image_id}")
 }
 
+/// The object key of an image's staged data (glance-direct), in the
+/// default store's bucket.
+pub fn staging_key(image_id: &str) -> String {
+    format!("staging/{image_id}")
+}
+
 /// The R2 bucket holding image data, and the D1 record of its multipart
 /// uploads in flight.
 pub struct Blobs {
+    store: String,
     bucket: R2Bucket,
     journal: Db,
 }
@@ -176,9 +183,15 @@ impl Progress<'_> {
 }
 
 impl Blobs {
-    /// Wraps the raw binding (`env[IMAGES_BUCKET]`) and the metadata database.
-    pub fn new(binding: JsValue, journal: worker::D1Database) -> Blobs {
-        Blobs { bucket: binding.unchecked_into(), journal: Db::new(journal) }
+    /// Wraps the raw binding of store `store`'s bucket and the metadata
+    /// database.
+    pub fn new(store: &str, binding: JsValue, journal: worker::D1Database) -> Blobs {
+        Blobs { store: store.to_owned(), bucket: binding.unchecked_into(), journal: Db::new(journal) }
+    }
+
+    /// The id of the store this bucket is.
+    pub fn store(&self) -> &str {
+        &self.store
     }
 
     /// Streams `body` into `key`. `declared` is the size the client announced
@@ -403,8 +416,13 @@ impl Blobs {
         let recorded = self
             .journal
             .changes(
-                "INSERT INTO multipart_uploads (upload_id, object_key, progress_at) VALUES (?, ?, ?)",
-                &[SqlValue::Text(multipart.upload_id()), SqlValue::Text(key.into()), SqlValue::Int(now_seconds())],
+                "INSERT INTO multipart_uploads (upload_id, object_key, progress_at, store) VALUES (?, ?, ?, ?)",
+                &[
+                    SqlValue::Text(multipart.upload_id()),
+                    SqlValue::Text(key.into()),
+                    SqlValue::Int(now_seconds()),
+                    SqlValue::Text(self.store.clone()),
+                ],
             )
             .await;
         if let Err(e) = recorded {
@@ -450,8 +468,8 @@ impl Blobs {
         let rows: Vec<Abandoned> = self
             .journal
             .rows(
-                "SELECT upload_id, object_key FROM multipart_uploads WHERE progress_at < ? LIMIT 100",
-                &[SqlValue::Int(before)],
+                "SELECT upload_id, object_key FROM multipart_uploads WHERE progress_at < ? AND store = ? LIMIT 100",
+                &[SqlValue::Int(before), SqlValue::Text(self.store.clone())],
             )
             .await?;
         let mut aborted = 0;

@@ -112,6 +112,14 @@ extern "C" {
     ) -> js_sys::Promise;
 }
 
+#[wasm_bindgen(module = "/src/store/js/digest.js")]
+extern "C" {
+    /// The digests (`"MD5"`, `"SHA-512"`, ...) and size of `readable`,
+    /// read to its end unless `signal` aborts (see `js/digest.js`).
+    #[wasm_bindgen(js_name = digestStream)]
+    pub fn digest_stream(readable: &JsValue, algorithms: &js_sys::Array, signal: &JsValue) -> js_sys::Promise;
+}
+
 /// Seconds since the Unix epoch, by the runtime's clock.
 pub fn now_seconds() -> i64 {
     (js_sys::Date::now() / 1000.0).floor() as i64

@@ -167,3 +167,31 @@ impl<'a> Keystone<'a> {
         })
     }
 }
+
+/// The `image` endpoint of `region`/`interface` in the service catalog
+/// `token` sees (glance-download's remote catalog).
+pub async fn image_endpoint(
+    config: &crate::api_config::Config,
+    token: &str,
+    region: &str,
+    interface: &str,
+) -> Result<String, String> {
+    let Ok(crate::domain::access::auth::AuthMode::Keystone(settings)) = &config.auth else {
+        return Err("glance-download needs the catalog in keystone mode".into());
+    };
+    let url = format!("{}/v3/auth/catalog", settings.url);
+    let headers = web_sys::Headers::new().map_err(|e| describe(&e))?;
+    headers.append("X-Auth-Token", token).map_err(|e| describe(&e))?;
+    let init = js_sys::Object::new();
+    js_sys::Reflect::set(&init, &"headers".into(), &headers).map_err(|e| describe(&e))?;
+    js_sys::Reflect::set(&init, &"signal".into(), &abort_signal_timeout(KEYSTONE_TIMEOUT_MS)).map_err(|e| describe(&e))?;
+    let response: web_sys::Response =
+        settle(js_fetch(&url, &init)).await?.dyn_into().map_err(|_| "fetch gave no Response".to_string())?;
+    if response.status() != 200 {
+        return Err(format!("Keystone's catalog answered HTTP {}", response.status()));
+    }
+    let text = settle(response.text().map_err(|e| describe(&e))?).await?.as_string().unwrap_or_default();
+    let catalog: serde_json::Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+    crate::domain::access::auth::image_endpoint_in(&catalog, region, interface)
+        .ok_or_else(|| format!("no {interface} image endpoint in region '{region}' in the service catalog"))
+}

@@ -12,7 +12,7 @@ use futures_util::pin_mut;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
-use super::js::{describe, settle, AbortController};
+use super::js::{self, describe, digest_stream, settle, AbortController};
 use crate::domain::import::uri_filter::UriFilter;
 
 /// Most redirects followed for one URL (browsers stop at 20; Python's
@@ -54,6 +54,8 @@ pub struct WebBody {
     pub length: Option<u64>,
     /// The URL that answered, after redirects.
     pub final_url: String,
+    /// The answer was a 206 (a Range was honoured).
+    pub partial: bool,
 }
 
 /// GETs `url` (following redirects through `filter`) with `headers`, and
@@ -88,9 +90,34 @@ pub async fn open(url: &str, filter: &UriFilter, headers: &[(&str, &str)]) -> Re
         }
         let length =
             response.headers().get("content-length").ok().flatten().and_then(|v| v.trim().parse::<u64>().ok());
-        return Ok(WebBody { stream: response.body().map(JsValue::from), length, final_url: current });
+        return Ok(WebBody {
+            stream: response.body().map(JsValue::from),
+            length,
+            final_url: current,
+            partial: status == 206,
+        });
     }
     Err(WebError::Failed(format!("{url} redirected more than {MAX_REDIRECTS} times")))
+}
+
+/// The size of `url`'s data and its digests under `algorithms` (the
+/// runtime's names: `MD5`, `SHA-1`, `SHA-256`, `SHA-512`), read without
+/// storing it. `stop` aborting ends the read early (an error).
+pub async fn digest(
+    url: &str,
+    filter: &UriFilter,
+    algorithms: &[&str],
+    stop: &AbortController,
+) -> Result<(u64, Vec<String>), WebError> {
+    let body = open(url, filter, &[]).await?;
+    let Some(stream) = body.stream else {
+        return Err(WebError::Failed(format!("{url} sent no body")));
+    };
+    let names: js_sys::Array = algorithms.iter().map(|a| JsValue::from_str(a)).collect();
+    let answer = settle(digest_stream(&stream, &names, &stop.signal())).await.map_err(WebError::Failed)?;
+    let size = js::property(&answer, "size").as_f64().unwrap_or(0.0) as u64;
+    let digests: js_sys::Array = js::property(&answer, "digests").unchecked_into();
+    Ok((size, digests.iter().map(|d| d.as_string().unwrap_or_default()).collect()))
 }
 
 /// GETs `url` (through `filter`, redirects included) and parses a JSON

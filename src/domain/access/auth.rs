@@ -471,3 +471,43 @@ mod tests {
         assert!(minute.needs_renewal(NOON + 45));
     }
 }
+
+/// The URL of the `image` service's `interface` endpoint in `region`, in a
+/// Keystone service catalog (`GET /v3/auth/catalog`); how glance-download
+/// finds another region's catalog.
+pub fn image_endpoint_in(catalog: &serde_json::Value, region: &str, interface: &str) -> Option<String> {
+    catalog
+        .get("catalog")?
+        .as_array()?
+        .iter()
+        .filter(|service| service.get("type").and_then(serde_json::Value::as_str) == Some("image"))
+        .flat_map(|service| service.get("endpoints").and_then(serde_json::Value::as_array).into_iter().flatten())
+        .find(|endpoint| {
+            let field = |k: &str| endpoint.get(k).and_then(serde_json::Value::as_str);
+            field("interface") == Some(interface) && (field("region_id") == Some(region) || field("region") == Some(region))
+        })
+        .and_then(|endpoint| endpoint.get("url")?.as_str().map(str::to_owned))
+}
+
+#[cfg(test)]
+mod catalog_tests {
+    use super::image_endpoint_in;
+    use serde_json::json;
+
+    #[test]
+    fn the_image_endpoint_is_found_by_region_and_interface() {
+        let catalog = json!({"catalog": [
+            {"type": "identity", "endpoints": [{"interface": "public", "region_id": "R1", "url": "http://k"}]},
+            {"type": "image", "endpoints": [
+                {"interface": "internal", "region_id": "R1", "url": "http://i"},
+                {"interface": "public", "region_id": "R1", "url": "http://p1"},
+                {"interface": "public", "region": "R2", "url": "http://p2"}
+            ]}
+        ]});
+        assert_eq!(image_endpoint_in(&catalog, "R1", "public").as_deref(), Some("http://p1"));
+        assert_eq!(image_endpoint_in(&catalog, "R2", "public").as_deref(), Some("http://p2"));
+        assert_eq!(image_endpoint_in(&catalog, "R1", "internal").as_deref(), Some("http://i"));
+        assert_eq!(image_endpoint_in(&catalog, "nowhere", "public"), None);
+        assert_eq!(image_endpoint_in(&json!({}), "R1", "public"), None);
+    }
+}

@@ -1,0 +1,32 @@
+// Hashes a stream without storing it (the background hashing of an http
+// location): the runtime's DigestStreams compute the digests natively; this
+// loop only hands them the chunks. `signal` aborting (the image was deleted
+// meanwhile) cancels the source and rejects. Resolves to
+// {size, digests: [hex, ...]} in the order of `algorithms` ("MD5",
+// "SHA-256", ...).
+export async function digestStream(readable, algorithms, signal) {
+  const digests = algorithms.map((name) => new crypto.DigestStream(name));
+  const writers = digests.map((digest) => digest.getWriter());
+  const reader = readable.getReader();
+  const onAbort = () => reader.cancel("aborted").catch(() => {});
+  signal.addEventListener("abort", onAbort);
+  let size = 0;
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (signal.aborted) throw new Error("aborted");
+      if (done) break;
+      size += value.byteLength;
+      await Promise.all(writers.map((writer) => writer.write(value)));
+    }
+    await Promise.all(writers.map((writer) => writer.close()));
+  } catch (error) {
+    await Promise.all(writers.map((writer) => writer.abort(error).catch(() => {})));
+    throw error;
+  } finally {
+    signal.removeEventListener("abort", onAbort);
+  }
+  const buffers = await Promise.all(digests.map((digest) => digest.digest));
+  const hex = (buffer) => [...new Uint8Array(buffer)].map((b) => b.toString(16).padStart(2, "0")).join("");
+  return { size, digests: buffers.map(hex) };
+}
