@@ -14,6 +14,7 @@
 
 pub mod access;
 pub mod image;
+pub mod import;
 pub mod listing;
 pub mod time;
 pub mod wire;
