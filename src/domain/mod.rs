@@ -16,5 +16,6 @@ pub mod access;
 pub mod image;
 pub mod import;
 pub mod listing;
+pub mod stores;
 pub mod time;
 pub mod wire;
