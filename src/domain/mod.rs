@@ -17,5 +17,6 @@ pub mod image;
 pub mod import;
 pub mod listing;
 pub mod stores;
+pub mod task;
 pub mod time;
 pub mod wire;
