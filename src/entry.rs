@@ -1,11 +1,15 @@
 //! The worker's entry points: `fetch` gives the request an id, runs the
 //! handler, renders any error (the only place that happens) and stamps
-//! `x-openstack-request-id`; `scheduled` runs the upkeep.
+//! `x-openstack-request-id`; `scheduled` runs the upkeep; `queue` runs
+//! imports.
 
-use worker::{event, Context, Env, Headers, Request, Response, ResponseBody, ScheduleContext, ScheduledEvent};
+use worker::{
+    event, Context, Env, Headers, MessageBatch, Request, Response, ResponseBody, ScheduleContext, ScheduledEvent,
+};
 
 use crate::api;
 use crate::error::ApiError;
+use crate::store::jobs::Job;
 
 fn render(error: &ApiError, accept: Option<&str>) -> Response {
     if error.status >= 500 {
@@ -42,4 +46,13 @@ async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
         Ok(upkeep) => worker::console_log!("upkeep: {upkeep:?}"),
         Err(error) => worker::console_error!("scheduled upkeep failed: {error}"),
     }
+}
+
+/// The import queue and its dead-letter queue (`wrangler.toml`
+/// `[[queues.consumers]]`): runs import and location tasks.
+#[event(queue)]
+async fn queue(batch: MessageBatch<Job>, env: Env, _ctx: Context) -> worker::Result<()> {
+    let dead_letter = batch.queue().ends_with("-dlq");
+    api::jobs::consume(batch, &env, dead_letter).await;
+    Ok(())
 }

@@ -38,6 +38,22 @@ pub enum Route {
     Reactivate(String),
     /// `GET /v2/images/{id}/tasks`.
     ImageTasks(String),
+    /// `PUT /v2/images/{id}/stage`: stage data for glance-direct.
+    StageData(String),
+    /// `POST /v2/images/{id}/import`.
+    Import(String),
+    /// `POST /v2/images/{id}/locations` (v2.17).
+    AddLocation(String),
+    /// `GET /v2/images/{id}/locations` (v2.17).
+    ListLocations(String),
+    /// `DELETE /v2/stores/{store}/{image}`.
+    DeleteFromStore(String, String),
+    /// `GET /v2/tasks`.
+    ListTasks,
+    /// `POST /v2/tasks`.
+    CreateTask,
+    /// `GET /v2/tasks/{id}`.
+    ShowTask(String),
     /// `GET /v2/images/{id}/members`.
     ListMembers(String),
     /// `POST /v2/images/{id}/members`.
@@ -54,6 +70,8 @@ pub enum Route {
     ImportInfo,
     /// `GET /v2/info/stores`.
     StoresInfo,
+    /// `GET /v2/info/stores/detail`.
+    StoresDetail,
     /// v1 `GET /v1/images` (also `/images`): public images, brief records.
     V1List,
     /// v1 `GET /v1/images/detail`: public images, full records.
@@ -134,6 +152,14 @@ pub fn resolve(method: &str, path: &str) -> Result<Route, ApiError> {
         ["v2", "images", image, "actions", "deactivate"] => vec![("POST", Route::Deactivate(id(image)))],
         ["v2", "images", image, "actions", "reactivate"] => vec![("POST", Route::Reactivate(id(image)))],
         ["v2", "images", image, "tasks"] => vec![("GET", Route::ImageTasks(id(image)))],
+        ["v2", "images", image, "stage"] => vec![("PUT", Route::StageData(id(image)))],
+        ["v2", "images", image, "import"] => vec![("POST", Route::Import(id(image)))],
+        ["v2", "images", image, "locations"] => {
+            vec![("GET", Route::ListLocations(id(image))), ("POST", Route::AddLocation(id(image)))]
+        }
+        ["v2", "stores", store, image] => vec![("DELETE", Route::DeleteFromStore(id(store), id(image)))],
+        ["v2", "tasks"] => vec![("GET", Route::ListTasks), ("POST", Route::CreateTask)],
+        ["v2", "tasks", task] => vec![("GET", Route::ShowTask(id(task)))],
         ["v2", "images", image, "members"] => {
             vec![("GET", Route::ListMembers(id(image))), ("POST", Route::AddMember(id(image)))]
         }
@@ -156,6 +182,7 @@ pub fn resolve(method: &str, path: &str) -> Result<Route, ApiError> {
         }
         ["v2", "info", "import"] => vec![("GET", Route::ImportInfo)],
         ["v2", "info", "stores"] => vec![("GET", Route::StoresInfo)],
+        ["v2", "info", "stores", "detail"] => vec![("GET", Route::StoresDetail)],
         ["v1", "images", rest @ ..] | ["images", rest @ ..] => v1_candidates(rest)
             .ok_or_else(|| ApiError::not_found(format!("The resource could not be found: {path}")))?,
         [first, ..] if *first != "v2" && *first != "v1" && is_version_prefix(first) => {
@@ -210,6 +237,24 @@ mod tests {
             resolve("DELETE", &format!("/v2/images/{ID}/members/p2")),
             Ok(Route::RemoveMember(ID.into(), "p2".into()))
         );
+    }
+
+    #[test]
+    fn import_task_location_and_store_routes() {
+        assert_eq!(resolve("PUT", &format!("/v2/images/{ID}/stage")), Ok(Route::StageData(ID.into())));
+        assert_eq!(resolve("POST", &format!("/v2/images/{ID}/import")), Ok(Route::Import(ID.into())));
+        assert_eq!(resolve("POST", &format!("/v2/images/{ID}/locations")), Ok(Route::AddLocation(ID.into())));
+        assert_eq!(resolve("GET", &format!("/v2/images/{ID}/locations")), Ok(Route::ListLocations(ID.into())));
+        assert_eq!(
+            resolve("DELETE", &format!("/v2/stores/secondary/{ID}")),
+            Ok(Route::DeleteFromStore("secondary".into(), ID.into()))
+        );
+        assert_eq!(resolve("GET", "/v2/tasks"), Ok(Route::ListTasks));
+        assert_eq!(resolve("POST", "/v2/tasks"), Ok(Route::CreateTask));
+        assert_eq!(resolve("GET", &format!("/v2/tasks/{ID}")), Ok(Route::ShowTask(ID.into())));
+        assert_eq!(resolve("DELETE", &format!("/v2/tasks/{ID}")).unwrap_err().status, 405);
+        assert_eq!(resolve("GET", "/v2/info/stores/detail"), Ok(Route::StoresDetail));
+        assert_eq!(resolve("GET", &format!("/v2/images/{ID}/stage")).unwrap_err().status, 405);
     }
 
     #[test]

@@ -54,7 +54,11 @@ impl App {
         let d1 = || env.d1(names::METADATA_DB).map_err(|e| ApiError::internal(format!("D1 binding: {e}")));
         let stores = config.stores.as_ref().map_err(ApiError::internal)?;
         let mut buckets = Vec::new();
-        for (id, binding) in stores.r2_bindings() {
+        for store in stores.r2_stores() {
+            let (id, binding) = match &store.kind {
+                crate::domain::stores::StoreKind::R2 { binding } => (store.id.as_str(), binding.as_str()),
+                crate::domain::stores::StoreKind::Http => continue,
+            };
             let bucket = js_sys::Reflect::get(env, &binding.into())
                 .ok()
                 .filter(|b| !b.is_undefined())

@@ -11,8 +11,8 @@ use crate::domain::access::policy::Action;
 use crate::domain::image::status::{ImageEvent, ImageStatus};
 use crate::domain::image::Image;
 use crate::domain::listing::ListQuery;
-use crate::error::ApiError;
 use crate::domain::stores::StoreKind;
+use crate::error::ApiError;
 use crate::store::blobs::staging_key;
 
 /// How many times a write is re-applied to a fresh record before 409. Each

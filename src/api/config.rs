@@ -57,8 +57,9 @@ pub struct Config {
     pub store_id: String,
     /// The import methods offered.
     pub import_methods: Vec<ImportMethod>,
-    /// What web-download, import tasks and locations may fetch.
-    pub uri_filter: UriFilter,
+    /// What web-download, import tasks and locations may fetch (`Err`:
+    /// misconfigured; nothing is fetched, fetching routes answer 500).
+    pub uri_filter: Result<UriFilter, String>,
     /// Show and manage `locations`.
     pub show_multiple_locations: bool,
     /// DELETE leaves images `pending_delete` for the scrubber.
@@ -95,12 +96,19 @@ impl Config {
             }),
             None => ImportMethod::ALL.to_vec(),
         };
+        let auth = auth_mode(var_or_secret);
+        // glance-download asks another region's catalog found in Keystone's
+        // service catalog: only offered when there is a Keystone.
+        let import_methods: Vec<ImportMethod> = import_methods
+            .into_iter()
+            .filter(|m| *m != ImportMethod::GlanceDownload || matches!(auth, Ok(AuthMode::Keystone(_))))
+            .collect();
         Config {
-            auth: auth_mode(var_or_secret),
+            auth,
             stores,
             store_id,
             import_methods,
-            uri_filter: UriFilter::from_vars(var),
+            uri_filter: UriFilter::from_vars(var).map_err(|e| e.to_string()),
             show_multiple_locations: flag(names::SHOW_MULTIPLE_LOCATIONS),
             delayed_delete: flag(names::DELAYED_DELETE),
             scrub_time_seconds: number(names::SCRUB_TIME_SECONDS).unwrap_or(0),

@@ -23,8 +23,8 @@ use worker::{Context, Headers, Request, Response, ResponseBody};
 use super::app::App;
 use super::respond::{header, internal, now, now_seconds};
 use crate::domain::access::policy::Action;
-use crate::domain::image::status::{ImageEvent, ImageStatus, Transition};
 use crate::domain::image::location::Location;
+use crate::domain::image::status::{ImageEvent, ImageStatus, Transition};
 use crate::domain::image::{Image, ImageId, EMPTY_MD5, EMPTY_SHA512};
 use crate::domain::stores::StoreKind;
 use crate::domain::wire::range::{self, ByteRange, RangeError};
@@ -250,9 +250,7 @@ async fn finish(
         }
         // Staged data waits for the import; it is kept while the image is
         // still the one that was staged.
-        UploadTarget::Staging => {
-            app.images.get(&image.id).await?.is_some_and(|i| i.status == ImageStatus::Uploading)
-        }
+        UploadTarget::Staging => app.images.get(&image.id).await?.is_some_and(|i| i.status == ImageStatus::Uploading),
     };
     if kept {
         return Ok(());
@@ -443,7 +441,7 @@ fn source_of<'a>(app: &'a App, image: &Image) -> Result<Source<'a>, ApiError> {
 async fn read_through(app: &App, url: &str, window: Option<(u64, u64)>) -> Result<JsValue, ApiError> {
     let range = window.map(|(offset, length)| format!("bytes={offset}-{}", offset + length - 1));
     let headers: Vec<(&str, &str)> = range.as_deref().map(|r| vec![("Range", r)]).unwrap_or_default();
-    let body = crate::store::web::open(url, &app.config.uri_filter, &headers)
+    let body = crate::store::web::open(url, app.config.uri_filter.as_ref().map_err(ApiError::internal)?, &headers)
         .await
         .map_err(|e| ApiError::unavailable(format!("The image's http location could not be read: {e}")))?;
     if window.is_some() && !body.partial {

@@ -1,8 +1,9 @@
-//! Documents that need no storage: versions, schemas, `/v2/info/*`.
+//! Documents that need no storage: versions, schemas, `/v2/info/import`.
 
 use worker::Response;
 
 use super::respond::{json_response, text_response};
+use crate::domain::import::request::ImportMethod;
 use crate::domain::wire::documents;
 use crate::domain::wire::documents::SchemaName;
 use crate::error::ApiError;
@@ -17,12 +18,8 @@ pub fn schema(name: SchemaName) -> Result<Response, ApiError> {
     text_response(200, "application/json", documents::schema(name).to_owned())
 }
 
-/// `GET /v2/info/import`.
-pub fn import_info() -> Result<Response, ApiError> {
-    json_response(200, &documents::import_info())
-}
-
-/// `GET /v2/info/stores`.
-pub fn stores_info(store_id: &str) -> Result<Response, ApiError> {
-    json_response(200, &documents::stores_info(store_id))
+/// `GET /v2/info/import`: the methods this catalog runs.
+pub fn import_info(methods: &[ImportMethod]) -> Result<Response, ApiError> {
+    let names: Vec<&str> = methods.iter().map(|m| m.as_str()).collect();
+    json_response(200, &documents::import_info(&names))
 }

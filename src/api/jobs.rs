@@ -15,12 +15,12 @@
 use std::rc::Rc;
 
 use serde_json::{json, Value};
-use worker::{Env, MessageBatch};
+use worker::{Env, MessageBatch, MessageExt};
 
 use super::app::App;
 use super::catalog::WRITE_ATTEMPTS;
 use super::config::Config;
-use super::respond::{now, now_seconds};
+use super::respond::now;
 use crate::context::RequestContext;
 use crate::domain::image::location::{Location, ValidationData};
 use crate::domain::image::status::{ImageEvent, ImageStatus, TaskEvent, TaskStatus, Transition};
@@ -311,36 +311,36 @@ async fn open_source(
         }
         ImportMethod::WebDownload => {
             let uri = request.uri.as_deref().unwrap_or_default();
-            let body = web::open(uri, &app.config.uri_filter, &[]).await.map_err(web_failure)?;
+            let body = web::open(uri, filter(app)?, &[]).await.map_err(web_failure)?;
             Ok((body.stream, body.length, None))
         }
         ImportMethod::GlanceDownload => {
             let remote = request.remote.as_ref().ok_or_else(|| Stop::Failed("no remote image".into()))?;
             let token = token.ok_or_else(|| Stop::Failed("glance-download needs the caller's token".into()))?;
-            let endpoint = crate::store::keystone::image_endpoint(&app.config, token, &remote.region, &remote.interface)
-                .await
-                .map_err(Stop::Failed)?;
+            let endpoint =
+                crate::store::keystone::image_endpoint(&app.config, token, &remote.region, &remote.interface)
+                    .await
+                    .map_err(Stop::Failed)?;
             let headers = [("X-Auth-Token", token)];
             let base = endpoint.trim_end_matches('/');
-            let record =
-                web::get_json(&format!("{base}/v2/images/{}", remote.image_id), &app.config.uri_filter, &headers)
-                    .await
-                    .map_err(web_failure)?
-                    .ok_or_else(|| Stop::Failed(format!("image {} was not found in {base}", remote.image_id)))?;
+            let record = web::get_json(&format!("{base}/v2/images/{}", remote.image_id), filter(app)?, &headers)
+                .await
+                .map_err(web_failure)?
+                .ok_or_else(|| Stop::Failed(format!("image {} was not found in {base}", remote.image_id)))?;
             if record.get("status").and_then(Value::as_str) != Some("active") {
                 return Err(Stop::Failed(format!("remote image {} is not active", remote.image_id)));
             }
-            let body = web::open(
-                &format!("{base}/v2/images/{}/file", remote.image_id),
-                &app.config.uri_filter,
-                &headers,
-            )
-            .await
-            .map_err(web_failure)?;
+            let body = web::open(&format!("{base}/v2/images/{}/file", remote.image_id), filter(app)?, &headers)
+                .await
+                .map_err(web_failure)?;
             Ok((body.stream, body.length, Some(record)))
         }
         ImportMethod::CopyImage => Err(Stop::Failed("copy-image reads from the image's own stores".into())),
     }
+}
+
+fn filter(app: &App) -> Result<&crate::domain::import::uri_filter::UriFilter, Stop> {
+    app.config.uri_filter.as_ref().map_err(|e| Stop::Failed(format!("the URI filter is misconfigured: {e}")))
 }
 
 fn web_failure(error: WebError) -> Stop {
@@ -583,11 +583,12 @@ async fn run_task_import(app: &Rc<App>, task: &Task) -> Result<Value, Stop> {
     let properties = input.get("image_properties").cloned().unwrap_or_else(|| json!({}));
     let now = now();
     let writer = Writer { is_admin: true, project_id: task.owner.as_deref() };
-    let mut image =
-        Image::from_create_request(&properties, writer, &now).map_err(|e| Stop::Failed(format!("image_properties: {e}")))?;
+    let mut image = Image::from_create_request(&properties, writer, &now)
+        .map_err(|e| Stop::Failed(format!("image_properties: {e}")))?;
     image.owner = task.owner.clone();
     // A retried run finds the image it created before.
-    let existing = task.result.as_ref().and_then(|r| r.get("image_id")).and_then(Value::as_str).and_then(ImageId::parse);
+    let existing =
+        task.result.as_ref().and_then(|r| r.get("image_id")).and_then(Value::as_str).and_then(ImageId::parse);
     if let Some(id) = existing {
         image.id = id;
     } else if let Err(e) = app.images.insert(&image).await {
@@ -598,22 +599,18 @@ async fn run_task_import(app: &Rc<App>, task: &Task) -> Result<Value, Stop> {
     if !app.images.move_status(&image.id, begin, &now).await? {
         return Err(Stop::Failed(format!("image {} is no longer queued", image.id)));
     }
-    let fail = |message: String| async {
-        let _ = app.bucket(&store).map(|b| b.delete(&object_key(image.id.as_str())));
-        if let Ok(back) = ImageStatus::Saving.transition(ImageEvent::UploadFailed) {
-            let _ = app.images.move_status(&image.id, back, &self::now()).await;
-        }
-        Stop::Failed(message)
-    };
-    let body = match web::open(&url, &app.config.uri_filter, &[]).await {
+    let body = match web::open(&url, filter(app)?, &[]).await {
         Ok(body) => body,
-        Err(e) => return Err(fail(e.to_string()).await),
+        Err(e) => return Err(requeue_task_image(app, &store, &image.id, e.to_string()).await),
     };
     let heartbeat = task_heartbeat(app.clone(), task.id.clone());
     let key = object_key(image.id.as_str());
     let data = match app.bucket(&store)?.put_stream(&key, body.stream, body.length, limits(app), heartbeat).await {
         Ok(data) => data,
-        Err(failure) => return Err(fail(stop_text(&upload_failure(&store, failure)).to_owned()).await),
+        Err(failure) => {
+            let message = stop_text(&upload_failure(&store, failure)).to_owned();
+            return Err(requeue_task_image(app, &store, &image.id, message).await);
+        }
     };
     let locations = [Location::in_r2(&store, &key)];
     let record = crate::store::images::DataRecord {
@@ -629,6 +626,17 @@ async fn run_task_import(app: &Rc<App>, task: &Task) -> Result<Value, Stop> {
         return Err(Stop::Failed(format!("image {} was deleted during the import", image.id)));
     }
     Ok(json!({ "image_id": image.id.as_str() }))
+}
+
+/// A failed legacy import: no object left, the image queued again.
+async fn requeue_task_image(app: &App, store: &str, id: &ImageId, message: String) -> Stop {
+    remove_object(app, store, id).await;
+    if let Ok(back) = ImageStatus::Saving.transition(ImageEvent::UploadFailed) {
+        if let Err(e) = app.images.move_status(id, back, &now()).await {
+            worker::console_warn!("could not requeue image {id}: {e}");
+        }
+    }
+    Stop::Failed(message)
 }
 
 /// The runtime's name of a hash algorithm.
@@ -657,7 +665,8 @@ async fn run_location(app: &Rc<App>, task: &Task) -> Result<Value, Stop> {
     let algo = validation.os_hash_algo.clone().unwrap_or_else(|| HASH_ALGO.into());
     let stop = AbortController::new().map_err(|_| Stop::Retry("no AbortController".into()))?;
     let watcher = watch_deletion(app, &image_id, &stop);
-    let digest = web::digest(&url, &app.config.uri_filter, &["MD5", runtime_algorithm(&algo)], &stop);
+    let algorithms = ["MD5", runtime_algorithm(&algo)];
+    let digest = web::digest(&url, filter(app)?, &algorithms, &stop);
     futures_util::pin_mut!(watcher);
     futures_util::pin_mut!(digest);
     let hashed = match futures_util::future::select(digest, watcher).await {
@@ -745,9 +754,4 @@ async fn fail_location(app: &App, id: &ImageId) -> Result<(), Stop> {
     )
     .await
     .map(|_| ())
-}
-
-/// Seconds since the epoch (for the upkeep's bounds).
-pub fn clock() -> i64 {
-    now_seconds()
 }

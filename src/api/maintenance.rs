@@ -42,7 +42,9 @@ pub async fn run(env: &Env) -> Result<Upkeep, ApiError> {
     let mut upkeep = Upkeep::default();
     for image in app.images.without_progress_since(ImageStatus::Saving, before).await? {
         let back = image.status.transition(ImageEvent::UploadFailed)?;
-        app.blobs.delete(&object_key(image.id.as_str())).await.map_err(ApiError::internal)?;
+        for bucket in &app.buckets {
+            bucket.delete(&object_key(image.id.as_str())).await.map_err(ApiError::internal)?;
+        }
         if app.images.move_status(&image.id, back, &now).await? {
             worker::console_warn!(
                 "upload of image {} made no progress since {before}; it is {} again",
@@ -52,6 +54,8 @@ pub async fn run(env: &Env) -> Result<Upkeep, ApiError> {
             upkeep.settled_uploads += 1;
         }
     }
-    upkeep.aborted_multiparts = app.blobs.abort_abandoned_multiparts(before).await?;
+    for bucket in &app.buckets {
+        upkeep.aborted_multiparts += bucket.abort_abandoned_multiparts(before).await?;
+    }
     Ok(upkeep)
 }

@@ -10,7 +10,10 @@
 //! - [`data`]: the upload/download engine v1 and v2 share; [`catalog`]: the
 //!   list, update and delete operations they share;
 //! - [`v2`], [`v1`], [`discovery`]: the handlers, by API;
-//! - [`maintenance`]: the cron upkeep.
+//! - [`jobs`]: the import queue's consumer (imports, location hashing,
+//!   import tasks);
+//! - [`maintenance`]: the cron upkeep (stalled uploads and imports, the
+//!   scrubber, expired tasks).
 
 pub mod admission;
 pub mod app;
@@ -19,6 +22,7 @@ pub mod config;
 pub mod data;
 pub mod discovery;
 pub mod dispatch;
+pub mod jobs;
 pub mod maintenance;
 pub mod respond;
 pub mod v1;

@@ -59,3 +59,8 @@ pub fn no_content() -> Result<Response, ApiError> {
 pub fn internal(e: impl std::fmt::Display) -> ApiError {
     ApiError::internal(e.to_string())
 }
+
+/// An answer with `status` and no body (`202 Accepted`).
+pub fn empty_response(status: u16) -> Result<Response, ApiError> {
+    Ok(Response::empty().map_err(internal)?.with_status(status))
+}

@@ -171,7 +171,7 @@ impl<'a> Keystone<'a> {
 /// The `image` endpoint of `region`/`interface` in the service catalog
 /// `token` sees (glance-download's remote catalog).
 pub async fn image_endpoint(
-    config: &crate::api_config::Config,
+    config: &crate::api::config::Config,
     token: &str,
     region: &str,
     interface: &str,
@@ -184,7 +184,8 @@ pub async fn image_endpoint(
     headers.append("X-Auth-Token", token).map_err(|e| describe(&e))?;
     let init = js_sys::Object::new();
     js_sys::Reflect::set(&init, &"headers".into(), &headers).map_err(|e| describe(&e))?;
-    js_sys::Reflect::set(&init, &"signal".into(), &abort_signal_timeout(KEYSTONE_TIMEOUT_MS)).map_err(|e| describe(&e))?;
+    js_sys::Reflect::set(&init, &"signal".into(), &abort_signal_timeout(KEYSTONE_TIMEOUT_MS))
+        .map_err(|e| describe(&e))?;
     let response: web_sys::Response =
         settle(js_fetch(&url, &init)).await?.dyn_into().map_err(|_| "fetch gave no Response".to_string())?;
     if response.status() != 200 {

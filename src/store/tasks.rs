@@ -42,19 +42,22 @@ fn corrupt(what: &str, id: &str) -> StoreError {
 impl TryFrom<TaskRow> for Task {
     type Error = StoreError;
     fn try_from(row: TaskRow) -> Result<Task, StoreError> {
-        let status = TaskStatus::ALL
-            .into_iter()
-            .find(|s| s.as_str() == row.status)
-            .ok_or_else(|| corrupt("status", &row.id))?;
+        let status =
+            TaskStatus::ALL.into_iter().find(|s| s.as_str() == row.status).ok_or_else(|| corrupt("status", &row.id))?;
         Ok(Task {
-            kind: TaskKind::parse(&row.kind).map_err(|_| corrupt("type", &row.id))?,
+            kind: TaskKind::parse(&row.kind).ok_or_else(|| corrupt("type", &row.id))?,
             status,
             owner: row.owner,
             image_id: row.image_id,
             request_id: row.request_id,
             user_id: row.user_id,
             input: serde_json::from_str(&row.input).map_err(|_| corrupt("input", &row.id))?,
-            result: row.result.as_deref().map(serde_json::from_str).transpose().map_err(|_| corrupt("result", &row.id))?,
+            result: row
+                .result
+                .as_deref()
+                .map(serde_json::from_str)
+                .transpose()
+                .map_err(|_| corrupt("result", &row.id))?,
             message: row.message,
             expires_at: row.expires_at,
             created_at: row.created_at,
@@ -120,6 +123,12 @@ impl Tasks {
             SqlValue::Text(from.as_str().into()),
         ];
         Ok(self.db.changes(sql, &params).await? == 1)
+    }
+
+    /// Renews an unfinished task's update time (a live run's heartbeat).
+    pub async fn touch(&self, id: &str, now: &str) -> Result<(), StoreError> {
+        let sql = "UPDATE tasks SET updated_at = ? WHERE id = ? AND status IN ('pending', 'processing')";
+        self.db.changes(sql, &[SqlValue::Text(now.into()), SqlValue::Text(id.into())]).await.map(|_| ())
     }
 
     /// The tasks of an image, oldest first.

@@ -88,8 +88,7 @@ pub async fn open(url: &str, filter: &UriFilter, headers: &[(&str, &str)]) -> Re
             }
             return Err(WebError::Failed(format!("{current} answered HTTP {status}")));
         }
-        let length =
-            response.headers().get("content-length").ok().flatten().and_then(|v| v.trim().parse::<u64>().ok());
+        let length = response.headers().get("content-length").ok().flatten().and_then(|v| v.trim().parse::<u64>().ok());
         return Ok(WebBody {
             stream: response.body().map(JsValue::from),
             length,

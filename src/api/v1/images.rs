@@ -10,7 +10,7 @@ use worker::{Context, Headers, Request, Response};
 
 use crate::api::catalog::{page, remove_image, update_image};
 use crate::api::data::{
-    declared_size, open_download, receive, record_empty, request_body, stream_response, UploadRules,
+    declared_size, open_download, receive, record_empty, request_body, stream_response, UploadRules, UploadTarget,
 };
 use crate::api::respond::{header, internal, json_response, now, request_headers};
 use crate::api::App;
@@ -94,8 +94,15 @@ fn body_of(req: &Request) -> Result<Body, ApiError> {
     })
 }
 
-fn v1_rules(meta: &V1Meta) -> UploadRules {
-    UploadRules { on_failure: ImageEvent::UploadKilled, require_formats: false, expected_md5: meta.checksum.clone() }
+/// v1 uploads go to the default store; a failure kills the image.
+fn v1_rules(app: &App, meta: &V1Meta) -> UploadRules {
+    UploadRules {
+        begin: ImageEvent::BeginUpload,
+        target: UploadTarget::Store(app.config.store_id.clone()),
+        on_failure: ImageEvent::UploadKilled,
+        require_formats: false,
+        expected_md5: meta.checksum.clone(),
+    }
 }
 
 fn record_response(app: &App, status: u16, image: &Image) -> Result<Response, ApiError> {
@@ -118,7 +125,7 @@ pub async fn create(app: Rc<App>, req: &Request, ctx: &Context) -> Result<Respon
     let id = image.id.to_string();
     match body {
         Body::Data(declared) => {
-            receive(app.clone(), &id, request_body(req), declared, v1_rules(&meta), ctx).await?;
+            receive(app.clone(), &id, request_body(req), declared, v1_rules(&app, &meta), ctx).await?;
         }
         Body::Empty if meta.size == Some(0) => record_empty(&app, &image, meta.checksum.as_deref()).await?,
         Body::Empty => {}
@@ -149,7 +156,7 @@ pub async fn update(app: Rc<App>, req: &Request, id: &str, ctx: &Context) -> Res
         if image.has_data() || image.size.is_some() {
             return Err(ApiError::conflict(format!("Image {id} already has data; v1 images take data only once.")));
         }
-        receive(app.clone(), id, request_body(req), declared, v1_rules(&meta), ctx).await?;
+        receive(app.clone(), id, request_body(req), declared, v1_rules(&app, &meta), ctx).await?;
     }
     record_response(&app, 200, &app.image_for(id, Action::Show).await?)
 }

@@ -1,10 +1,8 @@
-//! `POST /v2/images/{id}/actions/{deactivate,reactivate}` and the image's
-//! task list.
+//! `POST /v2/images/{id}/actions/{deactivate,reactivate}`.
 
-use serde_json::json;
 use worker::Response;
 
-use crate::api::respond::{json_response, no_content, now};
+use crate::api::respond::{no_content, now};
 use crate::api::App;
 use crate::domain::access::policy::Action;
 use crate::domain::image::status::ImageEvent;
@@ -31,10 +29,4 @@ pub async fn deactivate(app: &App, id: &str) -> Result<Response, ApiError> {
 /// Reactivate a deactivated image (repeating is a no-op).
 pub async fn reactivate(app: &App, id: &str) -> Result<Response, ApiError> {
     act(app, id, ImageEvent::Reactivate, "reactivate").await
-}
-
-/// `GET /v2/images/{id}/tasks`: no import tasks exist yet, so always empty.
-pub async fn image_tasks(app: &App, id: &str) -> Result<Response, ApiError> {
-    app.image_for(id, Action::Show).await?;
-    json_response(200, &json!({"tasks": []}))
 }

@@ -21,7 +21,15 @@ pub async fn upload(app: Rc<App>, req: &Request, id: &str, ctx: &Context) -> Res
         )));
     }
     let declared = declared_size(req, "x-openstack-image-size")?;
-    receive(app, id, request_body(req), declared, UploadRules::v2(), ctx).await?;
+    // `X-Image-Meta-Store` picks the store (multi-store), else the default.
+    let store = match header(req, "x-image-meta-store") {
+        Some(store) if app.stores().is_writable(&store) => store,
+        Some(store) => {
+            return Err(ApiError::bad_request(format!("Store {store} is not a writable store of this catalog.")))
+        }
+        None => app.stores().default_store().id.clone(),
+    };
+    receive(app, id, request_body(req), declared, UploadRules::v2(store), ctx).await?;
     no_content()
 }
 

@@ -10,7 +10,6 @@ use crate::domain::access::policy::Action;
 use crate::domain::image::patch::{self, Dialect, ACCEPT_PATCH};
 use crate::domain::image::Image;
 use crate::domain::listing::ListQuery;
-use crate::domain::wire::documents::IMPORT_METHODS;
 use crate::error::ApiError;
 
 /// `GET /v2/images`.
@@ -18,7 +17,7 @@ pub async fn list(app: &App, raw_query: &str) -> Result<Response, ApiError> {
     let query = ListQuery::parse(raw_query)?;
     let images = page(app, &query).await?;
     let mut body = json!({
-        "images": images.iter().map(|i| i.to_json(&app.config.store_id)).collect::<Vec<Value>>(),
+        "images": images.iter().map(|i| i.to_json(&app.view())).collect::<Vec<Value>>(),
         "first": query.first_link(),
         "schema": "/v2/schemas/images",
     });
@@ -36,18 +35,22 @@ pub async fn create(app: &App, req: &mut Request) -> Result<Response, ApiError> 
     let image = Image::from_create_request(&document, app.caller.writer(), &now())?;
     app.authorize_create(&image)?;
     app.images.insert(&image).await?;
-    let mut response = json_response(201, &image.to_json(&app.config.store_id))?;
+    let mut response = json_response(201, &image.to_json(&app.view()))?;
     let headers = response.headers_mut();
     headers.set("Location", &format!("{}/v2/images/{}", app.base_url, image.id)).map_err(internal)?;
-    headers.set("OpenStack-image-import-methods", &IMPORT_METHODS.join(",")).map_err(internal)?;
-    headers.set("OpenStack-image-store-ids", &app.config.store_id).map_err(internal)?;
+    let methods: Vec<&str> = app.config.import_methods.iter().map(|m| m.as_str()).collect();
+    if !methods.is_empty() {
+        headers.set("OpenStack-image-import-methods", &methods.join(",")).map_err(internal)?;
+    }
+    let writable: Vec<&str> = app.stores().r2_stores().map(|s| s.id.as_str()).collect();
+    headers.set("OpenStack-image-store-ids", &writable.join(",")).map_err(internal)?;
     Ok(response)
 }
 
 /// `GET /v2/images/{id}`.
 pub async fn show(app: &App, id: &str) -> Result<Response, ApiError> {
     let image = app.image_for(id, Action::Show).await?;
-    json_response(200, &image.to_json(&app.config.store_id))
+    json_response(200, &image.to_json(&app.view()))
 }
 
 /// `PATCH /v2/images/{id}`: the operations are applied, all or nothing, to
@@ -61,9 +64,14 @@ pub async fn update(app: &App, req: &mut Request, id: &str) -> Result<Response, 
         .with_header("Accept-Patch", ACCEPT_PATCH)
     })?;
     let ops = patch::parse(dialect, &read_body(req).await?)?;
+    if patch::touches_locations(&ops) {
+        let updated = crate::api::v2::locations::patch(app, id, dialect, &ops).await?;
+        return json_response(200, &updated.to_json(&app.view()));
+    }
     let writer = app.caller.writer();
-    let updated = update_image(app, id, |image| Ok(patch::apply(image, dialect, &ops, writer)?)).await?;
-    json_response(200, &updated.to_json(&app.config.store_id))
+    let rules = patch::LocationRules::HIDDEN;
+    let updated = update_image(app, id, |image| Ok(patch::apply(image, dialect, &ops, writer, &rules)?)).await?;
+    json_response(200, &updated.to_json(&app.view()))
 }
 
 /// `DELETE /v2/images/{id}`.

@@ -3,5 +3,9 @@
 pub mod actions;
 pub mod image_data;
 pub mod images;
+pub mod imports;
+pub mod locations;
 pub mod members;
+pub mod stores;
 pub mod tags;
+pub mod tasks;

@@ -484,7 +484,8 @@ pub fn image_endpoint_in(catalog: &serde_json::Value, region: &str, interface: &
         .flat_map(|service| service.get("endpoints").and_then(serde_json::Value::as_array).into_iter().flatten())
         .find(|endpoint| {
             let field = |k: &str| endpoint.get(k).and_then(serde_json::Value::as_str);
-            field("interface") == Some(interface) && (field("region_id") == Some(region) || field("region") == Some(region))
+            field("interface") == Some(interface)
+                && (field("region_id") == Some(region) || field("region") == Some(region))
         })
         .and_then(|endpoint| endpoint.get("url")?.as_str().map(str::to_owned))
 }

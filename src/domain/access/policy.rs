@@ -33,6 +33,16 @@ pub enum Action {
     Deactivate,
     /// Add or remove members of a shared image.
     ManageMembers,
+    /// Start an import (glance-direct, web-download, glance-download).
+    Import,
+    /// Copy an active image's data to more stores (copy-image).
+    CopyImage,
+    /// Add a location (`POST /locations`, PATCH add/replace `/locations`).
+    AddLocation,
+    /// List an image's locations (`GET /locations`).
+    ListLocations,
+    /// Remove a location, or the data in one store.
+    DeleteLocation,
 }
 
 /// Who is asking: their project and roles.
@@ -63,6 +73,11 @@ impl Caller<'_> {
     /// Holds the admin role.
     pub fn is_admin(&self) -> bool {
         self.has("admin")
+    }
+
+    /// Holds the `service` role (another OpenStack service's user).
+    pub fn is_service(&self) -> bool {
+        self.has("service")
     }
 
     /// May write in its project (admin implies member).
@@ -111,7 +126,14 @@ pub fn authorize(caller: Caller<'_>, action: Action, image: &Image, is_member: b
         | Action::Upload
         | Action::Deactivate
         | Action::Communitize
-        | Action::ManageMembers => owner_member,
+        | Action::ManageMembers
+        | Action::Import => owner_member,
+        // Glance's copy_image and delete_image_location: admin only.
+        Action::CopyImage | Action::DeleteLocation => caller.is_admin(),
+        // The location API (v2.17) is for the owner's members and for
+        // services (Nova, Cinder) acting on images they can see.
+        Action::AddLocation => owner_member || caller.is_service(),
+        Action::ListLocations => caller.is_admin() || caller.is_service(),
         Action::Publicize => may_set_visibility(caller.is_admin(), Visibility::Public).is_ok(),
     };
     if allowed {
@@ -180,7 +202,23 @@ fn verb(action: Action) -> &'static str {
         Action::Communitize => "communitize",
         Action::Deactivate => "deactivate or reactivate",
         Action::ManageMembers => "change the members of",
+        Action::Import => "import data into",
+        Action::CopyImage => "copy the data of",
+        Action::AddLocation => "add a location to",
+        Action::ListLocations => "list the locations of",
+        Action::DeleteLocation => "remove data or locations of",
     }
+}
+
+/// The tasks API (`GET/POST /v2/tasks`) is admin-only, as Glance's
+/// `tasks_api_access` default.
+pub fn may_use_tasks_api(caller: Caller<'_>) -> bool {
+    caller.is_admin()
+}
+
+/// `GET /v2/info/stores/detail`: admins and services.
+pub fn may_see_store_details(caller: Caller<'_>) -> bool {
+    caller.is_admin() || caller.is_service()
 }
 
 /// Only the member itself (or an admin) answers a share; the owner may not

@@ -270,8 +270,8 @@ impl Image {
                 "The image has no locations to replace: add them with 'add /locations/-'.".into(),
             ));
         }
-        let same_urls = new.len() == self.locations.len()
-            && new.iter().zip(&self.locations).all(|(n, old)| n.url == old.url);
+        let same_urls =
+            new.len() == self.locations.len() && new.iter().zip(&self.locations).all(|(n, old)| n.url == old.url);
         if !same_urls {
             return Err(ValidationError::Invalid(
                 "Cannot replace locations with a different list: only their metadata can be changed; add or remove locations one at a time.".into(),
@@ -357,8 +357,7 @@ mod tests {
     #[test]
     fn replace_changes_metadata_only_and_remove_keeps_the_last() {
         let mut image = image();
-        image.locations =
-            vec![Location::new("web", "http://h/a".into()), Location::new("web", "http://h/b".into())];
+        image.locations = vec![Location::new("web", "http://h/a".into()), Location::new("web", "http://h/b".into())];
         let same = json!([{"url": "http://h/a", "metadata": {"date": "x"}}, {"url": "http://h/b", "metadata": {}}]);
         let replaced = image.replaced_locations(&same).unwrap();
         assert_eq!(replaced[0].metadata["date"], "x");

@@ -608,7 +608,7 @@ mod tests {
     #[test]
     fn empty_create_gets_glances_defaults() {
         let image = create(json!({})).unwrap();
-        let shown = image.to_json("r2");
+        let shown = image.to_json(&ImageView { stores: &Stores::single("r2", "IMAGES"), show_locations: false });
         assert_eq!(shown["status"], "queued");
         assert_eq!(shown["visibility"], "shared");
         assert_eq!(shown["protected"], false);
@@ -626,7 +626,7 @@ mod tests {
     #[test]
     fn create_accepts_the_recorded_sample() {
         let image = create(json!({"name":"sample","disk_format":"raw","container_format":"bare","os_distro":"debian","tags":["a","b","a"]})).unwrap();
-        let shown = image.to_json("r2");
+        let shown = image.to_json(&ImageView { stores: &Stores::single("r2", "IMAGES"), show_locations: false });
         assert_eq!(shown["os_distro"], "debian");
         assert_eq!(shown["tags"], json!(["a", "b"]));
         let keys: Vec<&String> = shown.as_object().unwrap().keys().collect();
@@ -736,10 +736,21 @@ mod tests {
     }
 
     #[test]
-    fn stores_appear_only_with_data() {
+    fn stores_come_from_locations_heaviest_first_and_locations_show_on_request() {
+        let stores = Stores::parse(
+            r#"[{"id":"b","binding":"B","weight":10,"default":true},{"id":"a","binding":"A","weight":1}]"#,
+        )
+        .unwrap();
+        let hidden = ImageView { stores: &stores, show_locations: false };
         let mut image = create(json!({})).unwrap();
+        assert!(image.to_json(&hidden).get("stores").is_none());
+        assert!(image.to_json(&hidden).get("locations").is_none());
         image.status = ImageStatus::Active;
         image.size = Some(1);
-        assert_eq!(image.to_json("r2")["stores"], "r2");
+        image.locations = vec![Location::in_r2("a", "images/x"), Location::in_r2("b", "images/x")];
+        assert_eq!(image.to_json(&hidden)["stores"], "b,a");
+        let shown = image.to_json(&ImageView { stores: &stores, show_locations: true });
+        assert_eq!(shown["locations"][0]["url"], "r2://a/images/x");
+        assert_eq!(shown["locations"][1]["metadata"]["store"], "b");
     }
 }

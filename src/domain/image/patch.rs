@@ -12,7 +12,9 @@
 
 use serde_json::Value;
 
+use crate::domain::image::location::NewLocation;
 use crate::domain::image::{Image, ValidationError, Writer};
+use crate::domain::import::uri_filter::UriFilter;
 
 /// The media type of the v2.1 (RFC 6902) dialect.
 pub const MEDIA_TYPE_V2_1: &str = "application/openstack-images-v2.1-json-patch";
@@ -76,6 +78,8 @@ pub struct PatchOp {
     pub attribute: String,
     /// The new value (for add and replace).
     pub value: Option<Value>,
+    /// The index after `/locations/` (`N` or `-`), for location ops.
+    pub index: Option<String>,
 }
 
 fn invalid(message: impl Into<String>) -> ValidationError {
@@ -128,7 +132,7 @@ fn parse_op(dialect: Dialect, item: &Value) -> Result<PatchOp, ValidationError> 
             (kind, path)
         }
     };
-    let attribute = decode_pointer(raw_path)?;
+    let (attribute, index) = decode_pointer(raw_path)?;
     let value = match kind {
         OpKind::Remove => None,
         OpKind::Add | OpKind::Replace => Some(
@@ -138,12 +142,12 @@ fn parse_op(dialect: Dialect, item: &Value) -> Result<PatchOp, ValidationError> 
                 .ok_or_else(|| invalid(format!("Operation on {raw_path} requires a 'value' member.")))?,
         ),
     };
-    Ok(PatchOp { kind, attribute, value })
+    Ok(PatchOp { kind, attribute, value, index })
 }
 
-/// Decodes a one-level JSON pointer (`/name`, `/a~1b`); `/locations/N` is
-/// kept as `locations` so it is refused like the rest of the locations API.
-fn decode_pointer(pointer: &str) -> Result<String, ValidationError> {
+/// Decodes a one-level JSON pointer (`/name`, `/a~1b`), or `/locations/N`
+/// (`locations` and the index `N` or `-`).
+fn decode_pointer(pointer: &str) -> Result<(String, Option<String>), ValidationError> {
     let bad = || invalid(format!("Invalid JSON pointer for this resource: '{pointer}'"));
     let rest = pointer.strip_prefix('/').ok_or_else(bad)?;
     let mut segments = rest.split('/');
@@ -165,18 +169,118 @@ fn decode_pointer(pointer: &str) -> Result<String, ValidationError> {
             decoded.push(c);
         }
     }
-    Ok(decoded)
+    Ok((decoded, remaining.first().map(|s| (*s).to_owned())))
+}
+
+/// How PATCH may touch `/locations` (Glance's `show_multiple_locations`).
+#[derive(Debug, Clone, Copy)]
+pub struct LocationRules<'a> {
+    /// Locations are shown and managed; otherwise every location op is 403.
+    pub visible: bool,
+    /// The read-only store http(s) locations belong to.
+    pub http_store: Option<&'a str>,
+    /// What a location URL may point at.
+    pub filter: Option<&'a UriFilter>,
+}
+
+impl LocationRules<'_> {
+    /// No location ops (the v1 API, or `show_multiple_locations` off).
+    pub const HIDDEN: LocationRules<'static> = LocationRules { visible: false, http_store: None, filter: None };
+}
+
+/// Whether any operation touches `/locations`.
+pub fn touches_locations(ops: &[PatchOp]) -> bool {
+    ops.iter().any(|op| op.attribute == "locations")
+}
+
+/// Checks a new location's URL: http(s) only (the one kind of store a
+/// client may point at), through the URI filter.
+fn checked_location(value: &Value, rules: &LocationRules<'_>) -> Result<(NewLocation, String), ValidationError> {
+    let new = NewLocation::parse(value)?;
+    let lower = new.url.to_ascii_lowercase();
+    let store = match rules.http_store {
+        Some(store) if lower.starts_with("http://") || lower.starts_with("https://") => store,
+        _ => {
+            return Err(invalid(format!(
+                "Invalid location {}: only http and https locations can be added to this catalog.",
+                new.url
+            )))
+        }
+    };
+    if let Some(filter) = rules.filter {
+        filter.check(&new.url).map_err(|refused| invalid(refused.to_string()))?;
+    }
+    Ok((new, store.to_owned()))
+}
+
+fn apply_location_op(updated: &mut Image, op: &PatchOp, rules: &LocationRules<'_>) -> Result<(), ValidationError> {
+    if !rules.visible {
+        return Err(ValidationError::Forbidden(
+            "It's not allowed to update locations if locations are invisible.".into(),
+        ));
+    }
+    match (op.kind, &op.value, op.index.as_deref()) {
+        (OpKind::Add, Some(value), Some(index)) => {
+            let (new, store) = checked_location(value, rules)?;
+            updated.check_new_location(&new)?;
+            if let Some(validation) = &new.validation {
+                validation.apply_to(updated);
+            }
+            let location = new.into_location(&store);
+            match index {
+                "-" => updated.locations.push(location),
+                n => {
+                    let at = n
+                        .parse::<usize>()
+                        .ok()
+                        .filter(|at| *at <= updated.locations.len())
+                        .ok_or_else(|| invalid(format!("Invalid location index {n}.")))?;
+                    updated.locations.insert(at, location);
+                }
+            }
+        }
+        (OpKind::Replace, Some(value), None) => {
+            if value.as_array().is_some_and(Vec::is_empty) {
+                return Err(ValidationError::Forbidden("Cannot set locations to empty list.".into()));
+            }
+            if updated.locations.is_empty() {
+                let items = value.as_array().ok_or_else(|| invalid("The value of /locations must be a list."))?;
+                for item in items {
+                    let (new, store) = checked_location(item, rules)?;
+                    updated.check_new_location(&new)?;
+                    if let Some(validation) = &new.validation {
+                        validation.apply_to(updated);
+                    }
+                    updated.locations.push(new.into_location(&store));
+                }
+            } else {
+                updated.locations = updated.replaced_locations(value)?;
+            }
+        }
+        (OpKind::Remove, None, Some(index)) => {
+            let at = index.parse::<usize>().map_err(|_| invalid(format!("Invalid location index {index}.")))?;
+            updated.check_remove_location(at)?;
+            updated.locations.remove(at);
+        }
+        _ => return Err(invalid("Invalid operation on /locations.")),
+    }
+    Ok(())
 }
 
 /// Applies the operations to a copy of `image`; on any error nothing changes.
-pub fn apply(image: &Image, dialect: Dialect, ops: &[PatchOp], writer: Writer<'_>) -> Result<Image, ValidationError> {
+pub fn apply(
+    image: &Image,
+    dialect: Dialect,
+    ops: &[PatchOp],
+    writer: Writer<'_>,
+    rules: &LocationRules<'_>,
+) -> Result<Image, ValidationError> {
     let mut updated = image.clone();
     for op in ops {
         let key = op.attribute.as_str();
         if key == "locations" {
-            return Err(ValidationError::Forbidden(
-                "It's not allowed to update locations if locations are invisible.".into(),
-            ));
+            apply_location_op(&mut updated, op, rules)?;
+            continue;
         }
         match (op.kind, &op.value) {
             (OpKind::Remove, _) => updated.remove_attribute(key)?,
@@ -218,7 +322,7 @@ mod tests {
 
     fn patch(dialect: Dialect, body: Value) -> Result<Image, ValidationError> {
         let ops = parse(dialect, body.to_string().as_bytes())?;
-        apply(&image(), dialect, &ops, ADMIN)
+        apply(&image(), dialect, &ops, ADMIN, &LocationRules::HIDDEN)
     }
 
     #[test]
@@ -334,7 +438,7 @@ mod tests {
                 .as_bytes(),
         )
         .unwrap();
-        assert!(apply(&original, Dialect::V2_1, &ops, ADMIN).is_err());
+        assert!(apply(&original, Dialect::V2_1, &ops, ADMIN, &LocationRules::HIDDEN).is_err());
         assert_eq!(original.name.as_deref(), Some("n"));
     }
 
@@ -343,7 +447,10 @@ mod tests {
         let mut active = image();
         active.status = ImageStatus::Active;
         let ops = parse(Dialect::V2_1, br#"[{"op":"replace","path":"/disk_format","value":"qcow2"}]"#).unwrap();
-        assert!(matches!(apply(&active, Dialect::V2_1, &ops, ADMIN), Err(ValidationError::Forbidden(_))));
+        assert!(matches!(
+            apply(&active, Dialect::V2_1, &ops, ADMIN, &LocationRules::HIDDEN),
+            Err(ValidationError::Forbidden(_))
+        ));
     }
 
     #[test]

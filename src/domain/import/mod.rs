@@ -2,4 +2,5 @@
 //! need no I/O, starting with which `web-download` URIs may be fetched
 //! ([`uri_filter`]).
 
+pub mod request;
 pub mod uri_filter;

@@ -149,13 +149,15 @@ impl ImportRequest {
         };
         let remote = match method {
             ImportMethod::GlanceDownload => {
-                let image_id = text("glance_image_id").ok_or_else(|| invalid("glance-download needs 'method.glance_image_id'."))?;
+                let image_id = text("glance_image_id")
+                    .ok_or_else(|| invalid("glance-download needs 'method.glance_image_id'."))?;
                 if ImageId::parse(&image_id).is_none() {
                     return Err(invalid(format!("Remote image id does not look like a UUID: {image_id}")));
                 }
                 Some(RemoteImage {
                     image_id,
-                    region: text("glance_region").ok_or_else(|| invalid("glance-download needs 'method.glance_region'."))?,
+                    region: text("glance_region")
+                        .ok_or_else(|| invalid("glance-download needs 'method.glance_region'."))?,
                     interface: text("glance_service_interface").unwrap_or_else(|| "public".into()),
                 })
             }
@@ -166,7 +168,9 @@ impl ImportRequest {
             Some(Value::Array(items)) => Some(
                 items
                     .iter()
-                    .map(|v| v.as_str().map(str::to_owned).ok_or_else(|| invalid("'stores' must be a list of store ids.")))
+                    .map(|v| {
+                        v.as_str().map(str::to_owned).ok_or_else(|| invalid("'stores' must be a list of store ids."))
+                    })
                     .collect::<Result<Vec<_>, _>>()?,
             ),
             Some(_) => return Err(invalid("'stores' must be a list of store ids.")),
@@ -276,7 +280,9 @@ mod tests {
         assert!(!request.all_stores_must_succeed);
         assert!(ImportRequest::parse(&json!({"method": {"name": "web-download"}}), &all).is_err());
         assert!(ImportRequest::parse(&json!({"method": {"name": "bogus"}}), &all).is_err());
-        assert!(ImportRequest::parse(&json!({"method": {"name": "copy-image"}}), &[ImportMethod::GlanceDirect]).is_err());
+        assert!(
+            ImportRequest::parse(&json!({"method": {"name": "copy-image"}}), &[ImportMethod::GlanceDirect]).is_err()
+        );
         assert!(ImportRequest::parse(&json!({}), &all).is_err());
         assert!(ImportRequest::parse(&json!({"method": {"name": "glance-direct"}, "all_stores": "yes"}), &all).is_err());
         let bad_uuid = ImportRequest::parse(

@@ -1,0 +1,62 @@
+//! Stores: `GET /v2/info/stores[/detail]` and
+//! `DELETE /v2/stores/{store}/{image}` (API v2.10), which removes the data
+//! of an image from one store, never from its last.
+
+use worker::Response;
+
+use crate::api::app::App;
+use crate::api::catalog::WRITE_ATTEMPTS;
+use crate::api::respond::{json_response, no_content, now};
+use crate::domain::access::policy::{self, Action};
+use crate::domain::image::status::ImageStatus;
+use crate::domain::stores::StoreKind;
+use crate::error::ApiError;
+
+/// `GET /v2/info/stores`.
+pub fn info(app: &App) -> Result<Response, ApiError> {
+    json_response(200, &app.stores().info_json())
+}
+
+/// `GET /v2/info/stores/detail` (admins and services).
+pub fn detail(app: &App) -> Result<Response, ApiError> {
+    if !policy::may_see_store_details(app.caller.caller()) {
+        return Err(ApiError::forbidden("Store details are for administrators and services only."));
+    }
+    json_response(200, &app.stores().detail_json())
+}
+
+/// `DELETE /v2/stores/{store}/{image}`.
+pub async fn delete_from(app: &App, store_id: &str, raw_id: &str) -> Result<Response, ApiError> {
+    let store =
+        app.stores().get(store_id).ok_or_else(|| ApiError::bad_request(format!("Unknown store {store_id}.")))?.clone();
+    if !matches!(store.kind, StoreKind::R2 { .. }) {
+        return Err(ApiError::forbidden(format!("Store {store_id} is read-only: nothing can be deleted from it.")));
+    }
+    for _ in 0..WRITE_ATTEMPTS {
+        let mut image = app.image_for(raw_id, Action::DeleteLocation).await?;
+        if image.status != ImageStatus::Active {
+            return Err(ApiError::conflict(format!(
+                "Image {raw_id} is {}: data can only be deleted from a store of an active image.",
+                image.status
+            )));
+        }
+        let Some(location) = image.location_in(store_id).cloned() else {
+            return Err(ApiError::not_found(format!("Image {raw_id} has no data in store {store_id}.")));
+        };
+        if image.locations.len() == 1 {
+            return Err(ApiError::forbidden(format!(
+                "Cannot delete image {raw_id} from its last store {store_id}: delete the image instead."
+            )));
+        }
+        image.locations.retain(|l| l.url != location.url);
+        image.updated_at = now();
+        if app.images.write(&image, None).await? {
+            let key = location.url.strip_prefix(&format!("r2://{store_id}/")).unwrap_or(&location.url);
+            if let Err(e) = app.bucket(store_id)?.delete(key).await {
+                worker::console_error!("could not delete {key} from {store_id}: {e}");
+            }
+            return no_content();
+        }
+    }
+    Err(ApiError::conflict(format!("Image {raw_id} is being changed by too many other requests at once; retry.")))
+}
