@@ -1,5 +1,6 @@
 //! `TestApp`: typed helpers over HTTP for the tests.
 
+use std::collections::BTreeSet;
 use std::io::Read;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -254,5 +255,247 @@ impl TestApp {
     pub fn ids(reply: &Reply) -> Vec<String> {
         assert_eq!(reply.status, 200, "list failed: {}", String::from_utf8_lossy(&reply.body));
         reply.json()["images"].as_array().unwrap().iter().map(|i| i["id"].as_str().unwrap().to_owned()).collect()
+    }
+}
+
+// ---- Import, stores, tasks and locations (additive) ----
+
+pub fn sha256_hex(data: &[u8]) -> String {
+    use sha2::Digest;
+    hex(&sha2::Sha256::digest(data))
+}
+
+/// Polls `probe` every 200 ms until it returns `Ok`; panics after
+/// `timeout` naming `what` and the last state the probe reported (`Err`).
+pub fn wait_until<T>(what: &str, timeout: Duration, mut probe: impl FnMut() -> Result<T, String>) -> T {
+    let start = Instant::now();
+    loop {
+        match probe() {
+            Ok(value) => return value,
+            Err(state) => {
+                assert!(start.elapsed() < timeout, "timed out after {timeout:?} waiting for {what}; last seen: {state}")
+            }
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// How long a background import of a few MiB from loopback may take at most.
+pub const IMPORT_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// Whether a task status is final.
+pub fn task_is_final(task: &Value) -> bool {
+    matches!(task["status"].as_str(), Some("success" | "failure"))
+}
+
+/// A string property that Glance leaves as "" (or drops) when empty.
+pub fn empty_or_absent(image: &Value, key: &str) -> bool {
+    image.get(key).is_none() || image[key].is_null() || image[key] == ""
+}
+
+impl TestApp {
+    pub fn delete(&self, path: &str) -> Reply {
+        self.request("DELETE", path, &[], None)
+    }
+
+    /// `PUT /v2/images/{id}/stage` (glance-direct's first step).
+    pub fn stage(&self, id: &str, data: &[u8]) -> Reply {
+        self.request(
+            "PUT",
+            &format!("/v2/images/{id}/stage"),
+            &[("Content-Type", "application/octet-stream")],
+            Some(data),
+        )
+    }
+
+    /// `POST /v2/images/{id}/import` with `body` and extra headers.
+    pub fn import_with(&self, id: &str, body: &Value, headers: &[(&str, &str)]) -> Reply {
+        let mut all = vec![("Content-Type", "application/json")];
+        all.extend_from_slice(headers);
+        self.request("POST", &format!("/v2/images/{id}/import"), &all, Some(body.to_string().as_bytes()))
+    }
+
+    pub fn import(&self, id: &str, body: &Value) -> Reply {
+        self.import_with(id, body, &[])
+    }
+
+    /// Starts an import that must be accepted (202); returns the reply.
+    pub fn start_import(&self, id: &str, body: &Value) -> Reply {
+        let reply = self.import(id, body);
+        assert_eq!(reply.status, 202, "import {body} of {id}: {}", String::from_utf8_lossy(&reply.body));
+        reply
+    }
+
+    /// A queued image with both formats set (raw/bare), tagged `tag`, named `name`.
+    pub fn create_importable(&self, tag: &str, name: &str) -> String {
+        let image =
+            self.create_image(json!({"name": name, "disk_format": "raw", "container_format": "bare", "tags": [tag]}));
+        image["id"].as_str().unwrap().to_owned()
+    }
+
+    /// An image made active by a plain upload (to the default store unless
+    /// `store` is given).
+    pub fn create_active(&self, tag: &str, data: &[u8], store: Option<&str>) -> String {
+        let id = self.create_uploadable(tag);
+        let mut headers = vec![("Content-Type", "application/octet-stream")];
+        if let Some(store) = store {
+            headers.push(("X-Image-Meta-Store", store));
+        }
+        let reply = self.request("PUT", &format!("/v2/images/{id}/file"), &headers, Some(data));
+        assert_eq!(reply.status, 204, "upload to {id}: {}", String::from_utf8_lossy(&reply.body));
+        id
+    }
+
+    /// `GET /v2/images/{id}/tasks` as a list.
+    pub fn image_tasks(&self, id: &str) -> Vec<Value> {
+        let reply = self.get(&format!("/v2/images/{id}/tasks"));
+        assert_eq!(reply.status, 200, "tasks of {id}: {}", String::from_utf8_lossy(&reply.body));
+        reply.json()["tasks"].as_array().cloned().unwrap_or_else(|| panic!("no tasks array for {id}"))
+    }
+
+    /// Waits for an import (or location import) on `id` to be over: no
+    /// import lock, not `importing`, and every task of the image final.
+    /// Returns the image as it is then.
+    pub fn wait_for_import(&self, id: &str, timeout: Duration) -> Value {
+        wait_until(&format!("the import of image {id} to finish"), timeout, || {
+            let image = self.show(id);
+            let tasks = self.image_tasks(id);
+            let locked = !empty_or_absent(&image, "os_glance_import_task");
+            let importing = image["status"] == "importing" || image["status"] == "saving";
+            if !locked && !importing && !tasks.is_empty() && tasks.iter().all(task_is_final) {
+                Ok(image)
+            } else {
+                let states: Vec<_> = tasks.iter().map(|t| t["status"].clone()).collect();
+                Err(format!(
+                    "status {}, os_glance_import_task {}, task states {states:?}",
+                    image["status"], image["os_glance_import_task"]
+                ))
+            }
+        })
+    }
+
+    /// The task of `id` made by the request whose `x-openstack-request-id`
+    /// is `request_id` (falls back to the only task if there is one).
+    pub fn task_for_request(&self, id: &str, request_id: Option<&str>) -> Value {
+        let tasks = self.image_tasks(id);
+        if let Some(rid) = request_id {
+            if let Some(task) = tasks.iter().find(|t| t["request_id"] == rid) {
+                return task.clone();
+            }
+        }
+        assert_eq!(tasks.len(), 1, "no task of image {id} carries request id {request_id:?}: {tasks:?}");
+        tasks[0].clone()
+    }
+
+    /// Asserts a successful import: active, the data's size and hashes,
+    /// the stores listed, no lock or import bookkeeping left, and the bytes
+    /// downloaded back.
+    pub fn assert_imported(&self, image: &Value, data: &[u8], stores: &str) {
+        let id = image["id"].as_str().unwrap();
+        assert_eq!(image["status"], "active", "image {id} after import: {image}");
+        assert_eq!(image["size"].as_u64(), Some(data.len() as u64), "{image}");
+        assert_eq!(image["checksum"], md5_hex(data).as_str(), "{image}");
+        assert_eq!(image["os_hash_algo"], "sha512", "{image}");
+        assert_eq!(image["os_hash_value"], sha512_hex(data).as_str(), "{image}");
+        assert_eq!(image["stores"], stores, "{image}");
+        for key in ["os_glance_import_task", "os_glance_importing_to_stores", "os_glance_failed_import"] {
+            assert!(empty_or_absent(image, key), "{key} left behind after a successful import: {image}");
+        }
+        let download = self.get(&format!("/v2/images/{id}/file"));
+        assert_eq!(download.status, 200);
+        assert!(download.body == data, "the downloaded bytes of {id} differ from the imported ones");
+    }
+
+    /// Every R2 object key (in any bucket of the catalog's local state) that
+    /// mentions `id`, plus multipart uploads still in progress for such
+    /// keys, read straight from miniflare's SQLite files under
+    /// `$CATALOG_STATE/v3/r2`. Store-agnostic: staged, partial and final
+    /// objects alike show up, whatever bucket or prefix holds them.
+    pub fn r2_keys_mentioning(&self, id: &str) -> Vec<String> {
+        let state = self.state.as_ref().expect("CATALOG_STATE is needed to reach the local D1/R2 state");
+        let mut files = Vec::new();
+        let mut dirs = vec![state.join("v3").join("r2")];
+        while let Some(dir) = dirs.pop() {
+            let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+            for entry in entries.flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    dirs.push(path);
+                } else if path.extension().is_some_and(|e| e == "sqlite") {
+                    files.push(path);
+                }
+            }
+        }
+        let pattern = format!("%{id}%");
+        let mut found = Vec::new();
+        for file in files {
+            let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+            let Ok(db) = rusqlite::Connection::open_with_flags(&file, flags) else { continue };
+            let name = file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+            for (sql, kind) in [
+                ("SELECT key FROM _mf_objects WHERE key LIKE ?1", "object"),
+                ("SELECT key FROM _mf_multipart_uploads WHERE key LIKE ?1 AND state = 0", "multipart upload"),
+            ] {
+                let Ok(mut statement) = db.prepare(sql) else { continue };
+                let keys: Vec<String> = statement
+                    .query_map([&pattern], |row| row.get::<_, String>(0))
+                    .map(|rows| rows.flatten().collect())
+                    .unwrap_or_default();
+                found.extend(keys.into_iter().map(|k| format!("{kind} {k} (bucket file {name})")));
+            }
+        }
+        found
+    }
+
+    /// The R2 bucket names wrangler.toml binds (`bucket_name = "..."`).
+    pub fn configured_buckets(&self) -> Vec<String> {
+        let root = env!("CARGO_MANIFEST_DIR");
+        let config = std::fs::read_to_string(format!("{root}/wrangler.toml")).expect("read wrangler.toml");
+        config
+            .lines()
+            .filter_map(|line| {
+                let (key, value) = line.split_once('=')?;
+                (key.trim() == "bucket_name")
+                    .then(|| value.split('#').next().unwrap_or_default().trim().trim_matches('"').to_owned())
+            })
+            .collect()
+    }
+
+    /// Whether `bucket/key` exists in the catalog's local R2 state.
+    pub fn r2_object_in(&self, bucket: &str, key: &str) -> bool {
+        self.wrangler_local(&["r2", "object", "get", &format!("{bucket}/{key}"), "--pipe"])
+    }
+
+    /// Overwrites `bucket/key` behind the catalog's back.
+    pub fn r2_put_in(&self, bucket: &str, key: &str, data: &[u8]) {
+        let file = std::env::temp_dir().join(format!("r2-put-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::write(&file, data).unwrap();
+        let ok =
+            self.wrangler_local(&["r2", "object", "put", &format!("{bucket}/{key}"), "--file", file.to_str().unwrap()]);
+        std::fs::remove_file(&file).ok();
+        assert!(ok, "wrangler r2 object put {bucket}/{key}");
+    }
+
+    /// (bucket, key) of every object in a configured bucket that holds
+    /// image `id`'s data (keys found by `r2_keys_mentioning`).
+    pub fn r2_locate(&self, id: &str) -> Vec<(String, String)> {
+        let keys: Vec<String> = self
+            .r2_keys_mentioning(id)
+            .into_iter()
+            .filter_map(|k| {
+                k.strip_prefix("object ").map(|rest| rest.split(" (bucket file").next().unwrap().to_owned())
+            })
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let mut found = Vec::new();
+        for bucket in self.configured_buckets() {
+            for key in &keys {
+                if self.r2_object_in(&bucket, key) {
+                    found.push((bucket.clone(), key.clone()));
+                }
+            }
+        }
+        found
     }
 }

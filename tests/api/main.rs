@@ -3,7 +3,16 @@
 //! fresh state and passes its URL in `CATALOG_URL` (and its state directory in
 //! `CATALOG_STATE`, so tests can look into R2 with `wrangler r2 object get`).
 //! Tests share the server; each isolates its images with a unique tag.
+//!
+//! The import, URI-filter, task and location tests also need
+//! `CATALOG_FIXTURE_PORT`: the loopback port the catalog's URI filter allows
+//! (started with `IMPORT_ALLOWED_HOSTS=127.0.0.1` and
+//! `IMPORT_ALLOWED_PORTS=80,443,$CATALOG_FIXTURE_PORT`), where
+//! `fixture_server` serves the bodies the catalog downloads. The catalog's
+//! stores are `primary` (default, weight 100), `secondary` (50) and the
+//! read-only http store `web` (0).
 
+mod fixture_server;
 mod helpers;
 
 mod cli;
@@ -14,8 +23,13 @@ mod discovery;
 mod errors;
 mod image_data;
 mod images;
+mod imports;
 mod listing;
+mod locations;
 mod maintenance;
 mod members;
 mod patching;
+mod stores;
+mod tasks;
+mod uri_filter;
 mod v1;
