@@ -167,7 +167,8 @@ fn bad_location_requests_are_refused() {
     assert_eq!(image["status"], "queued", "{image}");
     assert!(image["checksum"].is_null());
     assert!(locations(&id).is_empty(), "nothing was added");
-    assert!(app().image_tasks(&id).iter().all(|t| t["type"] != "location_import"), "no location task started");
+    let tasks = app().image_tasks(&id);
+    assert!(tasks.iter().all(|t| t["status"] == "failure"), "no location task started or succeeded: {tasks:?}");
 
     // Only queued images take a location; missing images are 404.
     let active = app().create_active(&tag, data, None);
