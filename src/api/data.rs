@@ -250,7 +250,7 @@ async fn finish(
         }
         // Staged data waits for the import; it is kept while the image is
         // still the one that was staged.
-        UploadTarget::Staging => app.images.get(&image.id).await?.is_some_and(|i| i.status == ImageStatus::Uploading),
+        UploadTarget::Staging => app.images.record_staged(&image.id, data.size, &now()).await?,
     };
     if kept {
         return Ok(());

@@ -173,6 +173,20 @@ impl Images {
         Ok(self.changes(sql, &params).await? == 1)
     }
 
+    /// Records the size of fully staged data on an image still `uploading`
+    /// (a staged image without a size is a stage in progress, or one whose
+    /// worker died); `false` if the image is gone or moved on.
+    pub async fn record_staged(&self, id: &ImageId, size: u64, now: &str) -> Result<bool, StoreError> {
+        let sql = "UPDATE images SET size = ?, updated_at = ?, version = version + 1 WHERE id = ? AND deleted = 0 AND status = ?";
+        let params = [
+            SqlValue::Int(size as i64),
+            SqlValue::Text(now.into()),
+            SqlValue::Text(id.to_string()),
+            SqlValue::Text(ImageStatus::Uploading.as_str().into()),
+        ];
+        Ok(self.changes(sql, &params).await? == 1)
+    }
+
     /// Makes the delete `transition` and soft-deletes the row, provided it
     /// is still at the revision `image` was read at (so a concurrent write,
     /// such as one setting `protected`, is never deleted over).
@@ -192,9 +206,13 @@ impl Images {
     /// Renews an upload's progress time (Unix seconds). Not a revision:
     /// progress is not a change of the record.
     pub async fn touch_progress(&self, id: &ImageId, now: i64) -> Result<(), StoreError> {
-        let sql = "UPDATE images SET progress_at = ? WHERE id = ? AND deleted = 0 AND status = ?";
-        let params =
-            [SqlValue::Int(now), SqlValue::Text(id.to_string()), SqlValue::Text(ImageStatus::Saving.as_str().into())];
+        let sql = "UPDATE images SET progress_at = ? WHERE id = ? AND deleted = 0 AND status IN (?, ?)";
+        let params = [
+            SqlValue::Int(now),
+            SqlValue::Text(id.to_string()),
+            SqlValue::Text(ImageStatus::Saving.as_str().into()),
+            SqlValue::Text(ImageStatus::Uploading.as_str().into()),
+        ];
         self.changes(sql, &params).await.map(|_| ())
     }
 

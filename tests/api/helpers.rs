@@ -358,8 +358,10 @@ impl TestApp {
     /// Returns the image as it is then.
     pub fn wait_for_import(&self, id: &str, timeout: Duration) -> Value {
         wait_until(&format!("the import of image {id} to finish"), timeout, || {
-            let image = self.show(id);
+            // Tasks first: once they are final, the image read after them
+            // shows what they did.
             let tasks = self.image_tasks(id);
+            let image = self.show(id);
             let locked = !empty_or_absent(&image, "os_glance_import_task");
             let importing = image["status"] == "importing" || image["status"] == "saving";
             if !locked && !importing && !tasks.is_empty() && tasks.iter().all(task_is_final) {

@@ -174,7 +174,7 @@ fn a_missing_task_is_404_and_tasks_are_never_deleted() {
 /// A small but well-formed qcow2 (v2 header, 1 MiB virtual size, 64 KiB
 /// clusters), padded with random bytes, so a format check has a real header.
 fn qcow2_bytes() -> Vec<u8> {
-    let mut data = random_bytes(192 * 1024, 620);
+    let mut data = random_bytes(256 * 1024, 620);
     let mut header = Vec::new();
     header.extend_from_slice(b"QFI\xfb");
     header.extend_from_slice(&2u32.to_be_bytes()); // version

@@ -24,9 +24,11 @@ pub async fn upload(app: Rc<App>, req: &Request, id: &str, ctx: &Context) -> Res
     // `X-Image-Meta-Store` picks the store (multi-store), else the default.
     let store = match header(req, "x-image-meta-store") {
         Some(store) if app.stores().is_writable(&store) => store,
-        Some(store) => {
-            return Err(ApiError::bad_request(format!("Store {store} is not a writable store of this catalog.")))
+        // Glance: "Adding images to store is disabled" (410) for a read-only store.
+        Some(store) if app.stores().get(&store).is_some() => {
+            return Err(ApiError::gone(format!("Store {store} is read-only: images cannot be uploaded to it.")))
         }
+        Some(store) => return Err(ApiError::bad_request(format!("Unknown store {store}."))),
         None => app.stores().default_store().id.clone(),
     };
     receive(app, id, request_body(req), declared, UploadRules::v2(store), ctx).await?;

@@ -16,6 +16,7 @@ use crate::api::respond::{empty_response, header, no_content, now, read_json};
 use crate::domain::access::policy::Action;
 use crate::domain::image::status::TaskEvent;
 use crate::domain::import::request::{ImportMethod, ImportRequest};
+use crate::domain::stores::StoreError;
 use crate::domain::task::{Task, TaskKind};
 use crate::error::ApiError;
 use crate::store::jobs::Job;
@@ -44,6 +45,7 @@ pub async fn import(app: &App, req: &mut Request, raw_id: &str) -> Result<Respon
         let mut image = app.image_for(raw_id, action).await?;
         request.check_image(&image)?;
         let already_in = image.store_ids();
+        let copy = request.method == ImportMethod::CopyImage;
         let targets = app
             .stores()
             .resolve_import_targets(
@@ -51,13 +53,21 @@ pub async fn import(app: &App, req: &mut Request, raw_id: &str) -> Result<Respon
                 request.all_stores,
                 header_store.as_deref(),
                 &already_in,
-                request.method == ImportMethod::CopyImage,
+                copy,
             )
-            .map_err(|e| ApiError::bad_request(e.to_string()))?;
-        if request.method == ImportMethod::CopyImage && targets.is_empty() {
-            return Err(ApiError::conflict(format!(
-                "Image {raw_id} is already in every store it was asked to be copied to."
-            )));
+            .map_err(|e| match e {
+                // Glance answers an unknown store with 409, other mistakes with 400.
+                StoreError::Unknown(_) => ApiError::conflict(e.to_string()),
+                other => ApiError::bad_request(other.to_string()),
+            })?;
+        // copy-image to a store that has the data already: 400, unless the
+        // request asked for all stores (those that have it are skipped).
+        if copy && !request.all_stores {
+            if let Some(present) = targets.iter().find(|s| already_in.contains(s)) {
+                return Err(ApiError::bad_request(format!(
+                    "Image {raw_id} is already present in store {present}: nothing to copy there."
+                )));
+            }
         }
         let mut task = Task::new(
             TaskKind::ApiImageImport,

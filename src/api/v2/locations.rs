@@ -36,13 +36,20 @@ fn http_store(app: &App) -> Result<String, ApiError> {
 pub async fn add(app: &App, req: &mut Request, raw_id: &str) -> Result<Response, ApiError> {
     let body: Value = read_json(req).await?;
     let new = NewLocation::parse(&body)?;
+    // The v2.17 API verifies the data itself: validation data names a hash
+    // (os_hash_algo + os_hash_value); a bare md5 `checksum` is PATCH's.
+    if body.get("validation_data").and_then(Value::as_object).is_some_and(|v| v.contains_key("checksum")) {
+        return Err(ApiError::bad_request(
+            "validation_data of POST /locations takes os_hash_algo and os_hash_value only.",
+        ));
+    }
     let store = http_store(app)?;
     let filter = app.config.uri_filter.as_ref().map_err(ApiError::internal)?;
+    filter.check(&new.url).map_err(|refused| ApiError::bad_request(refused.to_string()))?;
     let lower = new.url.to_ascii_lowercase();
     if !(lower.starts_with("http://") || lower.starts_with("https://")) {
         return Err(ApiError::bad_request(format!("Invalid location {}: only http and https URLs.", new.url)));
     }
-    filter.check(&new.url).map_err(|refused| ApiError::bad_request(refused.to_string()))?;
     for _ in 0..WRITE_ATTEMPTS {
         let mut image = app.image_for(raw_id, Action::AddLocation).await?;
         if image.status != ImageStatus::Queued {

@@ -28,7 +28,7 @@ pub fn detail(app: &App) -> Result<Response, ApiError> {
 /// `DELETE /v2/stores/{store}/{image}`.
 pub async fn delete_from(app: &App, store_id: &str, raw_id: &str) -> Result<Response, ApiError> {
     let store =
-        app.stores().get(store_id).ok_or_else(|| ApiError::bad_request(format!("Unknown store {store_id}.")))?.clone();
+        app.stores().get(store_id).ok_or_else(|| ApiError::conflict(format!("Unknown store {store_id}.")))?.clone();
     if !matches!(store.kind, StoreKind::R2 { .. }) {
         return Err(ApiError::forbidden(format!("Store {store_id} is read-only: nothing can be deleted from it.")));
     }

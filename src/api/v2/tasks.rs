@@ -42,7 +42,7 @@ pub async fn show(app: &App, id: &str) -> Result<Response, ApiError> {
         .get(id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("Task with the given ID {id} could not be found.")))?;
-    json_response(200, &task.to_json())
+    json_response(200, &task.to_image_task_json())
 }
 
 /// `POST /v2/tasks` (201): the legacy `import` task: the consumer creates

@@ -196,11 +196,14 @@ impl ImportRequest {
         }
         let required = self.method.required_status();
         if image.status != required {
+            let why = match self.method {
+                ImportMethod::GlanceDirect => "glance-direct imports staged data: stage it first (PUT /stage)",
+                ImportMethod::CopyImage => "copy-image copies the data of an active image",
+                ImportMethod::WebDownload | ImportMethod::GlanceDownload => "this method fills a queued image",
+            };
             return Err(ValidationError::Conflict(format!(
-                "Image {} is {}: the {} method needs an image in status {required}.",
-                image.id,
-                image.status,
-                self.method.as_str()
+                "Image {} is {}: {why}, so the image must be {required}.",
+                image.id, image.status
             )));
         }
         if image.disk_format.is_none() || image.container_format.is_none() {
