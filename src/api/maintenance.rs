@@ -6,17 +6,23 @@
 //! made no progress for `STALLED_UPLOAD_MINUTES` as failed, as a failed v2
 //! upload would be: object removed, then the image back to `queued` by
 //! compare-and-set; and it aborts multipart uploads nothing has fed for as
-//! long.
+//! long. The same bound settles stages that died midway (an `uploading`
+//! image whose data never finished) and imports whose consumer died (a task
+//! not renewed for as long): the image goes back where a failed import
+//! leaves it. It also runs Glance's scrubber (the data of `pending_delete`
+//! images, `SCRUB_TIME_SECONDS` after the delete) and sweeps expired tasks.
 
 use worker::Env;
 
 use super::app::App;
 use super::config::Config;
+use super::{catalog, jobs};
 use super::respond::{now, now_seconds};
 use crate::context::RequestContext;
 use crate::domain::image::status::{ImageEvent, ImageStatus};
 use crate::error::ApiError;
-use crate::store::blobs::object_key;
+use crate::domain::time::format_utc;
+use crate::store::blobs::{object_key, staging_key};
 
 /// What one round of upkeep did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -25,6 +31,14 @@ pub struct Upkeep {
     pub settled_uploads: usize,
     /// Multipart uploads aborted.
     pub aborted_multiparts: usize,
+    /// Stages that died midway, unstaged (`uploading` -> `queued`).
+    pub settled_stages: usize,
+    /// Tasks whose consumer died, failed.
+    pub settled_tasks: usize,
+    /// Pending-delete images scrubbed.
+    pub scrubbed: usize,
+    /// Expired tasks swept.
+    pub swept_tasks: usize,
 }
 
 /// Settles uploads with no progress for `STALLED_UPLOAD_MINUTES` and aborts
@@ -54,8 +68,37 @@ pub async fn run(env: &Env) -> Result<Upkeep, ApiError> {
             upkeep.settled_uploads += 1;
         }
     }
+    for image in app.images.without_progress_since(ImageStatus::Uploading, before).await? {
+        // A staged image records its size when the stage completes: only
+        // one without a size is a stage that never finished.
+        if image.size.is_some() {
+            continue;
+        }
+        let back = image.status.transition(ImageEvent::UploadFailed)?;
+        app.default_bucket().delete(&staging_key(image.id.as_str())).await.map_err(ApiError::internal)?;
+        if app.images.move_status(&image.id, back, &now).await? {
+            upkeep.settled_stages += 1;
+        }
+    }
     for bucket in &app.buckets {
         upkeep.aborted_multiparts += bucket.abort_abandoned_multiparts(before).await?;
     }
+    let stalled_since = format_utc(now_seconds() - stalled_seconds);
+    for task in app.tasks.stalled(&stalled_since).await? {
+        let reason = format!("The task made no progress since {stalled_since}: its worker stopped.");
+        match jobs::give_up(&app, &task.id, &reason).await {
+            Ok(()) => upkeep.settled_tasks += 1,
+            Err(e) => worker::console_warn!("could not settle stalled task {}: {e}", task.id),
+        }
+    }
+    let scrub_before = format_utc(now_seconds() - app.config.scrub_time_seconds as i64);
+    for image in app.images.pending_delete_since(&scrub_before).await? {
+        catalog::remove_data(&app, &image).await;
+        let done = image.status.transition(ImageEvent::Delete)?;
+        if app.images.finish_delete(&image.id, done, &now).await? {
+            upkeep.scrubbed += 1;
+        }
+    }
+    upkeep.swept_tasks = app.tasks.sweep_expired(&now).await?;
     Ok(upkeep)
 }

@@ -203,6 +203,28 @@ impl Images {
         Ok(self.changes(sql, &params).await? == 1)
     }
 
+    /// Images deleted with delayed delete before `before` (ISO time), whose
+    /// data the scrubber may now remove.
+    pub async fn pending_delete_since(&self, before: &str) -> Result<Vec<Image>, StoreError> {
+        self.rows(
+            "SELECT * FROM images WHERE deleted = 1 AND status = ? AND deleted_at <= ? LIMIT 100",
+            &[SqlValue::Text(ImageStatus::PendingDelete.as_str().into()), SqlValue::Text(before.into())],
+        )
+        .await
+    }
+
+    /// The scrubber's last step: a pending-delete row becomes `deleted`.
+    pub async fn finish_delete(&self, id: &ImageId, transition: Transition, now: &str) -> Result<bool, StoreError> {
+        let sql = "UPDATE images SET status = ?, updated_at = ?, version = version + 1 WHERE id = ? AND deleted = 1 AND status = ?";
+        let params = [
+            SqlValue::Text(transition.to().as_str().into()),
+            SqlValue::Text(now.into()),
+            SqlValue::Text(id.to_string()),
+            SqlValue::Text(transition.from().as_str().into()),
+        ];
+        Ok(self.changes(sql, &params).await? == 1)
+    }
+
     /// Renews an upload's progress time (Unix seconds). Not a revision:
     /// progress is not a change of the record.
     pub async fn touch_progress(&self, id: &ImageId, now: i64) -> Result<(), StoreError> {
