@@ -22,7 +22,7 @@ fn post_with_headers_and_body_creates_and_stores_in_one_call() {
             ("x-image-meta-type", "machine"),
             ("x-image-meta-is_public", "True"),
             ("x-image-meta-size", &size),
-            ("x-image-meta-store", "r2"),
+            ("x-image-meta-store", "primary"),
             ("X-Image-Meta-Property-Distro", "Ubuntu 10.10"),
             ("x-image-meta-property-OS-Version.Major", "10"),
             ("Content-Type", "application/octet-stream"),
@@ -46,7 +46,7 @@ fn post_with_headers_and_body_creates_and_stores_in_one_call() {
     assert_eq!(meta(&head, "size"), Some(size.as_str()));
     assert_eq!(meta(&head, "is_public"), Some("true"));
     assert_eq!(meta(&head, "status"), Some("active"));
-    assert_eq!(meta(&head, "store"), Some("r2"));
+    assert_eq!(meta(&head, "store"), Some("primary"));
     assert_eq!(meta(&head, "uri"), Some(format!("{}/v1/images/{id}", app().base).as_str()));
     assert_eq!(meta(&head, "property-distro"), Some("Ubuntu 10.10"));
     let created = meta(&head, "created_at").unwrap();

@@ -29,9 +29,6 @@ pub fn detail(app: &App) -> Result<Response, ApiError> {
 pub async fn delete_from(app: &App, store_id: &str, raw_id: &str) -> Result<Response, ApiError> {
     let store =
         app.stores().get(store_id).ok_or_else(|| ApiError::conflict(format!("Unknown store {store_id}.")))?.clone();
-    if !matches!(store.kind, StoreKind::R2 { .. }) {
-        return Err(ApiError::forbidden(format!("Store {store_id} is read-only: nothing can be deleted from it.")));
-    }
     for _ in 0..WRITE_ATTEMPTS {
         let mut image = app.image_for(raw_id, Action::DeleteLocation).await?;
         if image.status != ImageStatus::Active {
@@ -40,13 +37,17 @@ pub async fn delete_from(app: &App, store_id: &str, raw_id: &str) -> Result<Resp
                 image.status
             )));
         }
+        // Glance checks this first: an image in one store cannot lose it.
+        if image.locations.len() <= 1 {
+            return Err(ApiError::forbidden(format!(
+                "Cannot delete image data from the only store containing it ({raw_id}): delete the image instead."
+            )));
+        }
         let Some(location) = image.location_in(store_id).cloned() else {
             return Err(ApiError::not_found(format!("Image {raw_id} has no data in store {store_id}.")));
         };
-        if image.locations.len() == 1 {
-            return Err(ApiError::forbidden(format!(
-                "Cannot delete image {raw_id} from its last store {store_id}: delete the image instead."
-            )));
+        if !matches!(store.kind, StoreKind::R2 { .. }) {
+            return Err(ApiError::forbidden(format!("Store {store_id} is read-only: nothing can be deleted from it.")));
         }
         image.locations.retain(|l| l.url != location.url);
         image.updated_at = now();
