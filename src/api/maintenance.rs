@@ -16,12 +16,12 @@ use worker::Env;
 
 use super::app::App;
 use super::config::Config;
-use super::{catalog, jobs};
 use super::respond::{now, now_seconds};
+use super::{catalog, jobs};
 use crate::context::RequestContext;
 use crate::domain::image::status::{ImageEvent, ImageStatus};
-use crate::error::ApiError;
 use crate::domain::time::format_utc;
+use crate::error::ApiError;
 use crate::store::blobs::{object_key, staging_key};
 
 /// What one round of upkeep did.

@@ -62,6 +62,9 @@ pub enum Route {
     /// 200 with `Content-Length`: the first `before` bytes at once, the rest
     /// once `gate` is opened (the body is cut short if it never is).
     Gated { data: Arc<Vec<u8>>, before: usize, gate: Gate },
+    /// 200 with `Content-Length`: `block` sent `times` times over (a large
+    /// body without holding it all in memory).
+    Repeated { block: Arc<Vec<u8>>, times: usize },
     /// Announces `Content-Length` of the whole of `data` but sends only the
     /// first `sent` bytes, then closes: a download cut off midway.
     Truncated { data: Arc<Vec<u8>>, sent: usize },
@@ -211,6 +214,14 @@ fn respond(stream: &mut TcpStream, route: Route, head_only: bool) -> std::io::Re
             write_head(stream, 200, &octets(data.len()))?;
             if !head_only {
                 stream.write_all(&data)?;
+            }
+        }
+        Route::Repeated { block, times } => {
+            write_head(stream, 200, &octets(block.len() * times))?;
+            if !head_only {
+                for _ in 0..times {
+                    stream.write_all(&block)?;
+                }
             }
         }
         Route::Chunked(data) => {
