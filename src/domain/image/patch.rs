@@ -458,4 +458,39 @@ mod tests {
         let updated = patch(Dialect::V2_1, json!([{"op":"replace","path":"/tags","value":["x","y"]}])).unwrap();
         assert_eq!(updated.tags, vec!["x", "y"]);
     }
+
+    #[test]
+    fn location_ops_follow_show_multiple_locations() {
+        let filter = UriFilter::default();
+        let rules = LocationRules { visible: true, http_store: Some("web"), filter: Some(&filter) };
+        let ops = |body: Value| parse(Dialect::V2_1, body.to_string().as_bytes()).unwrap();
+        let add = ops(
+            json!([{"op": "add", "path": "/locations/-", "value": {"url": "http://example.com/a", "metadata": {"k": "v"}}}]),
+        );
+        assert!(matches!(
+            apply(&image(), Dialect::V2_1, &add, ADMIN, &LocationRules::HIDDEN),
+            Err(ValidationError::Forbidden(_))
+        ));
+        let one = apply(&image(), Dialect::V2_1, &add, ADMIN, &rules).unwrap();
+        assert_eq!(one.locations.len(), 1);
+        assert_eq!(one.locations[0].store(), Some("web"));
+        assert_eq!(one.locations[0].metadata["k"], "v");
+        let gopher = ops(json!([{"op": "add", "path": "/locations/-", "value": {"url": "gopher://info.cern.ch"}}]));
+        assert!(matches!(apply(&image(), Dialect::V2_1, &gopher, ADMIN, &rules), Err(ValidationError::Invalid(_))));
+        let private = ops(json!([{"op": "add", "path": "/locations/-", "value": {"url": "http://169.254.169.254/"}}]));
+        let refused = apply(&image(), Dialect::V2_1, &private, ADMIN, &rules).unwrap_err();
+        assert!(refused.to_string().contains("does not pass filtering"), "{refused}");
+        let add_second =
+            ops(json!([{"op": "add", "path": "/locations/-", "value": {"url": "http://example.com/a#new"}}]));
+        let two = apply(&one, Dialect::V2_1, &add_second, ADMIN, &rules).unwrap();
+        let remove_first = ops(json!([{"op": "remove", "path": "/locations/0"}]));
+        let left = apply(&two, Dialect::V2_1, &remove_first, ADMIN, &rules).unwrap();
+        assert_eq!(left.locations[0].url, "http://example.com/a#new");
+        assert!(matches!(
+            apply(&left, Dialect::V2_1, &remove_first, ADMIN, &rules),
+            Err(ValidationError::Forbidden(_))
+        ));
+        let empty = ops(json!([{"op": "replace", "path": "/locations", "value": []}]));
+        assert!(matches!(apply(&two, Dialect::V2_1, &empty, ADMIN, &rules), Err(ValidationError::Forbidden(_))));
+    }
 }
