@@ -14,8 +14,9 @@ use crate::api::catalog::WRITE_ATTEMPTS;
 use crate::api::data::{declared_size, receive, request_body, UploadRules};
 use crate::api::respond::{empty_response, header, no_content, now, read_json};
 use crate::domain::access::policy::Action;
-use crate::domain::image::status::TaskEvent;
-use crate::domain::import::request::{ImportMethod, ImportRequest};
+use crate::domain::image::status::{TaskEvent, TaskStatus};
+use crate::domain::image::Image;
+use crate::domain::import::request::{ImportMethod, ImportRequest, IMPORT_TASK};
 use crate::domain::stores::StoreError;
 use crate::domain::task::{Task, TaskKind};
 use crate::error::ApiError;
@@ -43,6 +44,7 @@ pub async fn import(app: &App, req: &mut Request, raw_id: &str) -> Result<Respon
 
     for _ in 0..WRITE_ATTEMPTS {
         let mut image = app.image_for(raw_id, action).await?;
+        release_dead_lock(app, &mut image).await?;
         request.check_image(&image)?;
         let already_in = image.store_ids();
         let copy = request.method == ImportMethod::CopyImage;
@@ -114,6 +116,22 @@ pub async fn import(app: &App, req: &mut Request, raw_id: &str) -> Result<Respon
         return empty_response(202);
     }
     Err(ApiError::conflict(format!("Image {raw_id} is being changed by too many other requests at once; retry.")))
+}
+
+/// Glance's lock stealing: a lock held by a task that no longer exists or
+/// has finished (its run ended without releasing it) is released, so the
+/// image can be imported again. A live task keeps its lock (409).
+async fn release_dead_lock(app: &App, image: &mut Image) -> Result<(), ApiError> {
+    let Some(holder) = image.properties.get(IMPORT_TASK).cloned() else { return Ok(()) };
+    let alive = app
+        .tasks
+        .get(&holder)
+        .await?
+        .is_some_and(|task| matches!(task.status, TaskStatus::Pending | TaskStatus::Processing));
+    if !alive {
+        image.end_import(&holder);
+    }
+    Ok(())
 }
 
 /// Marks a task that never ran as failed.
