@@ -202,19 +202,39 @@ impl TestApp {
     /// Runs `wrangler <args> --local --persist-to <catalog state>` against
     /// the catalog's own local D1/R2 state; true if it succeeded.
     fn wrangler_local(&self, args: &[&str]) -> bool {
+        self.wrangler_output(args).status.success()
+    }
+
+    /// Runs `wrangler <args> --local --persist-to <catalog state>` and
+    /// returns its output. Two wranglers on one state at once can find its
+    /// SQLite files locked (`SQLITE_BUSY`, the command fails): the test's
+    /// wranglers run one at a time, and a run that met a lock is retried.
+    fn wrangler_output(&self, args: &[&str]) -> std::process::Output {
+        static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
         let state = self.state.as_ref().expect("CATALOG_STATE is needed to reach the local D1/R2 state");
         let root = env!("CARGO_MANIFEST_DIR");
-        Command::new(format!("{root}/node_modules/.bin/wrangler"))
-            .current_dir(root)
-            .env("WRANGLER_SEND_METRICS", "false")
-            .args(args)
-            .args(["--local", "--persist-to"])
-            .arg(state)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .expect("run wrangler")
-            .success()
+        let mut attempt = 0;
+        loop {
+            let output = {
+                let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                Command::new(format!("{root}/node_modules/.bin/wrangler"))
+                    .current_dir(root)
+                    .env("WRANGLER_SEND_METRICS", "false")
+                    .args(args)
+                    .args(["--local", "--persist-to"])
+                    .arg(state)
+                    .stdin(Stdio::null())
+                    .output()
+                    .expect("run wrangler")
+            };
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            let locked = stderr.contains("SQLITE_BUSY") || stderr.contains("database is locked");
+            attempt += 1;
+            if output.status.success() || !locked || attempt >= 8 {
+                return output;
+            }
+            std::thread::sleep(Duration::from_millis(250 * attempt));
+        }
     }
 
     /// Whether R2 holds an object for the image's data, read straight from
@@ -231,17 +251,8 @@ impl TestApp {
 
     /// The rows a query returns from the catalog's local D1 database.
     pub fn d1_query(&self, sql: &str) -> Vec<Value> {
-        let state = self.state.as_ref().expect("CATALOG_STATE is needed to reach the local D1/R2 state");
-        let root = env!("CARGO_MANIFEST_DIR");
-        let output = Command::new(format!("{root}/node_modules/.bin/wrangler"))
-            .current_dir(root)
-            .env("WRANGLER_SEND_METRICS", "false")
-            .args(["d1", "execute", "DB", "--json", "--command", sql, "--local", "--persist-to"])
-            .arg(state)
-            .stderr(Stdio::null())
-            .output()
-            .expect("run wrangler");
-        assert!(output.status.success(), "d1 query failed: {sql}");
+        let output = self.wrangler_output(&["d1", "execute", "DB", "--json", "--command", sql]);
+        assert!(output.status.success(), "d1 query failed: {sql}: {}", String::from_utf8_lossy(&output.stderr));
         let results: Value = serde_json::from_slice(&output.stdout).expect("wrangler d1 --json output");
         results[0]["results"].as_array().cloned().unwrap_or_default()
     }
@@ -499,5 +510,46 @@ impl TestApp {
             }
         }
         found
+    }
+}
+
+// ---- Catalog B (additive) ----
+
+/// Catalog B: the second catalog `scripts/test` starts, with the settings
+/// some behaviours need (`DELAYED_DELETE=true`, `SCRUB_TIME_SECONDS=2`,
+/// `SHOW_MULTIPLE_LOCATIONS=true`), at `CATALOG_B_URL` with its own state in
+/// `CATALOG_B_STATE` (so `d1_query`, `r2_keys_mentioning` and the other
+/// state helpers look into B's D1/R2 when called on it).
+pub fn app_b() -> &'static TestApp {
+    static APP_B: OnceLock<TestApp> = OnceLock::new();
+    APP_B.get_or_init(|| {
+        let base = std::env::var("CATALOG_B_URL").unwrap_or_else(|_| {
+            panic!(
+                "CATALOG_B_URL is not set: the delayed-delete and location-PATCH tests need catalog B (DELAYED_DELETE=true, \
+                 SCRUB_TIME_SECONDS=2, SHOW_MULTIPLE_LOCATIONS=true); run them with scripts/test, which starts it"
+            )
+        });
+        TestApp {
+            base: base.trim_end_matches('/').to_owned(),
+            state: std::env::var_os("CATALOG_B_STATE").map(PathBuf::from),
+            agent: ureq::AgentBuilder::new().timeout(Duration::from_secs(300)).build(),
+        }
+    })
+}
+
+impl TestApp {
+    /// Fires the cron trigger (`GET /__scheduled`; the catalogs run with
+    /// `--test-scheduled`) and waits for the upkeep to finish.
+    pub fn fire_cron(&self) {
+        let reply = self.get("/__scheduled?cron=*/5+*+*+*+*");
+        assert_eq!(reply.status, 200, "cron: {}", String::from_utf8_lossy(&reply.body));
+    }
+
+    /// The one row of `SELECT {columns} FROM {table} WHERE id = '{id}'` in
+    /// the catalog's D1 database (deleted rows included).
+    pub fn d1_row(&self, table: &str, columns: &str, id: &str) -> Value {
+        let rows = self.d1_query(&format!("SELECT {columns} FROM {table} WHERE id = '{id}'"));
+        assert_eq!(rows.len(), 1, "one {table} row with id {id}: {rows:?}");
+        rows[0].clone()
     }
 }
