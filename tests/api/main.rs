@@ -11,6 +11,11 @@
 //! `fixture_server` serves the bodies the catalog downloads. The catalog's
 //! stores are `primary` (default, weight 100), `secondary` (50) and the
 //! read-only http store `web` (0).
+//!
+//! `delayed_delete` and `locations_patch` also need catalog B
+//! (`CATALOG_B_URL`, `CATALOG_B_STATE`): a second catalog `scripts/test`
+//! starts with `DELAYED_DELETE=true`, `SCRUB_TIME_SECONDS=2` and
+//! `SHOW_MULTIPLE_LOCATIONS=true` (see `helpers::app_b`).
 
 mod fixture_server;
 mod helpers;
@@ -19,6 +24,7 @@ mod cli;
 mod client;
 mod concurrency;
 mod cutoff;
+mod delayed_delete;
 mod discovery;
 mod errors;
 mod image_data;
