@@ -32,6 +32,7 @@ mod images;
 mod imports;
 mod listing;
 mod locations;
+mod locations_patch;
 mod maintenance;
 mod members;
 mod patching;
