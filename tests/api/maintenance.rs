@@ -1,9 +1,21 @@
 use std::time::Duration;
 
-use crate::helpers::{app, unique_tag};
+use serde_json::json;
+
+use crate::helpers::{app, empty_or_absent, random_bytes, unique_tag, wait_until};
+
+/// The tests here age rows behind the catalog's back and then fire the
+/// cron, whose upkeep acts on every aged row: one test firing it while
+/// another is still setting up would settle the other's rows early. Each
+/// holds this for its whole run.
+fn upkeep_turn() -> std::sync::MutexGuard<'static, ()> {
+    static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    TURN.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
 
 #[test]
 fn the_cron_trigger_settles_uploads_whose_worker_died_and_removes_their_objects() {
+    let _turn = upkeep_turn();
     // Simulate a worker killed mid-upload: the row says `saving` since long
     // ago, and a stray object sits in R2.
     let stalled = app().create_uploadable(&unique_tag());
@@ -32,6 +44,7 @@ fn the_cron_trigger_settles_uploads_whose_worker_died_and_removes_their_objects(
 
 #[test]
 fn the_cron_trigger_aborts_multipart_uploads_nothing_has_fed_and_keeps_live_ones() {
+    let _turn = upkeep_turn();
     // R2's binding cannot list unfinished multipart uploads, so the catalog
     // records each in D1 while it is in flight. A record with no progress
     // for longer than any live upload may stall belongs to a dead worker.
@@ -64,4 +77,148 @@ fn finished_and_abandoned_multipart_uploads_leave_no_record_behind() {
     assert_eq!(reply.status, 204);
     let records = app().d1_query(&format!("SELECT upload_id FROM multipart_uploads WHERE object_key = 'images/{id}'"));
     assert!(records.is_empty(), "a completed multipart upload is still recorded: {records:?}");
+}
+
+/// An ISO time `offset` ago in the catalog's format (`...T..:..:..Z`), as
+/// SQLite computes it (`offset` like `-1 hour`).
+fn sql_time(offset: &str) -> String {
+    format!("strftime('%Y-%m-%dT%H:%M:%SZ', 'now', '{offset}')")
+}
+
+/// The staged and stored objects R2 holds for an image.
+fn objects_of(id: &str) -> Vec<String> {
+    app().r2_keys_mentioning(id)
+}
+
+#[test]
+fn the_cron_trigger_fails_an_import_whose_consumer_died_and_gives_the_image_back() {
+    let _turn = upkeep_turn();
+    // A glance-direct import whose queue consumer died mid-way: the image is
+    // `importing` under the task's lock, the task `processing` and not
+    // renewed for an hour, the staged data still there.
+    let id = app().create_importable(&unique_tag(), "stuck import");
+    let data = random_bytes(40 * 1024, 31);
+    let reply = app().stage(&id, &data);
+    assert_eq!(reply.status, 204, "stage: {}", String::from_utf8_lossy(&reply.body));
+    assert!(!objects_of(&id).is_empty(), "staging stored an object");
+    let task_id = uuid::Uuid::new_v4().to_string();
+    let input = json!({
+        "image_id": id,
+        "import_req": {"method": {"name": "glance-direct"}},
+        "backend": ["primary"],
+    });
+    let hour_ago = sql_time("-1 hour");
+    app().d1_execute(&format!(
+        "INSERT INTO tasks (id, type, status, owner, image_id, input, message, created_at, updated_at) \
+         VALUES ('{task_id}', 'api_image_import', 'processing', 'admin', '{id}', '{input}', '', {hour_ago}, {hour_ago})"
+    ));
+    app().d1_execute(&format!(
+        "UPDATE images SET status = 'importing', \
+         properties = json_set(properties, '$.os_glance_import_task', '{task_id}', '$.os_glance_importing_to_stores', 'primary') \
+         WHERE id = '{id}'"
+    ));
+    let image = app().show(&id);
+    assert_eq!(image["status"], "importing", "{image}");
+    assert_eq!(image["os_glance_import_task"], task_id.as_str(), "{image}");
+    let task = app().get(&format!("/v2/tasks/{task_id}"));
+    assert_eq!(task.status, 200, "{}", String::from_utf8_lossy(&task.body));
+    assert_eq!(task.json()["status"], "processing");
+
+    app().fire_cron();
+
+    let task = wait_until("the stalled task to fail", Duration::from_secs(20), || {
+        let task = app().get(&format!("/v2/tasks/{task_id}")).json();
+        if task["status"] == "failure" {
+            Ok(task)
+        } else {
+            Err(task.to_string())
+        }
+    });
+    assert!(!task["message"].as_str().unwrap_or_default().is_empty(), "a failed task says why: {task}");
+    assert!(task["expires_at"].is_string(), "a finished task expires: {task}");
+    let image = app().show(&id);
+    assert_eq!(image["status"], "queued", "{image}");
+    assert!(empty_or_absent(&image, "os_glance_import_task"), "the import lock must be released: {image}");
+    assert!(empty_or_absent(&image, "os_glance_importing_to_stores"), "{image}");
+    assert_eq!(image["os_glance_failed_import"], "primary", "the store counts as failed: {image}");
+    assert!(image["size"].is_null() && image["checksum"].is_null(), "{image}");
+    let left = objects_of(&id);
+    assert!(left.is_empty(), "the staged data must be removed: {left:?}");
+    // The image takes data again.
+    assert_eq!(app().upload(&id, b"after the dead import").status, 204);
+}
+
+#[test]
+fn the_cron_trigger_unstages_a_stage_that_died_and_leaves_a_live_one() {
+    let _turn = upkeep_turn();
+    // A stage whose worker died: `uploading`, no size recorded (only a
+    // completed stage records one), no progress for long, an object behind.
+    let dead = app().create_importable(&unique_tag(), "dead stage");
+    assert_eq!(app().stage(&dead, &random_bytes(20 * 1024, 32)).status, 204);
+    app().d1_execute(&format!(
+        "UPDATE images SET size = NULL, progress_at = 1000, updated_at = '2000-01-01T00:00:00Z' WHERE id = '{dead}'"
+    ));
+    assert_eq!(app().status_of(&dead), "uploading");
+    assert!(!objects_of(&dead).is_empty());
+    // One with recent progress is a stage still going on.
+    let live = app().create_importable(&unique_tag(), "live stage");
+    assert_eq!(app().stage(&live, &random_bytes(20 * 1024, 33)).status, 204);
+    app().d1_execute(&format!("UPDATE images SET size = NULL WHERE id = '{live}'"));
+    // And a completed stage (size recorded) is never touched, however old.
+    let complete = app().create_importable(&unique_tag(), "complete stage");
+    assert_eq!(app().stage(&complete, &random_bytes(20 * 1024, 34)).status, 204);
+    app().d1_execute(&format!(
+        "UPDATE images SET progress_at = 1000, updated_at = '2000-01-01T00:00:00Z' WHERE id = '{complete}'"
+    ));
+
+    app().fire_cron();
+
+    app().wait_for_status(&dead, "queued", Duration::from_secs(20));
+    let left = objects_of(&dead);
+    assert!(left.is_empty(), "the dead stage's object must be removed: {left:?}");
+    assert!(app().show(&dead)["size"].is_null());
+    assert_eq!(app().status_of(&live), "uploading");
+    assert!(!objects_of(&live).is_empty(), "a live stage keeps its data");
+    assert_eq!(app().status_of(&complete), "uploading");
+    assert!(!objects_of(&complete).is_empty(), "a completed stage keeps its data");
+    // The settled image can be staged again.
+    assert_eq!(app().stage(&dead, b"staged again").status, 204);
+    assert_eq!(app().status_of(&dead), "uploading");
+}
+
+#[test]
+fn the_cron_trigger_sweeps_expired_tasks_only() {
+    let _turn = upkeep_turn();
+    let (expired, live) = (uuid::Uuid::new_v4().to_string(), uuid::Uuid::new_v4().to_string());
+    let input = r#"{"import_from": "http://example.com/x", "import_from_format": "raw", "image_properties": {}}"#;
+    for (id, expires) in [(&expired, sql_time("-1 minute")), (&live, sql_time("+1 hour"))] {
+        let done = sql_time("-2 hours");
+        app().d1_execute(&format!(
+            "INSERT INTO tasks (id, type, status, owner, input, message, expires_at, created_at, updated_at) \
+             VALUES ('{id}', 'import', 'success', 'admin', '{input}', '', {expires}, {done}, {done})"
+        ));
+    }
+    for id in [&expired, &live] {
+        let reply = app().get(&format!("/v2/tasks/{id}"));
+        assert_eq!(reply.status, 200, "task {id} before the sweep: {}", String::from_utf8_lossy(&reply.body));
+    }
+
+    app().fire_cron();
+
+    wait_until("the expired task to be swept", Duration::from_secs(20), || {
+        let status = app().get(&format!("/v2/tasks/{expired}")).status;
+        if status == 404 {
+            Ok(())
+        } else {
+            app().fire_cron();
+            Err(format!("GET /v2/tasks/{expired} is {status}"))
+        }
+    });
+    app().get(&format!("/v2/tasks/{expired}")).assert_error(404, "");
+    let listed = app().get("/v2/tasks?limit=1000");
+    assert_eq!(listed.status, 200);
+    assert!(!listed.json()["tasks"].as_array().unwrap().iter().any(|t| t["id"] == expired.as_str()));
+    let reply = app().get(&format!("/v2/tasks/{live}"));
+    assert_eq!(reply.status, 200, "a task not yet expired stays: {}", String::from_utf8_lossy(&reply.body));
+    assert_eq!(reply.json()["status"], "success");
 }
