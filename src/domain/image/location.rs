@@ -141,6 +141,29 @@ impl ValidationData {
         Ok(Some(data))
     }
 
+    /// Glance's first check of a new location's `validation_data` (before
+    /// its format): a value the image already has differently is a 409
+    /// ("already set with a different value").
+    pub fn check_raw_against(raw: Option<&Value>, image: &Image) -> Result<(), ValidationError> {
+        let Some(object) = raw.and_then(Value::as_object) else { return Ok(()) };
+        let mine = |key: &str| match key {
+            "checksum" => image.checksum.as_deref(),
+            "os_hash_algo" => image.os_hash_algo.as_deref(),
+            "os_hash_value" => image.os_hash_value.as_deref(),
+            _ => None,
+        };
+        for (key, value) in object {
+            if let (Some(current), Some(given)) = (mine(key), value.as_str()) {
+                if !current.eq_ignore_ascii_case(given) {
+                    return Err(ValidationError::Conflict(format!(
+                        "The image's {key} is already set with a different value ({current})."
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Checks the data against what the image already records: a location
     /// claiming other data than the image has is a 409.
     pub fn check_against(&self, image: &Image) -> Result<(), ValidationError> {

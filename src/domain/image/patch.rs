@@ -12,7 +12,7 @@
 
 use serde_json::Value;
 
-use crate::domain::image::location::NewLocation;
+use crate::domain::image::location::{NewLocation, ValidationData};
 use crate::domain::image::{Image, ValidationError, Writer};
 use crate::domain::import::uri_filter::UriFilter;
 
@@ -221,6 +221,7 @@ fn apply_location_op(updated: &mut Image, op: &PatchOp, rules: &LocationRules<'_
     }
     match (op.kind, &op.value, op.index.as_deref()) {
         (OpKind::Add, Some(value), Some(index)) => {
+            ValidationData::check_raw_against(value.get("validation_data"), updated)?;
             let (new, store) = checked_location(value, rules)?;
             updated.check_new_location(&new)?;
             if let Some(validation) = &new.validation {
