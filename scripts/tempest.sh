@@ -72,10 +72,17 @@ stop_image_server() {
 start_tempest_catalog() {
   local port=$1 state=$2 log=$3 other="${CATALOG_PID:-}" ok=0
   shift 3
-  # Extra `--var NAME:VALUE` flags Tempest needs of the catalog (none yet),
-  # e.g. letting web-download and locations reach the image server at
-  # 127.0.0.1:$IMAGE_SERVER_PORT, which the catalog refuses by default.
-  TEMPEST_CATALOG_VARS=()
+  # What Tempest needs of the catalog beyond keystone mode: web-download,
+  # import tasks and locations reach the image server at
+  # 127.0.0.1:$IMAGE_SERVER_PORT, which the URI filter refuses by default
+  # (as Glance's set-up in ../shared/TEMPEST.md allows loopback and that
+  # port); locations shown and managed (the max profile's
+  # manage_locations).
+  TEMPEST_CATALOG_VARS=(
+    --var IMPORT_ALLOWED_HOSTS:127.0.0.1
+    --var "IMPORT_ALLOWED_PORTS:80,443,$IMAGE_SERVER_PORT"
+    --var SHOW_MULTIPLE_LOCATIONS:true
+  )
   start_catalog "$port" "$state" "$log" \
     --var AUTH_MODE:keystone --var "KEYSTONE_URL:$KEYSTONE_URL" \
     --var "KEYSTONE_SERVICE_USER:$TEMPEST_SERVICE_USER" \

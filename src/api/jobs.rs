@@ -22,6 +22,7 @@ use super::catalog::WRITE_ATTEMPTS;
 use super::config::Config;
 use super::respond::now;
 use crate::context::RequestContext;
+use crate::domain::access::auth::AuthMode;
 use crate::domain::image::location::{Location, ValidationData};
 use crate::domain::image::status::{ImageEvent, ImageStatus, TaskEvent, TaskStatus, Transition};
 use crate::domain::image::{ContainerFormat, DiskFormat, Image, ImageId, Writer, HASH_ALGO};

@@ -171,14 +171,11 @@ impl<'a> Keystone<'a> {
 /// The `image` endpoint of `region`/`interface` in the service catalog
 /// `token` sees (glance-download's remote catalog).
 pub async fn image_endpoint(
-    config: &crate::api::config::Config,
+    settings: &KeystoneSettings,
     token: &str,
     region: &str,
     interface: &str,
 ) -> Result<String, String> {
-    let Ok(crate::domain::access::auth::AuthMode::Keystone(settings)) = &config.auth else {
-        return Err("glance-download needs the catalog in keystone mode".into());
-    };
     let url = format!("{}/v3/auth/catalog", settings.url);
     let headers = web_sys::Headers::new().map_err(|e| describe(&e))?;
     headers.append("X-Auth-Token", token).map_err(|e| describe(&e))?;
