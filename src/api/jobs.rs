@@ -318,10 +318,12 @@ async fn open_source(
         ImportMethod::GlanceDownload => {
             let remote = request.remote.as_ref().ok_or_else(|| Stop::Failed("no remote image".into()))?;
             let token = token.ok_or_else(|| Stop::Failed("glance-download needs the caller's token".into()))?;
-            let endpoint =
-                crate::store::keystone::image_endpoint(&app.config, token, &remote.region, &remote.interface)
-                    .await
-                    .map_err(Stop::Failed)?;
+            let Ok(AuthMode::Keystone(settings)) = &app.config.auth else {
+                return Err(Stop::Failed("glance-download needs the catalog in keystone mode".into()));
+            };
+            let endpoint = crate::store::keystone::image_endpoint(settings, token, &remote.region, &remote.interface)
+                .await
+                .map_err(Stop::Failed)?;
             let headers = [("X-Auth-Token", token)];
             let base = endpoint.trim_end_matches('/');
             let record = web::get_json(&format!("{base}/v2/images/{}", remote.image_id), filter(app)?, &headers)
