@@ -573,41 +573,18 @@ impl ListQuery {
         (sql, params)
     }
 
-    /// Rows strictly after `marker` in the sort order. SQLite puts NULLs first
-    /// ascending and last descending; the conditions follow that order.
+    /// Rows strictly after `marker` in the sort order.
     fn after_marker(&self, marker: &Image) -> (String, Vec<SqlValue>) {
-        let mut alternatives = Vec::new();
-        let mut params = Vec::new();
-        for (index, (key, dir)) in self.sort.iter().enumerate() {
-            let mut parts = Vec::new();
-            let mut part_params = Vec::new();
-            for (earlier, _) in &self.sort[..index] {
-                parts.push(format!("{} IS ?", earlier.column()));
-                part_params.push(earlier.value_of(marker));
-            }
-            let column = key.column();
-            let value = key.value_of(marker);
-            let after = match (dir, &value) {
-                (SortDir::Asc, SqlValue::Null) => format!("{column} IS NOT NULL"),
-                (SortDir::Asc, _) => {
-                    part_params.push(value);
-                    format!("{column} > ?")
-                }
-                (SortDir::Desc, SqlValue::Null) => continue,
-                (SortDir::Desc, _) => {
-                    part_params.push(value);
-                    format!("({column} < ? OR {column} IS NULL)")
-                }
-            };
-            parts.push(after);
-            alternatives.push(format!("({})", parts.join(" AND ")));
-            params.extend(part_params);
-        }
-        if alternatives.is_empty() {
-            ("0".into(), params)
-        } else {
-            (format!("({})", alternatives.join(" OR ")), params)
-        }
+        let keys: Vec<SortPosition> = self
+            .sort
+            .iter()
+            .map(|(key, dir)| SortPosition {
+                column: key.column(),
+                descending: *dir == SortDir::Desc,
+                value: key.value_of(marker),
+            })
+            .collect();
+        rows_after(&keys)
     }
 
     /// Whether the query names a visibility (v1 lists default to public).
@@ -617,32 +594,84 @@ impl ListQuery {
 
     /// `first`: the query without its marker.
     pub fn first_link(&self) -> String {
-        let query = encode(self.pairs.iter().filter(|(k, _)| k != "marker"));
-        if query.is_empty() {
-            "/v2/images".into()
-        } else {
-            format!("/v2/images?{query}")
-        }
+        page_link("/v2/images", &self.pairs, None)
     }
 
     /// `next`: the query with the marker set to the page's last image.
     pub fn next_link(&self, last_id: &str) -> String {
-        let marker = ("marker".to_string(), last_id.to_string());
-        let query = encode(self.pairs.iter().filter(|(k, _)| k != "marker").chain(std::iter::once(&marker)));
-        format!("/v2/images?{query}")
+        page_link("/v2/images", &self.pairs, Some(last_id))
+    }
+}
+
+/// One key of a sort order at a marker row: its column, its direction and
+/// the marker's value in it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SortPosition {
+    /// The column.
+    pub column: &'static str,
+    /// Sorted descending.
+    pub descending: bool,
+    /// The marker row's value.
+    pub value: SqlValue,
+}
+
+/// The condition selecting the rows strictly after a marker row in a sort
+/// order (keyset paging, for images and tasks alike). SQLite puts NULLs
+/// first ascending and last descending; the conditions follow that order.
+pub fn rows_after(keys: &[SortPosition]) -> (String, Vec<SqlValue>) {
+    let mut alternatives = Vec::new();
+    let mut params = Vec::new();
+    for (index, key) in keys.iter().enumerate() {
+        let mut parts = Vec::new();
+        let mut part_params = Vec::new();
+        for earlier in &keys[..index] {
+            parts.push(format!("{} IS ?", earlier.column));
+            part_params.push(earlier.value.clone());
+        }
+        let column = key.column;
+        let after = match (key.descending, &key.value) {
+            (false, SqlValue::Null) => format!("{column} IS NOT NULL"),
+            (false, value) => {
+                part_params.push(value.clone());
+                format!("{column} > ?")
+            }
+            (true, SqlValue::Null) => continue,
+            (true, value) => {
+                part_params.push(value.clone());
+                format!("({column} < ? OR {column} IS NULL)")
+            }
+        };
+        parts.push(after);
+        alternatives.push(format!("({})", parts.join(" AND ")));
+        params.extend(part_params);
+    }
+    if alternatives.is_empty() {
+        ("0".into(), params)
+    } else {
+        (format!("({})", alternatives.join(" OR ")), params)
+    }
+}
+
+/// A list's `first` (no `marker`) or `next` (`marker` = the page's last
+/// id) link: `base` with the query's other parameters.
+pub fn page_link(base: &str, pairs: &[(String, String)], marker: Option<&str>) -> String {
+    let mut serializer = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in pairs.iter().filter(|(k, _)| k != "marker") {
+        serializer.append_pair(k, v);
+    }
+    if let Some(marker) = marker {
+        serializer.append_pair("marker", marker);
+    }
+    let query = serializer.finish();
+    if query.is_empty() {
+        base.to_owned()
+    } else {
+        format!("{base}?{query}")
     }
 }
 
 fn owner_param(viewer: &Viewer) -> SqlValue {
     viewer.project_id.clone().map_or(SqlValue::Null, SqlValue::Text)
-}
-
-fn encode<'a>(pairs: impl Iterator<Item = &'a (String, String)>) -> String {
-    let mut serializer = form_urlencoded::Serializer::new(String::new());
-    for (k, v) in pairs {
-        serializer.append_pair(k, v);
-    }
-    serializer.finish()
 }
 
 #[cfg(test)]

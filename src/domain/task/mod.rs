@@ -9,7 +9,7 @@
 use serde_json::{json, Map, Value};
 
 use crate::domain::image::status::{InvalidTaskTransition, TaskEvent, TaskStatus};
-use crate::domain::listing::{QueryError, SqlValue, DEFAULT_LIMIT, MAX_LIMIT};
+use crate::domain::listing::{page_link, rows_after, QueryError, SortPosition, SqlValue, DEFAULT_LIMIT, MAX_LIMIT};
 use crate::domain::time::{format_utc, parse_iso8601};
 
 /// Glance's `task_time_to_live` default: finished tasks expire after 48 hours.
@@ -437,58 +437,23 @@ impl TaskQuery {
         (sql, params)
     }
 
-    /// Rows strictly after `marker` in the sort order. SQLite puts NULLs
-    /// (only `expires_at` has them) first ascending and last descending.
+    /// Rows strictly after `marker` in the sort order.
     fn after_marker(&self, keys: &[TaskSortKey], marker: &Task) -> (String, Vec<SqlValue>) {
-        let mut alternatives = Vec::new();
-        let mut params = Vec::new();
-        for (index, key) in keys.iter().enumerate() {
-            let mut parts = Vec::new();
-            let mut part_params = Vec::new();
-            for earlier in &keys[..index] {
-                parts.push(format!("{} IS ?", earlier.column()));
-                part_params.push(earlier.value_of(marker));
-            }
-            let column = key.column();
-            let value = key.value_of(marker);
-            let after = match (self.descending, &value) {
-                (false, SqlValue::Null) => format!("{column} IS NOT NULL"),
-                (false, _) => {
-                    part_params.push(value);
-                    format!("{column} > ?")
-                }
-                (true, SqlValue::Null) => continue,
-                (true, _) => {
-                    part_params.push(value);
-                    format!("({column} < ? OR {column} IS NULL)")
-                }
-            };
-            parts.push(after);
-            alternatives.push(format!("({})", parts.join(" AND ")));
-            params.extend(part_params);
-        }
-        if alternatives.is_empty() {
-            ("0".into(), params)
-        } else {
-            (format!("({})", alternatives.join(" OR ")), params)
-        }
+        let positions: Vec<SortPosition> = keys
+            .iter()
+            .map(|key| SortPosition { column: key.column(), descending: self.descending, value: key.value_of(marker) })
+            .collect();
+        rows_after(&positions)
     }
 
     /// `first`: the query without its marker.
     pub fn first_link(&self) -> String {
-        let query = encode(self.pairs.iter().filter(|(k, _)| k != "marker"));
-        if query.is_empty() {
-            "/v2/tasks".into()
-        } else {
-            format!("/v2/tasks?{query}")
-        }
+        page_link("/v2/tasks", &self.pairs, None)
     }
 
     /// `next`: the query with the marker set to the page's last task.
     pub fn next_link(&self, last_id: &str) -> String {
-        let marker = ("marker".to_string(), last_id.to_string());
-        let query = encode(self.pairs.iter().filter(|(k, _)| k != "marker").chain(std::iter::once(&marker)));
-        format!("/v2/tasks?{query}")
+        page_link("/v2/tasks", &self.pairs, Some(last_id))
     }
 
     /// The `GET /v2/tasks` body for one page: `next` only when the page is
@@ -503,14 +468,6 @@ impl TaskQuery {
         }
         Value::Object(body)
     }
-}
-
-fn encode<'a>(pairs: impl Iterator<Item = &'a (String, String)>) -> String {
-    let mut serializer = form_urlencoded::Serializer::new(String::new());
-    for (k, v) in pairs {
-        serializer.append_pair(k, v);
-    }
-    serializer.finish()
 }
 
 #[cfg(test)]
