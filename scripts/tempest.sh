@@ -76,11 +76,12 @@ start_tempest_catalog() {
   # import tasks and locations reach the image server at
   # 127.0.0.1:$IMAGE_SERVER_PORT, which the URI filter refuses by default
   # (as Glance's set-up in ../shared/TEMPEST.md allows loopback and that
-  # port); locations shown and managed (the max profile's
-  # manage_locations).
+  # port), and glance-download reaches the catalog Keystone lists for the
+  # region, here this catalog itself on $port; locations shown and managed
+  # (the max profile's manage_locations).
   TEMPEST_CATALOG_VARS=(
     --var IMPORT_ALLOWED_HOSTS:127.0.0.1
-    --var "IMPORT_ALLOWED_PORTS:80,443,$IMAGE_SERVER_PORT"
+    --var "IMPORT_ALLOWED_PORTS:80,443,$IMAGE_SERVER_PORT,$port"
     --var SHOW_MULTIPLE_LOCATIONS:true
   )
   start_catalog "$port" "$state" "$log" \
