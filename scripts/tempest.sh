@@ -242,17 +242,31 @@ run_tempest() {
   start=$SECONDS
   # The selection, so that a class skipped (or failed) in its set-up counts
   # as its tests, and a test that never reports counts as a failure.
+  # Tests of APIs not implemented yet (tests/tempest/not-yet.txt) are left
+  # out and reported as NOT RUN with their reason, never as passes or skips.
+  local exclude
+  exclude="$(grep -v '^#' "$ROOT/tests/tempest/not-yet.txt" | cut -f1 | paste -sd'|')"
   (cd "$workspace" && "$TEMPEST_VENV/bin/tempest" run --config-file etc/tempest.conf \
-      --regex "$regex" --list-tests >"$out/tests.txt" 2>"$out/list.stderr") || {
+      --regex "$regex" --list-tests >"$out/all-tests.txt" 2>"$out/list.stderr") || {
     cat "$out/list.stderr" >&2
     echo "Tempest could not list its tests" >&2
     return 1
   }
+  grep '^tempest\.' "$out/all-tests.txt" | grep -Ev "$exclude" >"$out/tests.txt" || true
+  grep '^tempest\.' "$out/all-tests.txt" | grep -E "$exclude" | while read -r test; do
+    while IFS=$'\t' read -r pattern reason; do
+      if [[ "$test" =~ $pattern ]]; then
+        printf '%s\t%s\n' "$test" "$reason"
+        break
+      fi
+    done < <(grep -v '^#' "$ROOT/tests/tempest/not-yet.txt")
+  done >"$out/not-run.txt"
   (cd "$workspace" && "$TEMPEST_VENV/bin/tempest" run --config-file etc/tempest.conf \
-      --regex "$regex" --concurrency 2 --subunit >"$out/run.subunit" 2>"$out/run.stderr") || rc=$?
+      --regex "$regex" --exclude-regex "$exclude" --concurrency 2 --subunit \
+      >"$out/run.subunit" 2>"$out/run.stderr") || rc=$?
   echo "Tempest ($profile) ran in $((SECONDS - start)) s (tempest run exit status $rc)"
   if ! "$TEMPEST_VENV/bin/python" "$ROOT/tests/tempest/report.py" "$profile" "$out/run.subunit" "$out" \
-      --log "$workspace/logs/tempest.log" --list "$out/tests.txt"; then
+      --log "$workspace/logs/tempest.log" --list "$out/tests.txt" --not-run "$out/not-run.txt"; then
     rc=1
   fi
   if [ "$rc" != 0 ] && [ ! -s "$out/failures.txt" ]; then
