@@ -36,8 +36,7 @@ make_test_image() {
 
 # start_image_server DIR LOG: serve DIR over HTTP on a free loopback port in
 # its own process group; sets IMAGE_SERVER_PID, IMAGE_SERVER_PORT and
-# IMAGE_SERVER_URL. Waits
-# until it answers.
+# IMAGE_SERVER_URL. Waits until it answers.
 start_image_server() {
   local dir=$1 log=$2 port i
   port="$(free_port)"
@@ -68,10 +67,12 @@ stop_image_server() {
 # scripts/test (logging in as TEMPEST_SERVICE_USER), then
 # TEMPEST_CATALOG_VARS, then SERVE_ARGS; sets TEMPEST_CATALOG_PID and
 # TEMPEST_CATALOG_URL. CATALOG_PID is left as it was, so stop_catalog keeps
-# stopping the other catalog. After start_image_server.
+# stopping the other catalog. Sets Keystone up for Tempest first (its
+# service user must exist). After start_keystone and start_image_server.
 start_tempest_catalog() {
   local port=$1 state=$2 log=$3 other="${CATALOG_PID:-}" ok=0
   shift 3
+  tempest_keystone "http://127.0.0.1:$port" || return 1
   # What Tempest needs of the catalog beyond keystone mode: web-download,
   # import tasks and locations reach the image server at
   # 127.0.0.1:$IMAGE_SERVER_PORT, which the URI filter refuses by default
@@ -102,17 +103,17 @@ stop_tempest_catalog() {
   TEMPEST_CATALOG_PID=
 }
 
-# tempest_keystone CATALOG_URL LOG: what Tempest needs in Keystone (after
+# tempest_keystone CATALOG_URL: what Tempest needs in Keystone (after
 # start_keystone): the roles it hands its users (member, reader, admin) and
 # `service`; TEMPEST_SERVICE_USER with `service` and `admin` in the service
 # project; the catalog as the `image` service (named glance), endpoints
 # public/internal/admin in TEMPEST_REGION at CATALOG_URL (no /v2: Tempest
 # adds it). Idempotent.
 tempest_keystone() {
-  local catalog_url=$1 log=$2
-  if ! TEMPEST_CATALOG_URL="$catalog_url" TEMPEST_REGION="$TEMPEST_REGION" \
+  local catalog_url=$1 output
+  if ! output="$(TEMPEST_CATALOG_URL="$catalog_url" TEMPEST_REGION="$TEMPEST_REGION" \
       TEMPEST_SERVICE_USER="$TEMPEST_SERVICE_USER" TEMPEST_SERVICE_PASSWORD="$TEMPEST_SERVICE_PASSWORD" \
-      "$KEYSTONE_VENV/bin/python" - >>"$log" 2>&1 <<'PY'; then
+      "$KEYSTONE_VENV/bin/python" - 2>&1 <<'PY'
 import os
 from keystoneauth1 import session
 from keystoneauth1.identity import v3
@@ -143,7 +144,8 @@ for endpoint in ks.endpoints.list(service=service, region_id=region):
 for interface in ("public", "internal", "admin"):
     ks.endpoints.create(service, env["TEMPEST_CATALOG_URL"], interface=interface, region=region)
 PY
-    tail -n 20 "$log" >&2
+  )"; then
+    echo "$output" | tail -n 20 >&2
     echo "setting up Keystone for Tempest failed" >&2
     return 1
   fi
@@ -237,7 +239,7 @@ run_tempest() {
     return 1
   }
   tempest_conf "$profile" "$workspace" >"$workspace/etc/tempest.conf" || return 1
-  tempest_keystone "$catalog_url" "$out/keystone-setup.log" || return 1
+  tempest_keystone "$catalog_url" || return 1
   echo "Tempest ($profile profile) against $catalog_url, tests matching $regex"
   start=$SECONDS
   # The selection, so that a class skipped (or failed) in its set-up counts
@@ -266,7 +268,8 @@ run_tempest() {
       >"$out/run.subunit" 2>"$out/run.stderr") || rc=$?
   echo "Tempest ($profile) ran in $((SECONDS - start)) s (tempest run exit status $rc)"
   if ! "$TEMPEST_VENV/bin/python" "$ROOT/tests/tempest/report.py" "$profile" "$out/run.subunit" "$out" \
-      --log "$workspace/logs/tempest.log" --list "$out/tests.txt" --not-run "$out/not-run.txt"; then
+      --log "$workspace/logs/tempest.log" --list "$out/tests.txt" --not-run "$out/not-run.txt" \
+      --catalog "$catalog_url"; then
     rc=1
   fi
   if [ "$rc" != 0 ] && [ ! -s "$out/failures.txt" ]; then

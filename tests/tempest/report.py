@@ -56,7 +56,8 @@ def text(details, name):
 
 
 def requests_by_caller(log_path):
-    """{"Class:method": [(status, method, url)]} from Tempest's log."""
+    """{"Class:method": [(status, method, url)]} from Tempest's log: every
+    request, Keystone's too."""
     found = collections.defaultdict(list)
     if not log_path:
         return found
@@ -192,6 +193,7 @@ def main():
     parser.add_argument("--log")
     parser.add_argument("--list")
     parser.add_argument("--not-run", help="tests left out of the run: lines 'test_id<TAB>reason'")
+    parser.add_argument("--catalog", help="fail if Tempest sent image API calls elsewhere")
     args = parser.parse_args()
     profile, out_dir, log_path = args.profile, args.out_dir, args.log
     tests = read_stream(args.stream)
@@ -249,6 +251,16 @@ def main():
     if not_run:
         summary += f", {len(not_run)} not run (APIs not implemented yet: tests/tempest/not-yet.txt)"
     print(summary)
+    if args.catalog:
+        # Tempest finds the catalog in Keystone's service catalog; an
+        # endpoint of another region would be taken silently.
+        elsewhere = sorted({re.sub(r"(//[^/]+).*", r"\1", url)
+                            for made in requests.values() for _, _, url in made
+                            if re.search(r"//[^/]+/v2(/|$)", url) and not url.startswith(args.catalog.rstrip("/") + "/")})
+        if elsewhere:
+            print(f"{profile}: Tempest called the image API at {', '.join(elsewhere)}, not only at {args.catalog}",
+                  file=sys.stderr)
+            return 1
     if total == 0:
         print(f"{profile}: no test ran", file=sys.stderr)
         return 1
