@@ -11,6 +11,7 @@ export async function digestStream(readable, algorithms, signal) {
   const onAbort = () => reader.cancel("aborted").catch(() => {});
   signal.addEventListener("abort", onAbort);
   let size = 0;
+  let sinceYield = 0;
   try {
     for (;;) {
       const { done, value } = await reader.read();
@@ -18,6 +19,13 @@ export async function digestStream(readable, algorithms, signal) {
       if (done) break;
       size += value.byteLength;
       await Promise.all(writers.map((writer) => writer.write(value)));
+      // Let the isolate's other requests in now and then (see
+      // watched_pipe.js: a fast source keeps this loop in microtasks).
+      sinceYield += value.byteLength;
+      if (sinceYield >= 8 << 20) {
+        sinceYield = 0;
+        await new Promise((resolve) => setTimeout(resolve, 0));
+      }
     }
     await Promise.all(writers.map((writer) => writer.close()));
   } catch (error) {
