@@ -103,7 +103,10 @@ apply_migrations() {
 # process id PID answers /healthcheck on PORT; show its log if it dies.
 wait_for_worker() {
   local name=$1 pid=$2 port=$3 log=$4 i
-  for i in $(seq 1 300); do
+  # Up to 10 minutes: the first start builds the worker (a cold release
+  # build of the wasm takes minutes on a loaded 2-core machine); a server
+  # that exits fails at once.
+  for i in $(seq 1 1200); do
     if curl -s -o /dev/null "http://127.0.0.1:$port/healthcheck"; then
       return 0
     fi
