@@ -63,7 +63,8 @@ pub enum Route {
     /// once `gate` is opened (the body is cut short if it never is).
     Gated { data: Arc<Vec<u8>>, before: usize, gate: Gate },
     /// 200 with `Content-Length`: `block` sent `times` times over (a large
-    /// body without holding it all in memory).
+    /// body without holding it all in memory; tests/big_import.rs).
+    #[allow(dead_code)]
     Repeated { block: Arc<Vec<u8>>, times: usize },
     /// Announces `Content-Length` of the whole of `data` but sends only the
     /// first `sent` bytes, then closes: a download cut off midway.
