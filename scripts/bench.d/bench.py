@@ -4,12 +4,16 @@
 Compares the catalog with the ceiling worker (ceiling.js) on:
   1. upload MB/s of a random file      (catalog: POST /v2/images + PUT .../file)
   2. download MB/s of that file        (catalog: GET /v2/images/{id}/file)
+  2b. web-download MB/s of that file, served over HTTP on --file-port
+     (catalog: POST /v2/images/{id}/import, then GET /v2/images/{id} every
+     50 ms until active; ceiling: POST /fetch/{key}?url=..., fetch -> R2 put)
   3. requests/s, GET /v2/images/{id}   (ceiling: the same body, fixed)
   4. requests/s, GET /v2/images?limit=20 with 1,000 images (ceiling: fixed)
 and, as informative rows without targets, with the ceiling worker doing the
 catalog's own work in JavaScript ("same work"), so the difference is what the
 Rust/wasm layer costs:
   5. upload: tee into FixedLengthStream -> R2 put (md5 from R2) + SHA-512
+  5b. web-download: fetch, then the same as 5 (POST /fetch-hashed/{key})
   6. GET /v2/images/{id}: the catalog's D1 query, row as JSON
   7. GET /v2/images?limit=20: the catalog's D1 list query, rows as JSON
 over a copy of the catalog's own rows (exported with `wrangler d1 execute`).
@@ -30,6 +34,7 @@ fails the run naming the phase, the method and URL and how long it waited.
 import argparse
 import hashlib
 import http.client
+import http.server
 import json
 import os
 import re
@@ -438,8 +443,236 @@ def transfers(cat, ceil):
         if got != md5:
             raise BenchError(f"{name} download md5 {got} != uploaded file's {md5}")
     log(f"md5 of both downloads matches the file ({md5})")
+    set_phase("web-download", f"web-download (the file over HTTP on 127.0.0.1:{ARGS.file_port})")
+    imports = web_downloads(cat, ceil, path, size, md5, sha512)
     os.unlink(path)
-    return up, down, cache_states, image_id
+    return up, down, cache_states, image_id, imports
+
+
+# -------------------------------------------------------------- web-download
+class FileServer:
+    """Serves one file at /<name> on 127.0.0.1:port (threads, Content-Length,
+    sendfile), for the web-download rows; counts the complete GETs and their
+    bytes. A context manager: leaving it stops the server (its handler
+    threads are daemons, and each send is bounded by --request-timeout
+    without progress)."""
+
+    def __init__(self, path, port):
+        self.path, self.port, self.size = path, port, os.path.getsize(path)
+        self.name = os.path.basename(path)
+        self.url = f"http://127.0.0.1:{port}/{self.name}"
+        self.lock = threading.Lock()
+        self.complete = 0       # GETs that sent the whole file
+        self.sent = 0           # bytes sent by all GETs, complete or not
+        self.errors = []        # what went wrong in handlers
+        self.server = self.thread = None
+
+    def __enter__(self):
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            timeout = ARGS.request_timeout   # a client that stops reading fails the send
+
+            def log_message(self, *args):
+                pass
+
+            def do_HEAD(self):
+                self.answer(body=False)
+
+            def do_GET(self):
+                self.answer(body=True)
+
+            def answer(self, body):
+                if self.path.split("?")[0] != f"/{outer.name}":
+                    self.send_error(404)
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", "application/octet-stream")
+                self.send_header("Content-Length", str(outer.size))
+                self.end_headers()
+                if not body:
+                    return
+                self.wfile.flush()
+                offset = 0
+                with open(outer.path, "rb") as f:
+                    while offset < outer.size:  # 8 MiB at a time: progress for failure messages
+                        n = self.connection.sendfile(f, offset, min(8 << 20, outer.size - offset))
+                        if n == 0:
+                            break
+                        offset += n
+                        with outer.lock:
+                            outer.sent += n
+                if offset == outer.size:
+                    with outer.lock:
+                        outer.complete += 1
+
+        class Server(http.server.ThreadingHTTPServer):
+            daemon_threads = True
+            allow_reuse_address = True
+
+            def handle_error(self, request, client_address):
+                with outer.lock:
+                    outer.errors.append(f"{client_address}: {sys.exc_info()[1]!r}")
+
+        try:
+            self.server = Server(("127.0.0.1", self.port), Handler)
+        except OSError as e:
+            raise BenchError(f"the web-download file server cannot listen on 127.0.0.1:{self.port} "
+                             f"(--file-port, which the catalog's URI filter allows): {e}") from None
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.2},
+                                       name="file-server", daemon=True)
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=5)
+        return False
+
+    def counts(self):
+        with self.lock:
+            return self.complete, self.sent
+
+    def progress(self, before):
+        complete, sent = self.counts()
+        return (f"the file server has sent {sent - before[1]:,} B of {self.size:,} "
+                f"({complete - before[0]} complete GETs)"
+                + (f"; its errors: {'; '.join(self.errors[-3:])}" if self.errors else ""))
+
+    def expect_one_get(self, before, what):
+        """The measured transfer fetched the file exactly once, whole (the
+        handler counts a GET just after its last byte went out: wait a
+        little for it)."""
+        deadline = time.monotonic() + 5
+        while self.counts()[0] == before[0] and time.monotonic() < deadline:
+            time.sleep(0.01)
+        complete, sent = self.counts()
+        if complete - before[0] != 1 or sent - before[1] != self.size:
+            raise BenchError(f"{what}: expected one complete GET of the file; " + self.progress(before))
+
+
+def task_message(cat, task_id):
+    """The message of an import task (for a failure's explanation), if any."""
+    if not task_id:
+        return ""
+    try:
+        status, _, data = request(cat, "GET", f"/v2/tasks/{task_id}")
+        if status == 200:
+            task = json.loads(data)
+            return f"; task {task_id} is {task.get('status')}: {task.get('message')!r}"
+    except (BenchError, ValueError):
+        pass
+    return f"; task {task_id}"
+
+
+def wait_active(cat, image_id, started, what, server, before):
+    """Polls GET /v2/images/{id} every 50 ms until the image is active; returns
+    (the time that answer arrived, the image, how many polls the catalog
+    dropped). A poll whose connection the catalog closes without an answer
+    (seen while an import runs) is counted and sent again on a fresh
+    connection, at most 5 times; the time limit still holds. Fails when the import fails
+    (os_glance_failed_import set, or the image queued again without its
+    import lock), on any other status, and after --transfer-timeout seconds
+    counted from `started` (the POST)."""
+    path = f"/v2/images/{image_id}"
+    limit = ARGS.transfer_timeout
+    label = f"GET {cat}{path} every 50 ms until active ({what})"
+    u = urllib.parse.urlsplit(cat)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=ARGS.request_timeout)
+    seen_importing, task_seen, dropped = False, None, 0
+    try:
+        with watched(label, limit + ARGS.request_timeout):
+            while True:
+                try:
+                    status, _, data = exchange(conn, cat, "GET", path)
+                except Stuck:
+                    raise
+                except BenchError as e:
+                    if not re.search(r"RemoteDisconnected|ConnectionReset|BrokenPipe", str(e)) or dropped >= 5:
+                        raise
+                    dropped += 1
+                    log(f"{what}: the catalog dropped a status poll ({e}); polling again")
+                    if time.monotonic() - started > limit:
+                        raise Stuck(stuck_message(label, time.monotonic() - started, limit,
+                                                  f"no answer; {server.progress(before)}")) from None
+                    continue
+                now = time.monotonic()
+                expect(status, 200, f"{what}: GET {path}", data)
+                image = json.loads(data)
+                state = image.get("status")
+                if state == "active":
+                    return now, image, dropped
+                failed = image.get("os_glance_failed_import")
+                task = image.get("os_glance_import_task")
+                task_seen = task or task_seen
+                if failed:
+                    raise BenchError(f"{what}: the import failed (os_glance_failed_import {failed!r}, status "
+                                     f"{state}){task_message(cat, task_seen)}; {server.progress(before)}")
+                if state == "importing":
+                    seen_importing = True
+                elif state == "queued" and (seen_importing or not task):
+                    raise BenchError(f"{what}: the image is queued again (import failed; lock "
+                                     f"{'held by ' + task if task else 'released'})"
+                                     f"{task_message(cat, task_seen)}; {server.progress(before)}")
+                elif state != "queued":
+                    raise BenchError(f"{what}: unexpected status {state!r}: {data[:300]!r}")
+                if now - started > limit:
+                    raise Stuck(stuck_message(label, now - started, limit,
+                                              f"the image is still {state}; {server.progress(before)}"))
+                time.sleep(0.05)
+    finally:
+        conn.close()
+
+
+def web_downloads(cat, ceil, path, size, md5, sha512):
+    """The web-download rows: the catalog imports the file from a local HTTP
+    server (time from POST /import to the poll that sees `active`), the
+    ceiling fetches it into R2 in one request (its duration), plainly and
+    with the catalog's hashing. Returns {"catalog", "ceiling", "same"}: MB/s."""
+    rates = {"catalog": [], "ceiling": [], "same": [], "dropped": 0}
+    with FileServer(path, ARGS.file_port) as server:
+        log(f"serving the file at {server.url} for web-download")
+        for rep in range(1, ARGS.import_reps + 1):
+            set_phase(f"web-download: create image #{rep}")
+            image_id = create_image(cat, f"bench-import-{rep}")
+            what = f"catalog web-download #{rep}"
+            set_phase(what)
+            body = json.dumps({"method": {"name": "web-download", "uri": server.url}})
+            before = server.counts()
+            started = time.monotonic()
+            status, _, data = request(cat, "POST", f"/v2/images/{image_id}/import", body,
+                                      {"Content-Type": "application/json"})
+            expect(status, 202, f"{what}: POST /v2/images/{image_id}/import", data)
+            seen, image, dropped = wait_active(cat, image_id, started, what, server, before)
+            rates["dropped"] += dropped
+            if (image.get("size") != size or image.get("checksum") != md5
+                    or image.get("os_hash_algo") != "sha512" or image.get("os_hash_value") != sha512):
+                raise BenchError(f"{what}: image is size {image.get('size')}, checksum {image.get('checksum')}, "
+                                 f"{image.get('os_hash_algo')} {image.get('os_hash_value')} "
+                                 f"(expected {size}, {md5}, sha512 {sha512})")
+            server.expect_one_get(before, what)
+            rates["catalog"].append(size / (seen - started) / MB)
+
+            for side, route in (("ceiling", "fetch"), ("same", "fetch-hashed")):
+                what = f"{side} web-download #{rep}"
+                set_phase(what)
+                before = server.counts()
+                target = f"/{route}/bench-import-{side}-{rep}?url={urllib.parse.quote(server.url, safe='')}"
+                started = time.monotonic()
+                status, headers, data = request(ceil, "POST", target, timeout=ARGS.transfer_timeout)
+                secs = time.monotonic() - started
+                expect(status, 204, f"{what}: POST {target}", data)
+                if (headers.get("x-size") != str(size) or headers.get("x-md5") != md5
+                        or (side == "same" and headers.get("x-sha512") != sha512)):
+                    raise BenchError(f"{what}: stored size {headers.get('x-size')}, md5 {headers.get('x-md5')}, "
+                                     f"sha512 {headers.get('x-sha512')} (expected {size}, {md5}, {sha512})")
+                server.expect_one_get(before, what)
+                rates[side].append(size / secs / MB)
+            log(f"web-download #{rep}: catalog {rates['catalog'][-1]:.0f} MB/s, ceiling "
+                f"{rates['ceiling'][-1]:.0f} MB/s, same work {rates['same'][-1]:.0f} MB/s")
+    return rates
 
 
 # ---------------------------------------------------------------- many images
@@ -606,7 +839,7 @@ def builds(path):
     return len(re.findall(r"Running custom build|Reloading local server|Local server updated|Detected changes", text))
 
 
-def table(up, down, cache_states, lo, keystone):
+def table(up, down, cache_states, imports, lo, keystone):
     rows = []
 
     def row(metric, unit, cat_values, ceil_values, target, runs):
@@ -622,6 +855,9 @@ def table(up, down, cache_states, lo, keystone):
     size = f"{ARGS.size_mib} MiB"
     row(f"upload {size} (median of {ARGS.reps})", "MB/s", up["catalog"], up["ceiling"], 0.9,
         runs(up["catalog"], up["ceiling"]))
+    row(f"web-download {size} (median of {ARGS.import_reps})", "MB/s", imports["catalog"], imports["ceiling"], 0.8,
+        runs(imports["catalog"], imports["ceiling"])
+        + (f"; {imports['dropped']} status polls dropped by the catalog (polled again)" if imports["dropped"] else ""))
     row(f"download {size} (median of {ARGS.download_reps})", "MB/s", down["catalog"], down["ceiling"], 0.9,
         runs(down["catalog"], down["ceiling"], f" (X-Edge-Cache {'/'.join(cache_states)})"))
     for key, label, target in (
@@ -645,6 +881,10 @@ def table(up, down, cache_states, lo, keystone):
          f"(median of {ARGS.reps})", "MB/s", up["catalog"], up["same"],
          f"catalog {' / '.join(f'{v:.0f}' for v in up['catalog'])}; "
          f"same-work JS {' / '.join(f'{v:.0f}' for v in up['same'])}")
+    same(f"web-download {size}, JS fetch → tee → FixedLengthStream → R2 put (md5 from R2) + SHA-512 DigestStream "
+         f"(median of {ARGS.import_reps})", "MB/s", imports["catalog"], imports["same"],
+         f"catalog {' / '.join(f'{v:.0f}' for v in imports['catalog'])}; "
+         f"same-work JS {' / '.join(f'{v:.0f}' for v in imports['same'])}")
     for key, label in (
         ("get", "GET /v2/images/{id}, JS: the catalog's one D1 query, row as JSON"),
         ("list", f"GET /v2/images?limit=20, {ARGS.images:,} images, JS: the catalog's D1 list query, rows as JSON"),
@@ -683,6 +923,10 @@ def main():
     p.add_argument("--size-mib", type=int, default=256)
     p.add_argument("--reps", type=int, default=3)
     p.add_argument("--download-reps", type=int, default=5)
+    p.add_argument("--import-reps", type=int, default=3)
+    p.add_argument("--file-port", type=int, required=True,
+                   help="the loopback port to serve the file on for web-download (the catalog's URI filter "
+                        "must allow 127.0.0.1 and this port)")
     p.add_argument("--images", type=int, default=1000)
     p.add_argument("--connections", type=int, default=8)
     p.add_argument("--wrk-threads", type=int, default=1)
@@ -709,7 +953,7 @@ def main():
                      name="log-watch", daemon=True).start()
     started = STARTED
     set_phase("transfers", "transfers (curl)")
-    up, down, cache_states, image_id = transfers(cat, ceil)
+    up, down, cache_states, image_id, imports = transfers(cat, ceil)
     set_phase(f"creating {ARGS.images} images", f"creating {ARGS.images} images")
     create_many(cat, ARGS.images)
     set_phase("copying the catalog's rows into the ceiling's D1")
@@ -728,8 +972,10 @@ def main():
     lines = [f"Edge-glance benchmark: {ARGS.info}; measured in {time.monotonic() - started:.0f} s. "
              "MB = 10^6 bytes; ratio = catalog / ceiling (higher is better). In the \"same work\" rows the "
              "ceiling column is a plain JS worker doing the catalog's own work for that request "
-             "(scripts/bench.d/ceiling.js), so their ratio is what the Rust/wasm layer costs.", ""]
-    lines += table(up, down, cache_states, lo, keystone)
+             "(scripts/bench.d/ceiling.js), so their ratio is what the Rust/wasm layer costs. "
+             "web-download: the catalog's time runs from its POST /import to the poll (every 50 ms) that sees "
+             "the image active; the ceiling's is its one request (fetch, R2 put, answer).", ""]
+    lines += table(up, down, cache_states, imports, lo, keystone)
     text = "\n".join(lines) + "\n"
     os.makedirs(os.path.dirname(ARGS.out), exist_ok=True)
     with open(ARGS.out, "w") as f:
