@@ -91,7 +91,15 @@ ensure_python_clients() {
 
 # A free TCP port on 127.0.0.1.
 free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+  # Never CATALOG_FIXTURE_PORT: it is reserved for the tests' own HTTP
+  # server, which listens only while they run (a server started meanwhile
+  # could otherwise be given it).
+  local port
+  while :; do
+    port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')"
+    [ "$port" != "${CATALOG_FIXTURE_PORT:-}" ] && break
+  done
+  echo "$port"
 }
 
 # apply_migrations STATE_DIR: create/upgrade the local D1 database.
