@@ -10,12 +10,15 @@
 //! - [`wire`]: fixed wire formats: v1 headers ([`wire::v1`]), the versions,
 //!   schemas and info documents ([`wire::documents`]), download ranges
 //!   ([`wire::range`]);
+//! - [`metadefs`]: the metadata definitions catalog (namespaces and their
+//!   objects, properties, tags and resource type associations);
 //! - [`time`]: Glance's timestamps.
 
 pub mod access;
 pub mod image;
 pub mod import;
 pub mod listing;
+pub mod metadefs;
 pub mod stores;
 pub mod task;
 pub mod time;
