@@ -193,6 +193,12 @@ impl From<QueryError> for ApiError {
     }
 }
 
+impl From<crate::domain::metadefs::Invalid> for ApiError {
+    fn from(e: crate::domain::metadefs::Invalid) -> Self {
+        ApiError::bad_request(e.0)
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {

@@ -72,6 +72,8 @@ pub enum Route {
     StoresInfo,
     /// `GET /v2/info/stores/detail`.
     StoresDetail,
+    /// `/v2/metadefs/*`: the metadata definitions catalog.
+    Metadef(MetadefRoute),
     /// v1 `GET /v1/images` (also `/images`): public images, brief records.
     V1List,
     /// v1 `GET /v1/images/detail`: public images, full records.
@@ -86,6 +88,118 @@ pub enum Route {
     V1Update(String),
     /// v1 `DELETE /v1/images/{id}`.
     V1Delete(String),
+}
+
+/// A request to the metadata definitions catalog (`/v2/metadefs`). `ns`
+/// is a namespace name; the other strings name what the path names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MetadefRoute {
+    /// `GET /v2/metadefs/namespaces`.
+    ListNamespaces,
+    /// `POST /v2/metadefs/namespaces`.
+    CreateNamespace,
+    /// `GET /v2/metadefs/namespaces/{ns}`.
+    ShowNamespace(String),
+    /// `PUT /v2/metadefs/namespaces/{ns}`.
+    UpdateNamespace(String),
+    /// `DELETE /v2/metadefs/namespaces/{ns}`.
+    DeleteNamespace(String),
+    /// `GET /v2/metadefs/namespaces/{ns}/objects`.
+    ListObjects(String),
+    /// `POST /v2/metadefs/namespaces/{ns}/objects`.
+    CreateObject(String),
+    /// `DELETE /v2/metadefs/namespaces/{ns}/objects`.
+    DeleteObjects(String),
+    /// `GET /v2/metadefs/namespaces/{ns}/objects/{name}`.
+    ShowObject(String, String),
+    /// `PUT /v2/metadefs/namespaces/{ns}/objects/{name}`.
+    UpdateObject(String, String),
+    /// `DELETE /v2/metadefs/namespaces/{ns}/objects/{name}`.
+    DeleteObject(String, String),
+    /// `GET /v2/metadefs/namespaces/{ns}/properties`.
+    ListProperties(String),
+    /// `POST /v2/metadefs/namespaces/{ns}/properties`.
+    CreateProperty(String),
+    /// `DELETE /v2/metadefs/namespaces/{ns}/properties`.
+    DeleteProperties(String),
+    /// `GET /v2/metadefs/namespaces/{ns}/properties/{name}`.
+    ShowProperty(String, String),
+    /// `PUT /v2/metadefs/namespaces/{ns}/properties/{name}`.
+    UpdateProperty(String, String),
+    /// `DELETE /v2/metadefs/namespaces/{ns}/properties/{name}`.
+    DeleteProperty(String, String),
+    /// `GET /v2/metadefs/namespaces/{ns}/tags`.
+    ListTags(String),
+    /// `POST /v2/metadefs/namespaces/{ns}/tags`: several at once.
+    CreateTags(String),
+    /// `DELETE /v2/metadefs/namespaces/{ns}/tags`.
+    DeleteTags(String),
+    /// `POST /v2/metadefs/namespaces/{ns}/tags/{tag}`.
+    CreateTag(String, String),
+    /// `GET /v2/metadefs/namespaces/{ns}/tags/{tag}`.
+    ShowTag(String, String),
+    /// `PUT /v2/metadefs/namespaces/{ns}/tags/{tag}`: rename.
+    UpdateTag(String, String),
+    /// `DELETE /v2/metadefs/namespaces/{ns}/tags/{tag}`.
+    DeleteTag(String, String),
+    /// `GET /v2/metadefs/namespaces/{ns}/resource_types`.
+    ListAssociations(String),
+    /// `POST /v2/metadefs/namespaces/{ns}/resource_types`.
+    Associate(String),
+    /// `DELETE /v2/metadefs/namespaces/{ns}/resource_types/{type}`.
+    Dissociate(String, String),
+    /// `GET /v2/metadefs/resource_types`.
+    ListResourceTypes,
+}
+
+/// The routes below `/v2/metadefs`.
+fn metadef_candidates(rest: &[&str]) -> Option<Vec<(&'static str, Route)>> {
+    use MetadefRoute as M;
+    let s = |x: &str| x.to_owned();
+    let routes = |list: Vec<(&'static str, MetadefRoute)>| {
+        list.into_iter().map(|(method, route)| (method, Route::Metadef(route))).collect()
+    };
+    Some(routes(match rest {
+        ["namespaces"] => vec![("GET", M::ListNamespaces), ("POST", M::CreateNamespace)],
+        ["namespaces", ns] => vec![
+            ("GET", M::ShowNamespace(s(ns))),
+            ("PUT", M::UpdateNamespace(s(ns))),
+            ("DELETE", M::DeleteNamespace(s(ns))),
+        ],
+        ["namespaces", ns, "objects"] => {
+            vec![("GET", M::ListObjects(s(ns))), ("POST", M::CreateObject(s(ns))), ("DELETE", M::DeleteObjects(s(ns)))]
+        }
+        ["namespaces", ns, "objects", name] => vec![
+            ("GET", M::ShowObject(s(ns), s(name))),
+            ("PUT", M::UpdateObject(s(ns), s(name))),
+            ("DELETE", M::DeleteObject(s(ns), s(name))),
+        ],
+        ["namespaces", ns, "properties"] => vec![
+            ("GET", M::ListProperties(s(ns))),
+            ("POST", M::CreateProperty(s(ns))),
+            ("DELETE", M::DeleteProperties(s(ns))),
+        ],
+        ["namespaces", ns, "properties", name] => vec![
+            ("GET", M::ShowProperty(s(ns), s(name))),
+            ("PUT", M::UpdateProperty(s(ns), s(name))),
+            ("DELETE", M::DeleteProperty(s(ns), s(name))),
+        ],
+        ["namespaces", ns, "tags"] => {
+            vec![("GET", M::ListTags(s(ns))), ("POST", M::CreateTags(s(ns))), ("DELETE", M::DeleteTags(s(ns)))]
+        }
+        ["namespaces", ns, "tags", tag] => vec![
+            ("GET", M::ShowTag(s(ns), s(tag))),
+            ("POST", M::CreateTag(s(ns), s(tag))),
+            ("PUT", M::UpdateTag(s(ns), s(tag))),
+            ("DELETE", M::DeleteTag(s(ns), s(tag))),
+        ],
+        ["namespaces", ns, "resource_types"] => {
+            vec![("GET", M::ListAssociations(s(ns))), ("POST", M::Associate(s(ns)))]
+        }
+        ["namespaces", ns, "resource_types", name] => vec![("DELETE", M::Dissociate(s(ns), s(name)))],
+        ["resource_types"] => vec![("GET", M::ListResourceTypes)],
+        _ => return None,
+    }))
 }
 
 /// Decodes one `%XX`-escaped path segment.
@@ -180,6 +294,13 @@ pub fn resolve(method: &str, path: &str) -> Result<Route, ApiError> {
             };
             vec![("GET", Route::Schema(schema))]
         }
+        ["v2", "schemas", "metadefs", name] => {
+            let schema = SchemaName::metadef(name)
+                .ok_or_else(|| ApiError::not_found(format!("No schema named 'metadefs/{name}'.")))?;
+            vec![("GET", Route::Schema(schema))]
+        }
+        ["v2", "metadefs", rest @ ..] => metadef_candidates(rest)
+            .ok_or_else(|| ApiError::not_found(format!("The resource could not be found: {path}")))?,
         ["v2", "info", "import"] => vec![("GET", Route::ImportInfo)],
         ["v2", "info", "stores"] => vec![("GET", Route::StoresInfo)],
         ["v2", "info", "stores", "detail"] => vec![("GET", Route::StoresDetail)],
@@ -304,5 +425,41 @@ mod tests {
         for path in ["/v2/nothing", "/v2/images/x/y", "/favicon.ico", "/v2", "/v1"] {
             assert_eq!(resolve("GET", path).unwrap_err().status, 404, "{path}");
         }
+    }
+
+    #[test]
+    fn metadef_routes() {
+        use MetadefRoute as M;
+        let ns = "OS::Compute::Test";
+        let m = |method: &str, path: &str| {
+            resolve(method, path).map(|r| match r {
+                Route::Metadef(m) => m,
+                other => panic!("{other:?}"),
+            })
+        };
+        assert_eq!(m("GET", "/v2/metadefs/namespaces"), Ok(M::ListNamespaces));
+        assert_eq!(m("POST", "/v2/metadefs/namespaces"), Ok(M::CreateNamespace));
+        assert_eq!(m("PUT", &format!("/v2/metadefs/namespaces/{ns}")), Ok(M::UpdateNamespace(ns.into())));
+        assert_eq!(m("DELETE", "/v2/metadefs/namespaces/n/objects"), Ok(M::DeleteObjects("n".into())));
+        assert_eq!(m("PUT", "/v2/metadefs/namespaces/n/objects/o"), Ok(M::UpdateObject("n".into(), "o".into())));
+        assert_eq!(
+            m("GET", "/v2/metadefs/namespaces/n/properties/hw%3Acpu"),
+            Ok(M::ShowProperty("n".into(), "hw:cpu".into()))
+        );
+        assert_eq!(m("POST", "/v2/metadefs/namespaces/n/tags"), Ok(M::CreateTags("n".into())));
+        assert_eq!(m("POST", "/v2/metadefs/namespaces/n/tags/t"), Ok(M::CreateTag("n".into(), "t".into())));
+        assert_eq!(m("PUT", "/v2/metadefs/namespaces/n/tags/t"), Ok(M::UpdateTag("n".into(), "t".into())));
+        assert_eq!(m("POST", "/v2/metadefs/namespaces/n/resource_types"), Ok(M::Associate("n".into())));
+        assert_eq!(
+            m("DELETE", "/v2/metadefs/namespaces/n/resource_types/OS::Nova::Flavor"),
+            Ok(M::Dissociate("n".into(), "OS::Nova::Flavor".into()))
+        );
+        assert_eq!(m("GET", "/v2/metadefs/resource_types"), Ok(M::ListResourceTypes));
+        assert_eq!(resolve("PATCH", "/v2/metadefs/namespaces/n").unwrap_err().status, 405);
+        assert_eq!(resolve("GET", "/v2/metadefs/namespaces/n/resource_types/x").unwrap_err().status, 405);
+        assert_eq!(resolve("GET", "/v2/metadefs/nothing").unwrap_err().status, 404);
+        assert_eq!(resolve("GET", "/v2/schemas/metadefs/namespace"), Ok(Route::Schema(SchemaName::MetadefNamespace)));
+        assert_eq!(resolve("GET", "/v2/schemas/metadefs/tags"), Ok(Route::Schema(SchemaName::MetadefTags)));
+        assert_eq!(resolve("GET", "/v2/schemas/metadefs/image").unwrap_err().status, 404);
     }
 }

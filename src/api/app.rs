@@ -15,6 +15,7 @@ use crate::store::blobs::Blobs;
 use crate::store::images::Images;
 use crate::store::jobs::Jobs;
 use crate::store::members::Members;
+use crate::store::metadefs::Metadefs;
 use crate::store::tasks::Tasks;
 
 /// Everything a handler needs for one request.
@@ -27,6 +28,8 @@ pub struct App {
     pub members: Members,
     /// Tasks.
     pub tasks: Tasks,
+    /// The metadata definitions catalog.
+    pub metadefs: Metadefs,
     /// The import queue.
     pub jobs: Jobs,
     /// Settings.
@@ -73,6 +76,7 @@ impl App {
             buckets,
             members: Members::new(d1()?),
             tasks: Tasks::new(d1()?),
+            metadefs: Metadefs::new(d1()?),
             jobs: Jobs::new(queue),
             config,
             caller,

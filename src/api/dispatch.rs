@@ -65,6 +65,7 @@ pub async fn handle(mut req: Request, env: &Env, ctx: &Context, request_id: Stri
         Route::RemoveMember(id, member) => v2::members::remove(&*app()?, &id, &member).await,
         Route::UploadData(id) => v2::image_data::upload(app()?, &req, &id, ctx).await,
         Route::DownloadData(id) => v2::image_data::download(&*app()?, &req, &id, ctx).await,
+        Route::Metadef(route) => v2::metadefs::handle(&*app()?, &mut req, route, &query).await,
         Route::V1List => v1::images::list(&*app()?, &query, false).await,
         Route::V1ListDetailed => v1::images::list(&*app()?, &query, true).await,
         Route::V1Create => v1::images::create(app()?, &req, ctx).await,

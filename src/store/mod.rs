@@ -10,6 +10,7 @@
 //! - `cache` (wasm): the edge cache of downloaded image data;
 //! - `members` (wasm): image memberships in D1;
 //! - `tasks` (wasm): import and location tasks in D1;
+//! - `metadefs` (wasm): the metadata definitions catalog in D1;
 //! - `jobs` (wasm): the import queue's producer side;
 //! - `web` (wasm): outbound HTTP for image data, every redirect hop judged
 //!   by the URI filter;
@@ -36,6 +37,8 @@ pub mod js;
 pub mod keystone;
 #[cfg(target_arch = "wasm32")]
 pub mod members;
+#[cfg(target_arch = "wasm32")]
+pub mod metadefs;
 #[cfg(target_arch = "wasm32")]
 pub mod tasks;
 #[cfg(target_arch = "wasm32")]

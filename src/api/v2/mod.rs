@@ -6,6 +6,7 @@ pub mod images;
 pub mod imports;
 pub mod locations;
 pub mod members;
+pub mod metadefs;
 pub mod stores;
 pub mod tags;
 pub mod tasks;

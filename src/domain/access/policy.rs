@@ -247,7 +247,13 @@ pub fn may_write_metadefs(caller: Caller<'_>) -> bool {
 /// namespaces are for every reader, private ones for the owner's project
 /// (and admins). An unseen namespace is "not found".
 pub fn can_see_namespace(caller: Caller<'_>, owner: Option<&str>, public: bool) -> bool {
-    caller.is_admin() || (caller.is_reader() && (public || (owner.is_some() && owner == caller.project_id)))
+    caller.is_admin() || (may_read_metadefs(caller) && (public || (owner.is_some() && owner == caller.project_id)))
+}
+
+/// Reads of the catalog (the resource type list, visible namespaces):
+/// any role that may read in its project.
+pub fn may_read_metadefs(caller: Caller<'_>) -> bool {
+    caller.is_reader()
 }
 
 /// Whether `image` appears in the caller's `GET /v2/images` for these

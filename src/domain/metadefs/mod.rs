@@ -276,9 +276,8 @@ pub fn parse_new_namespace(body: &Value, owner: Option<&str>, now: &str) -> Resu
         contents.tags = parse_tag_list(tags, now)?;
     }
     if let Some(associations) = body.get("resource_type_associations").filter(|v| !v.is_null()) {
-        let list = associations
-            .as_array()
-            .ok_or_else(|| Invalid("'resource_type_associations' must be a list.".into()))?;
+        let list =
+            associations.as_array().ok_or_else(|| Invalid("'resource_type_associations' must be a list.".into()))?;
         for association in list {
             contents.associations.push(parse_association(association, now)?);
         }
@@ -403,7 +402,11 @@ pub fn parse_property(body: &Value, name: Option<&str>, now: &str) -> Result<Def
             return invalid(format!("'{key}' must be a list."));
         }
     }
-    let body: Map<String, Value> = map.iter().filter(|(k, _)| PROPERTY_FIELDS.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect();
+    let body: Map<String, Value> = map
+        .iter()
+        .filter(|(k, _)| PROPERTY_FIELDS.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     Ok(Definition { name, body, created_at: now.to_owned(), updated_at: now.to_owned() })
 }
 
@@ -596,6 +599,9 @@ pub fn resource_type_param(raw_query: &str) -> Option<String> {
 
 // The namespace list.
 
+/// A namespace with its resource type associations, as the list shows it.
+pub type Listed = (Namespace, Vec<Association>);
+
 /// What namespaces are sorted by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SortKey {
@@ -687,10 +693,7 @@ impl NamespaceQuery {
     /// Filters, sorts and pages `visible` (every namespace the caller may
     /// see, with its associations): the page, and whether more follow.
     /// An unknown marker is a 400, as Glance's.
-    pub fn page(
-        &self,
-        mut visible: Vec<(Namespace, Vec<Association>)>,
-    ) -> Result<(Vec<(Namespace, Vec<Association>)>, bool), Invalid> {
+    pub fn page(&self, mut visible: Vec<Listed>) -> Result<(Vec<Listed>, bool), Invalid> {
         visible.retain(|(ns, associations)| {
             self.visibility.is_none_or(|v| ns.visibility == v)
                 && (self.resource_types.is_empty()

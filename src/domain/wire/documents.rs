@@ -1,6 +1,7 @@
 //! The fixed documents of the API: the version list, the JSON schemas clients
 //! validate against (the ones Glance 33 serves, kept verbatim in
-//! `src/schemas/`), and the `/v2/info/*` answers.
+//! `src/schemas/`; the metadefs ones, `src/schemas/metadefs/`, are ours in
+//! the shape of Glance's), and the `/v2/info/*` answers.
 
 use serde_json::{json, Value};
 
@@ -19,6 +20,47 @@ pub enum SchemaName {
     Task,
     /// `tasks`
     Tasks,
+    /// `metadefs/namespace`
+    MetadefNamespace,
+    /// `metadefs/namespaces`
+    MetadefNamespaces,
+    /// `metadefs/object`
+    MetadefObject,
+    /// `metadefs/objects`
+    MetadefObjects,
+    /// `metadefs/property`
+    MetadefProperty,
+    /// `metadefs/properties`
+    MetadefProperties,
+    /// `metadefs/resource_type`
+    MetadefResourceType,
+    /// `metadefs/resource_types`
+    MetadefResourceTypes,
+    /// `metadefs/tag`
+    MetadefTag,
+    /// `metadefs/tags`
+    MetadefTags,
+}
+
+impl SchemaName {
+    /// The metadefs schemas, by their name under `/v2/schemas/metadefs/`.
+    pub const METADEFS: [(&'static str, SchemaName); 10] = [
+        ("namespace", SchemaName::MetadefNamespace),
+        ("namespaces", SchemaName::MetadefNamespaces),
+        ("object", SchemaName::MetadefObject),
+        ("objects", SchemaName::MetadefObjects),
+        ("property", SchemaName::MetadefProperty),
+        ("properties", SchemaName::MetadefProperties),
+        ("resource_type", SchemaName::MetadefResourceType),
+        ("resource_types", SchemaName::MetadefResourceTypes),
+        ("tag", SchemaName::MetadefTag),
+        ("tags", SchemaName::MetadefTags),
+    ];
+
+    /// The schema served at `/v2/schemas/metadefs/{name}`.
+    pub fn metadef(name: &str) -> Option<SchemaName> {
+        SchemaName::METADEFS.iter().find(|(n, _)| *n == name).map(|(_, s)| *s)
+    }
 }
 
 /// The minor versions we announce, newest first; the first is CURRENT.
@@ -56,6 +98,16 @@ pub fn schema(name: SchemaName) -> &'static str {
         SchemaName::Members => include_str!("../../schemas/members.json"),
         SchemaName::Task => include_str!("../../schemas/task.json"),
         SchemaName::Tasks => include_str!("../../schemas/tasks.json"),
+        SchemaName::MetadefNamespace => include_str!("../../schemas/metadefs/namespace.json"),
+        SchemaName::MetadefNamespaces => include_str!("../../schemas/metadefs/namespaces.json"),
+        SchemaName::MetadefObject => include_str!("../../schemas/metadefs/object.json"),
+        SchemaName::MetadefObjects => include_str!("../../schemas/metadefs/objects.json"),
+        SchemaName::MetadefProperty => include_str!("../../schemas/metadefs/property.json"),
+        SchemaName::MetadefProperties => include_str!("../../schemas/metadefs/properties.json"),
+        SchemaName::MetadefResourceType => include_str!("../../schemas/metadefs/resource_type.json"),
+        SchemaName::MetadefResourceTypes => include_str!("../../schemas/metadefs/resource_types.json"),
+        SchemaName::MetadefTag => include_str!("../../schemas/metadefs/tag.json"),
+        SchemaName::MetadefTags => include_str!("../../schemas/metadefs/tags.json"),
     }
 }
 
@@ -90,6 +142,19 @@ mod tests {
         ] {
             let doc: Value = serde_json::from_str(schema(name)).unwrap();
             assert_eq!(doc["name"], expected);
+        }
+    }
+
+    #[test]
+    fn metadef_schemas_carry_the_names_clients_check() {
+        for (path, name) in SchemaName::METADEFS {
+            let doc: Value = serde_json::from_str(schema(name)).unwrap();
+            let expected = match path {
+                "resource_type" => "resource_type_association",
+                "resource_types" => "resource_type_associations",
+                other => other,
+            };
+            assert_eq!(doc["name"], expected, "metadefs/{path}");
         }
     }
 
