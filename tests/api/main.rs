@@ -35,6 +35,7 @@ mod locations;
 mod locations_patch;
 mod maintenance;
 mod members;
+mod metadefs;
 mod patching;
 mod stores;
 mod tasks;
