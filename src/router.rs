@@ -64,6 +64,16 @@ pub enum Route {
     UpdateMember(String, String),
     /// `DELETE /v2/images/{id}/members/{member}`.
     RemoveMember(String, String),
+    /// `GET /v2/cache` (v2.14): cached and queued images.
+    ListCache,
+    /// `DELETE /v2/cache` (v2.14): clear the cache, the queue or both
+    /// (`x-image-cache-clear-target`).
+    ClearCache,
+    /// `PUT /v2/cache/{id}` (v2.14): queue an image for pre-caching.
+    QueueCache(String),
+    /// `DELETE /v2/cache/{id}` (v2.14): remove an image from the cache and
+    /// the queue.
+    DeleteCacheEntry(String),
     /// `GET /v2/schemas/{name}`.
     Schema(SchemaName),
     /// `GET /v2/info/import`.
@@ -282,6 +292,10 @@ pub fn resolve(method: &str, path: &str) -> Result<Route, ApiError> {
             ("PUT", Route::UpdateMember(id(image), id(member))),
             ("DELETE", Route::RemoveMember(id(image), id(member))),
         ],
+        ["v2", "cache"] => vec![("GET", Route::ListCache), ("DELETE", Route::ClearCache)],
+        ["v2", "cache", image] => {
+            vec![("PUT", Route::QueueCache(id(image))), ("DELETE", Route::DeleteCacheEntry(id(image)))]
+        }
         ["v2", "schemas", name] => {
             let schema = match *name {
                 "image" => SchemaName::Image,
@@ -376,6 +390,19 @@ mod tests {
         assert_eq!(resolve("DELETE", &format!("/v2/tasks/{ID}")).unwrap_err().status, 405);
         assert_eq!(resolve("GET", "/v2/info/stores/detail"), Ok(Route::StoresDetail));
         assert_eq!(resolve("GET", &format!("/v2/images/{ID}/stage")).unwrap_err().status, 405);
+    }
+
+    #[test]
+    fn image_cache_routes() {
+        assert_eq!(resolve("GET", "/v2/cache"), Ok(Route::ListCache));
+        assert_eq!(resolve("DELETE", "/v2/cache/"), Ok(Route::ClearCache));
+        assert_eq!(resolve("PUT", &format!("/v2/cache/{ID}")), Ok(Route::QueueCache(ID.into())));
+        assert_eq!(resolve("DELETE", &format!("/v2/cache/{ID}")), Ok(Route::DeleteCacheEntry(ID.into())));
+        let error = resolve("POST", "/v2/cache").unwrap_err();
+        assert_eq!(error.headers, vec![("Allow", "GET, DELETE".to_string())]);
+        let error = resolve("GET", &format!("/v2/cache/{ID}")).unwrap_err();
+        assert_eq!(error.headers, vec![("Allow", "PUT, DELETE".to_string())]);
+        assert_eq!(resolve("GET", &format!("/v2/cache/{ID}/x")).unwrap_err().status, 404);
     }
 
     #[test]

@@ -12,6 +12,7 @@ use crate::domain::image::{Image, ImageId, ImageView};
 use crate::domain::stores::Stores;
 use crate::error::ApiError;
 use crate::store::blobs::Blobs;
+use crate::store::cache_entries::CacheEntries;
 use crate::store::images::Images;
 use crate::store::jobs::Jobs;
 use crate::store::members::Members;
@@ -30,6 +31,8 @@ pub struct App {
     pub tasks: Tasks,
     /// The metadata definitions catalog.
     pub metadefs: Metadefs,
+    /// The image cache's records (what the edge cache holds or will).
+    pub cache_entries: CacheEntries,
     /// The import queue.
     pub jobs: Jobs,
     /// Settings.
@@ -77,6 +80,7 @@ impl App {
             members: Members::new(d1()?),
             tasks: Tasks::new(d1()?),
             metadefs: Metadefs::new(d1()?),
+            cache_entries: CacheEntries::new(d1()?),
             jobs: Jobs::new(queue),
             config,
             caller,

@@ -6,6 +6,7 @@
 //! it answers 409 rather than overwrite.
 
 use super::app::App;
+use super::image_cache::purge;
 use super::respond::now;
 use crate::domain::access::policy::Action;
 use crate::domain::image::status::{ImageEvent, ImageStatus};
@@ -40,7 +41,8 @@ pub async fn page(app: &App, query: &ListQuery) -> Result<Vec<Image>, ApiError> 
 
 /// Applies `change` to the image's current record and writes the result,
 /// provided nothing else wrote the image meanwhile; otherwise starts again
-/// from the fresh record. Returns the record as written.
+/// from the fresh record. Returns the record as written. A change of
+/// visibility purges the image's edge cache entry.
 pub async fn update_image(
     app: &App,
     raw_id: &str,
@@ -52,13 +54,18 @@ pub async fn update_image(
         updated.updated_at = now();
         if app.images.update_metadata(&updated).await? {
             updated.version += 1;
+            if updated.visibility != current.visibility {
+                // See `image_cache`: not needed for safety, a fresh record.
+                purge(app, &updated).await;
+            }
             return Ok(updated);
         }
     }
     Err(busy(raw_id))
 }
 
-/// Deletes an image (refused while protected) and then its data. With
+/// Deletes an image (refused while protected), purges its edge cache
+/// entry, and then deletes its data. With
 /// delayed delete on, an active image with data becomes `pending_delete`
 /// and keeps its data until the scrubber (cron) removes it.
 pub async fn remove_image(app: &App, raw_id: &str) -> Result<(), ApiError> {
@@ -73,6 +80,7 @@ pub async fn remove_image(app: &App, raw_id: &str) -> Result<(), ApiError> {
             _ => image.status.transition(ImageEvent::Delete)?,
         };
         if app.images.delete(&image, transition, &now()).await? {
+            purge(app, &image).await;
             if transition.to() == ImageStatus::Deleted {
                 remove_data(app, &image).await;
             }

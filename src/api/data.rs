@@ -21,6 +21,7 @@ use wasm_bindgen::{JsCast, JsValue};
 use worker::{Context, Headers, Request, Response, ResponseBody};
 
 use super::app::App;
+use super::image_cache::record_fill;
 use super::respond::{header, internal, now, now_seconds};
 use crate::domain::access::policy::Action;
 use crate::domain::image::location::Location;
@@ -362,7 +363,8 @@ pub fn stream_response(download: Download) -> Result<Response, ApiError> {
 /// On a miss the client gets R2's stream untouched, and the cache is filled
 /// in the background from a second R2 read (one fill per image at a time in
 /// an isolate): a slow or vanished client never holds the fill, and a failed
-/// fill never holds the client.
+/// fill never holds the client. A fill that succeeds is recorded for the
+/// image cache API (`/v2/cache`), and a hit counted, both in the background.
 async fn open_data(
     app: &App,
     image: &Image,
@@ -382,6 +384,7 @@ async fn open_data(
     };
     if let (Some((cache, cache_key)), false) = (&cache, too_large) {
         if let Some(cached) = cache.get(cache_key).await {
+            super::image_cache::record_hit(app, image, ctx);
             return Ok((Some(cached), Some("HIT")));
         }
     }
@@ -400,16 +403,36 @@ async fn open_data(
     }
     if let Some(claim) = FillClaim::claim(&cache_key) {
         match bucket.get_stream(&key, None).await {
-            Ok(Some(to_cache)) => ctx.wait_until(async move {
-                if let Err(e) = cache.put(&cache_key, to_cache, size).await {
-                    worker::console_warn!("could not cache {cache_key}: {e}");
-                }
-                drop(claim);
-            }),
+            Ok(Some(to_cache)) => {
+                let entries = app.cache_entries.clone();
+                let id = image.id.as_str().to_owned();
+                let checksum = image.checksum.clone().unwrap_or_default();
+                ctx.wait_until(async move {
+                    let filled = match cache.put(&cache_key, to_cache, size).await {
+                        Ok(()) => record_fill(&entries, &cache, &id, &checksum, &cache_key, size).await,
+                        Err(e) => Err(e),
+                    };
+                    if let Err(e) = filled {
+                        worker::console_warn!("could not cache {cache_key}: {e}");
+                    }
+                    drop(claim);
+                })
+            }
             other => worker::console_warn!("could not open {key} to cache it: {other:?}"),
         }
     }
     Ok((Some(stream), Some("MISS")))
+}
+
+/// The image's whole data as a stream, from the copy downloads read (the
+/// Queue consumer's pre-cache).
+pub async fn open_whole(app: &App, image: &Image) -> Result<JsValue, ApiError> {
+    let (bucket, key) = match source_of(app, image)? {
+        Source::R2(bucket, key) => (bucket, key),
+        Source::Http(url) => return read_through(app, &url, None).await,
+    };
+    let stream = bucket.get_stream(&key, None).await.map_err(ApiError::internal)?;
+    stream.ok_or_else(|| ApiError::internal(format!("image {} is active but {key} is missing from R2", image.id)))
 }
 
 /// Where a download reads from.

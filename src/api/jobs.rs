@@ -1,5 +1,6 @@
 //! The import queue's consumer: runs the tasks that `POST /import`,
-//! `POST /v2/tasks` and `POST /locations` queued, outside any request.
+//! `POST /v2/tasks` and `POST /locations` queued, outside any request, and
+//! the pre-cache jobs of `PUT /v2/cache/{id}` (`api::image_cache::fill`).
 //!
 //! A message names a task; the task's input in D1 says what to do. Each
 //! run starts by moving the task pending -> processing (compare-and-set, so
@@ -84,6 +85,20 @@ pub async fn consume(batch: MessageBatch<Job>, env: &Env, dead_letter: bool) {
     };
     for message in messages {
         let job = message.body().clone();
+        if let Some(image_id) = &job.precache {
+            let outcome = match dead_letter {
+                false => super::image_cache::fill(&app, image_id).await,
+                true => super::image_cache::give_up(&app, image_id).await,
+            };
+            match outcome {
+                Ok(()) => message.ack(),
+                Err(e) => {
+                    worker::console_warn!("pre-caching image {image_id} will be retried: {e}");
+                    message.retry();
+                }
+            }
+            continue;
+        }
         if dead_letter {
             let reason = "The import failed after every retry (dead-letter queue).";
             if let Err(e) = give_up(&app, &job.task_id, reason).await {

@@ -10,8 +10,10 @@
 //! - [`data`]: the upload/download engine v1 and v2 share; [`catalog`]: the
 //!   list, update and delete operations they share;
 //! - [`v2`], [`v1`], [`discovery`]: the handlers, by API;
+//! - [`image_cache`]: the image cache API's engine over the edge cache
+//!   (record fills and hits, pre-cache, purge);
 //! - [`jobs`]: the import queue's consumer (imports, location hashing,
-//!   import tasks);
+//!   import tasks, pre-caching);
 //! - [`maintenance`]: the cron upkeep (stalled uploads and imports, the
 //!   scrubber, expired tasks).
 
@@ -22,6 +24,7 @@ pub mod config;
 pub mod data;
 pub mod discovery;
 pub mod dispatch;
+pub mod image_cache;
 pub mod jobs;
 pub mod maintenance;
 pub mod respond;

@@ -51,6 +51,8 @@ extern "C" {
     fn lookup(this: &JsCache, key: &str) -> js_sys::Promise;
     #[wasm_bindgen(method)]
     fn put(this: &JsCache, key: &str, response: &web_sys::Response) -> js_sys::Promise;
+    #[wasm_bindgen(method)]
+    fn delete(this: &JsCache, key: &str) -> js_sys::Promise;
 }
 
 /// The data centre's cache.
@@ -107,6 +109,12 @@ impl EdgeCache {
         let response = web_sys::Response::new_with_opt_readable_stream_and_init(Some(&stream), &init)
             .map_err(|e| super::js::describe(&e))?;
         settle(self.cache.put(key, &response)).await.map(|_| ())
+    }
+
+    /// Deletes `key` from this data centre's cache; `true` if it held it.
+    /// (Copies in other data centres stay until their max-age.)
+    pub async fn delete(&self, key: &str) -> Result<bool, String> {
+        settle(self.cache.delete(key)).await.map(|found| found.as_bool().unwrap_or(false))
     }
 
     /// A small cached text document (token validations).

@@ -7,16 +7,29 @@ use serde::{Deserialize, Serialize};
 
 use super::StoreError;
 
-/// One job: run the task `task_id`. `token` is the caller's Keystone token
-/// for a glance-download (the remote catalog is asked on the caller's
-/// behalf, as Glance does); no other job carries one.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// One job: run the task `task_id`, or pre-cache the image `precache`.
+/// `token` is the caller's Keystone token for a glance-download (the remote
+/// catalog is asked on the caller's behalf, as Glance does); no other job
+/// carries one. Messages queued before pre-caching existed (a task id only)
+/// still read as task jobs.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Job {
-    /// The task to run.
+    /// The task to run (empty for a pre-cache job).
+    #[serde(default)]
     pub task_id: String,
     /// The caller's token, for glance-download only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token: Option<String>,
+    /// The image to put into the edge cache (`PUT /v2/cache/{id}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub precache: Option<String>,
+}
+
+impl Job {
+    /// A pre-cache job for image `image_id`.
+    pub fn precache(image_id: &str) -> Job {
+        Job { precache: Some(image_id.to_owned()), ..Job::default() }
+    }
 }
 
 /// The producer side of the import queue.

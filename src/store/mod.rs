@@ -7,7 +7,9 @@
 //! - `images` (wasm): the D1 repository, with compare-and-set status moves;
 //! - `blobs` (wasm): R2 objects, fed and drained as JavaScript streams with
 //!   md5/sha512 computed by the runtime's `DigestStream`;
-//! - `cache` (wasm): the edge cache of downloaded image data;
+//! - `cache` (wasm): the edge cache of downloaded image data (the Cache API);
+//! - `cache_entries` (wasm): the image cache API's records in D1 (what was
+//!   cached or queued for pre-caching);
 //! - `members` (wasm): image memberships in D1;
 //! - `tasks` (wasm): import and location tasks in D1;
 //! - `metadefs` (wasm): the metadata definitions catalog in D1;
@@ -25,6 +27,8 @@ pub mod statements;
 pub mod blobs;
 #[cfg(target_arch = "wasm32")]
 pub mod cache;
+#[cfg(target_arch = "wasm32")]
+pub mod cache_entries;
 #[cfg(target_arch = "wasm32")]
 mod d1;
 #[cfg(target_arch = "wasm32")]

@@ -105,7 +105,7 @@ pub async fn import(app: &App, req: &mut Request, raw_id: &str) -> Result<Respon
             abandon(app, task, "The image changed before the import could start; retried.").await;
             continue;
         }
-        if let Err(e) = app.jobs.send(&Job { task_id: task.id.clone(), token: token.clone() }).await {
+        if let Err(e) = app.jobs.send(&Job { task_id: task.id.clone(), token: token.clone(), precache: None }).await {
             crate::api::jobs::give_up(app, &task.id, &format!("The import could not be queued: {e}"))
                 .await
                 .map_err(ApiError::internal)?;

@@ -79,7 +79,7 @@ pub async fn add(app: &App, req: &mut Request, raw_id: &str) -> Result<Response,
         if !app.images.write(&image, Some(transition)).await? {
             continue;
         }
-        if let Err(e) = app.jobs.send(&Job { task_id: task.id.clone(), token: None }).await {
+        if let Err(e) = app.jobs.send(&Job { task_id: task.id.clone(), token: None, precache: None }).await {
             crate::api::jobs::give_up(app, &task.id, &format!("The hashing could not be queued: {e}"))
                 .await
                 .map_err(ApiError::internal)?;

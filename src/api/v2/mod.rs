@@ -1,6 +1,7 @@
 //! The Glance v2 API.
 
 pub mod actions;
+pub mod cache;
 pub mod image_data;
 pub mod images;
 pub mod imports;

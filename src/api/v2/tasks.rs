@@ -67,7 +67,7 @@ pub async fn create(app: &App, req: &mut Request) -> Result<Response, ApiError> 
         &now(),
     );
     app.tasks.insert(&task).await?;
-    if let Err(e) = app.jobs.send(&Job { task_id: task.id.clone(), token: None }).await {
+    if let Err(e) = app.jobs.send(&Job { task_id: task.id.clone(), token: None, precache: None }).await {
         crate::api::jobs::give_up(app, &task.id, &format!("The task could not be queued: {e}"))
             .await
             .map_err(internal)?;

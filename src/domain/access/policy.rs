@@ -216,6 +216,16 @@ pub fn may_use_tasks_api(caller: Caller<'_>) -> bool {
     caller.is_admin()
 }
 
+/// The image cache API (`/v2/cache`, v2.14): admin-only, as Glance's
+/// `cache_list`, `cache_image`, `cache_delete` and `cache_delete_all`
+/// defaults (`role:admin`). Whether a cached copy may be *downloaded* is not
+/// decided here: a download is authorized against the image's current
+/// record ([`authorize`] with [`Action::Download`]) before the edge cache is
+/// consulted, so the cache never widens who sees an image's data.
+pub fn may_manage_image_cache(caller: Caller<'_>) -> bool {
+    caller.is_admin()
+}
+
 /// `GET /v2/info/stores/detail`: admins and services.
 pub fn may_see_store_details(caller: Caller<'_>) -> bool {
     caller.is_admin() || caller.is_service()
@@ -454,5 +464,38 @@ mod tests {
         assert!(can_see_namespace(admin, Some("p1"), false));
         assert!(!can_see_namespace(other, None, false));
         assert!(!can_see_namespace(roleless, Some("p1"), true));
+    }
+
+    #[test]
+    fn only_admins_manage_the_image_cache() {
+        for (names, allowed) in [
+            (&["admin", "member", "reader"][..], true),
+            (&["member", "reader"][..], false),
+            (&["reader"][..], false),
+            (&["service"][..], false),
+            (&[][..], false),
+        ] {
+            let roles = roles(names);
+            let caller = Caller { project_id: Some("p1"), roles: &roles };
+            assert_eq!(may_manage_image_cache(caller), allowed, "{names:?}");
+        }
+    }
+
+    /// A cached copy is served only through a download the policy allows on
+    /// the image's current record: an image the caller cannot see (private
+    /// to another project, shared without membership) or a deactivated one
+    /// is refused whatever the edge cache holds.
+    #[test]
+    fn downloads_that_could_hit_the_cache_are_decided_on_the_current_record() {
+        let member = roles(&["member", "reader"]);
+        let caller = Caller { project_id: Some("p1"), roles: &member };
+        let private = image("p2", Visibility::Private);
+        assert_eq!(authorize(caller, Action::Download, &private, false), Decision::Invisible);
+        let shared = image("p2", Visibility::Shared);
+        assert_eq!(authorize(caller, Action::Download, &shared, false), Decision::Invisible);
+        assert_eq!(authorize(caller, Action::Download, &shared, true), Decision::Allowed);
+        let mut deactivated = image("p1", Visibility::Private);
+        deactivated.status = ImageStatus::Deactivated;
+        assert!(matches!(authorize(caller, Action::Download, &deactivated, false), Decision::Forbidden(_)));
     }
 }

@@ -64,11 +64,13 @@ impl SchemaName {
 }
 
 /// The minor versions we announce, newest first; the first is CURRENT.
-/// v2.6 brought import, v2.8-v2.13 multi-store (v2.12: image tasks), v2.17
-/// the location API: all implemented.
-pub const API_VERSIONS: [&str; 18] = [
-    "v2.17", "v2.16", "v2.15", "v2.14", "v2.13", "v2.12", "v2.11", "v2.10", "v2.9", "v2.8", "v2.7", "v2.6", "v2.5",
-    "v2.4", "v2.3", "v2.2", "v2.1", "v2.0",
+/// v2.6 brought import, v2.8-v2.13 multi-store (v2.12: image tasks),
+/// v2.14 the image cache API, v2.17 the location API: all implemented.
+/// CURRENT is v2.18, as Glance's when an image cache is configured (ours is
+/// the edge cache, always on).
+pub const API_VERSIONS: [&str; 19] = [
+    "v2.18", "v2.17", "v2.16", "v2.15", "v2.14", "v2.13", "v2.12", "v2.11", "v2.10", "v2.9", "v2.8", "v2.7", "v2.6",
+    "v2.5", "v2.4", "v2.3", "v2.2", "v2.1", "v2.0",
 ];
 
 /// `{"versions": [...]}` with absolute `self` links to `<base>/v2/`
@@ -126,7 +128,7 @@ mod tests {
         let list = doc["versions"].as_array().unwrap();
         assert_eq!(list.len(), API_VERSIONS.len());
         assert_eq!(list.iter().filter(|v| v["status"] == "CURRENT").count(), 1);
-        assert_eq!(list[0]["id"], "v2.17");
+        assert_eq!(list[0]["id"], "v2.18");
         assert!(list.iter().all(|v| v["links"][0]["href"] == "http://127.0.0.1:8787/v2/"));
     }
 

@@ -1,0 +1,157 @@
+//! The image cache API (Glance's `/v2/cache`, v2.14) on top of the edge
+//! cache: what "cached" means here, and the operations the handlers, the
+//! download path and the Queue consumer share.
+//!
+//! An image is *cached* when this catalog put its whole data into the edge
+//! cache (`caches.default`, `store::cache`) and recorded it in D1
+//! (`store::cache_entries`): a download's MISS fills it, and so does the
+//! Queue consumer for an image queued with `PUT /v2/cache/{id}`. The Cache
+//! API is per data centre, so the record says "filled in the data centre
+//! that served the fill"; a purge deletes the key where the purge runs, and
+//! copies elsewhere expire by their max-age (never served meanwhile: every
+//! download is authorized against D1 before the cache is looked at).
+//!
+//! Entries are purged (row and edge key) when the image is deleted,
+//! deactivated, or its visibility changes. Sharing changes are ignored: the
+//! key holds nothing caller-specific (image id and checksum), and who may
+//! read an entry is decided per download from the image's current record
+//! and membership, so adding or removing a member cannot make a cached copy
+//! reach anyone the policy refuses. The visibility purge is not needed for
+//! safety either, for the same reason; it is done so that an image whose
+//! audience changed starts with a fresh record (hits, times) in `/v2/cache`.
+
+use worker::Context;
+
+use super::app::App;
+use super::data::open_whole;
+use super::respond::now_seconds;
+use crate::domain::image::status::ImageStatus;
+use crate::domain::image::Image;
+use crate::error::ApiError;
+use crate::store::cache::{EdgeCache, MAX_ENTRY_BYTES};
+use crate::store::cache_entries::{CacheEntries, CacheEntry, CacheState};
+
+/// The edge cache key of `image`'s whole data, as downloads use it (`None`
+/// without a checksum: such data is never cached).
+pub fn key_of(base_url: &str, image: &Image) -> Option<String> {
+    image.checksum.as_deref().map(|checksum| EdgeCache::key(base_url, image.id.as_str(), checksum))
+}
+
+/// Whether `image` can be queued for pre-caching: active, with data the
+/// Cache API can hold. Glance answers 400 for an image that is not active.
+pub fn check_cacheable(image: &Image) -> Result<(), ApiError> {
+    if image.status != ImageStatus::Active {
+        return Err(ApiError::bad_request(format!(
+            "Image {} is {}: only active images can be queued for caching.",
+            image.id, image.status
+        )));
+    }
+    match image.size {
+        Some(size) if size > MAX_ENTRY_BYTES => Err(ApiError::bad_request(format!(
+            "Image {} has {size} bytes: the edge cache holds at most {MAX_ENTRY_BYTES}.",
+            image.id
+        ))),
+        Some(size) if size > 0 && image.has_data() && image.checksum.is_some() => Ok(()),
+        _ => Err(ApiError::bad_request(format!("Image {} has no data to cache.", image.id))),
+    }
+}
+
+/// Records that `key` now holds image `image_id`'s data (`checksum`,
+/// `size` bytes). If the image stopped being active with that checksum
+/// meanwhile (deleted, deactivated, purged between the fill and now), the
+/// fill is undone instead, so a purge can never be outrun by a late fill.
+pub async fn record_fill(
+    entries: &CacheEntries,
+    cache: &EdgeCache,
+    image_id: &str,
+    checksum: &str,
+    key: &str,
+    size: u64,
+) -> Result<(), String> {
+    let recorded =
+        entries.record_fill(image_id, checksum, key, size, now_seconds()).await.map_err(|e| e.to_string())?;
+    if !recorded {
+        cache.delete(key).await?;
+    }
+    Ok(())
+}
+
+/// Counts a download served from the edge cache, in the background (never
+/// on the byte path).
+pub fn record_hit(app: &App, image: &Image, ctx: &Context) {
+    let (entries, id) = (app.cache_entries.clone(), image.id.as_str().to_owned());
+    ctx.wait_until(async move {
+        if let Err(e) = entries.record_hit(&id, now_seconds()).await {
+            worker::console_warn!("could not count a cache hit of image {id}: {e}");
+        }
+    });
+}
+
+/// Removes `image` from the cache and its queue: the D1 row, the edge key
+/// it recorded and the key downloads through this host would use. Failures
+/// are logged: the caller's change (delete, deactivate, PATCH) already
+/// happened, and a leftover key is never served (D1 is read first).
+pub async fn purge(app: &App, image: &Image) {
+    let removed = match app.cache_entries.remove(image.id.as_str()).await {
+        Ok(removed) => removed,
+        Err(e) => {
+            worker::console_error!("could not remove the cache record of image {}: {e}", image.id);
+            Vec::new()
+        }
+    };
+    let mut keys: Vec<String> = removed.into_iter().map(|entry| entry.cache_key).collect();
+    if let Some(key) = key_of(&app.base_url, image).filter(|key| !keys.contains(key)) {
+        keys.push(key);
+    }
+    delete_keys(&keys).await;
+}
+
+/// Deletes the edge keys of removed rows (in this data centre).
+pub async fn forget(removed: &[CacheEntry]) {
+    let keys: Vec<String> = removed.iter().map(|entry| entry.cache_key.clone()).collect();
+    delete_keys(&keys).await;
+}
+
+async fn delete_keys(keys: &[String]) {
+    let Some(cache) = EdgeCache::open() else { return };
+    for key in keys {
+        if let Err(e) = cache.delete(key).await {
+            worker::console_warn!("could not delete {key} from the edge cache: {e}");
+        }
+    }
+}
+
+/// The Queue consumer's pre-cache of image `image_id`: reads the image's
+/// data from its heaviest store and puts it into the edge cache under the
+/// key recorded when it was queued, then records it cached. An entry that
+/// was dequeued, or an image that is gone or no longer active, ends the job
+/// quietly; `Err` asks the queue to retry.
+pub async fn fill(app: &App, image_id: &str) -> Result<(), String> {
+    let entries = &app.cache_entries;
+    let Some(entry) = entries.get(image_id).await.map_err(|e| e.to_string())? else {
+        return Ok(()); // dequeued meanwhile
+    };
+    if entry.state != CacheState::Queued {
+        return Ok(()); // a download filled it first
+    }
+    let image = match crate::domain::image::ImageId::parse(image_id) {
+        Some(id) => app.images.get(&id).await.map_err(|e| e.to_string())?,
+        None => None,
+    };
+    let Some(image) = image.filter(|image| check_cacheable(image).is_ok()) else {
+        entries.dequeue(image_id).await.map_err(|e| e.to_string())?;
+        return Ok(());
+    };
+    let (Some(checksum), Some(size)) = (image.checksum.as_deref(), image.size) else { return Ok(()) };
+    let Some(cache) = EdgeCache::open() else {
+        return Err("the runtime has no edge cache (caches.default)".into());
+    };
+    let body = open_whole(app, &image).await.map_err(|e| e.message)?;
+    cache.put(&entry.cache_key, body, size).await?;
+    record_fill(entries, &cache, image_id, checksum, &entry.cache_key, size).await
+}
+
+/// Drops a pre-cache job that used up its retries from the queue's list.
+pub async fn give_up(app: &App, image_id: &str) -> Result<(), String> {
+    app.cache_entries.dequeue(image_id).await.map(|_| ()).map_err(|e| e.to_string())
+}
