@@ -1,0 +1,210 @@
+//! The image cache API (`/v2/cache`, v2.14) over the edge cache: pre-caching
+//! through the queue, what downloads record, removal, clearing, and the
+//! purges that image changes cause.
+//!
+//! The catalog runs in noauth mode, where every caller is an admin, so the
+//! admin-only policy (403 for others) is tested at the unit level
+//! (`policy::may_manage_image_cache`) and by Tempest's
+//! `test_image_caching_cycle` under Keystone.
+//!
+//! `GET /v2/cache` and `DELETE /v2/cache` are catalog-wide, so the tests of
+//! this module take turns (`serial`) and look only at their own images.
+
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::helpers::{app, random_bytes, unique_tag, wait_until, Reply};
+
+const CACHED_IN_TIME: Duration = Duration::from_secs(60);
+
+fn serial() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn cache_list() -> Value {
+    let reply = app().get("/v2/cache");
+    assert_eq!(reply.status, 200, "{}", String::from_utf8_lossy(&reply.body));
+    reply.json()
+}
+
+/// The image's entry among `cached_images`, if any.
+fn cached(id: &str) -> Option<Value> {
+    cache_list()["cached_images"].as_array().unwrap().iter().find(|e| e["image_id"] == id).cloned()
+}
+
+fn queued(id: &str) -> bool {
+    cache_list()["queued_images"].as_array().unwrap().iter().any(|q| q == id)
+}
+
+fn queue(id: &str) -> Reply {
+    app().request("PUT", &format!("/v2/cache/{id}"), &[], None)
+}
+
+fn download(id: &str) -> Reply {
+    let reply = app().get(&format!("/v2/images/{id}/file"));
+    assert_eq!(reply.status, 200, "download {id}: {}", String::from_utf8_lossy(&reply.body));
+    reply
+}
+
+/// An active image queued for pre-caching and seen cached.
+fn precached(data: &[u8]) -> String {
+    let id = app().create_active(&unique_tag(), data, None);
+    let reply = queue(&id);
+    assert_eq!(reply.status, 202, "{}", String::from_utf8_lossy(&reply.body));
+    wait_until("the image to be cached", CACHED_IN_TIME, || cached(&id).ok_or_else(|| cache_list().to_string()));
+    id
+}
+
+/// A row `queued` for `id` written behind the catalog's back (the consumer
+/// would fill a real one within moments).
+fn fake_queued(id: &str) {
+    app().d1_execute(&format!(
+        "INSERT INTO image_cache (image_id, state, cache_key, last_accessed, last_modified) \
+         VALUES ('{id}', 'queued', 'http://127.0.0.1/__edge-cache/images/{id}/none', 0, 0)"
+    ));
+}
+
+#[test]
+fn a_precached_image_is_listed_with_glances_keys_and_the_next_download_is_a_hit() {
+    let _turn = serial();
+    let data = random_bytes(300_000, 141);
+    let id = precached(&data);
+    let entry = cached(&id).unwrap();
+    let mut keys: Vec<&str> = entry.as_object().unwrap().keys().map(String::as_str).collect();
+    keys.sort();
+    assert_eq!(keys, ["hits", "image_id", "last_accessed", "last_modified", "size"]);
+    assert_eq!(entry["size"].as_u64(), Some(data.len() as u64));
+    assert_eq!(entry["hits"], 0);
+    assert!(entry["last_modified"].is_f64());
+    assert!(!queued(&id));
+
+    let reply = download(&id);
+    assert_eq!(reply.header("x-edge-cache"), Some("HIT"));
+    assert!(reply.body == data, "cached bytes differ");
+    wait_until("the hit to be counted", Duration::from_secs(10), || match cached(&id) {
+        Some(entry) if entry["hits"] == 1 => Ok(()),
+        other => Err(format!("{other:?}")),
+    });
+    // Queueing a cached image again changes nothing.
+    assert_eq!(queue(&id).status, 202);
+    assert!(!queued(&id));
+    assert_eq!(app().delete(&format!("/v2/cache/{id}")).status, 204);
+}
+
+#[test]
+fn a_download_that_fills_the_cache_records_the_entry() {
+    let _turn = serial();
+    let data = random_bytes(70_000, 142);
+    let id = app().create_active(&unique_tag(), &data, None);
+    assert_eq!(download(&id).header("x-edge-cache"), Some("MISS"));
+    let entry = wait_until("the fill to be recorded", Duration::from_secs(30), || {
+        cached(&id).ok_or_else(|| "not cached yet".to_string())
+    });
+    assert_eq!(entry["size"].as_u64(), Some(data.len() as u64));
+    assert_eq!(app().delete(&format!("/v2/cache/{id}")).status, 204);
+}
+
+#[test]
+fn queueing_answers_404_for_a_missing_image_and_400_for_one_that_is_not_active() {
+    let _turn = serial();
+    queue("non-existing-image-id").assert_error(404, "non-existing-image-id");
+    queue("6f0c2a5e-0000-4000-8000-000000000000").assert_error(404, "No image found");
+    let not_uploaded = app().create_uploadable(&unique_tag());
+    queue(&not_uploaded).assert_error(400, "active");
+    assert!(!queued(&not_uploaded));
+    let deactivated = app().create_active(&unique_tag(), b"deactivated", None);
+    assert_eq!(app().post_json(&format!("/v2/images/{deactivated}/actions/deactivate"), &json!({})).status, 204);
+    queue(&deactivated).assert_error(400, "active");
+    app().delete("/v2/cache/non-existing-image-id").assert_error(404, "non-existing-image-id");
+}
+
+#[test]
+fn deleting_an_entry_removes_it_and_the_next_download_misses() {
+    let _turn = serial();
+    let id = precached(&random_bytes(50_000, 143));
+    assert_eq!(app().delete(&format!("/v2/cache/{id}")).status, 204);
+    assert!(cached(&id).is_none());
+    assert_eq!(download(&id).header("x-edge-cache"), Some("MISS"), "the edge key was purged");
+    // Deleting what is not cached is fine too.
+    let other = app().create_uploadable(&unique_tag());
+    assert_eq!(app().delete(&format!("/v2/cache/{other}")).status, 204);
+    // A queued entry goes as well.
+    fake_queued(&other);
+    assert!(queued(&other));
+    assert_eq!(app().delete(&format!("/v2/cache/{other}")).status, 204);
+    assert!(!queued(&other));
+    let _ = wait_until("the MISS fill to be recorded", Duration::from_secs(30), || {
+        cached(&id).ok_or_else(|| "not yet".to_string())
+    });
+    assert_eq!(app().delete(&format!("/v2/cache/{id}")).status, 204);
+}
+
+#[test]
+fn clearing_takes_the_cache_the_queue_or_both_and_refuses_other_targets() {
+    let _turn = serial();
+    let clear = |target: Option<&str>| {
+        let headers: Vec<(&str, &str)> = target.map(|t| vec![("x-image-cache-clear-target", t)]).unwrap_or_default();
+        app().request("DELETE", "/v2/cache", &headers, None)
+    };
+    clear(Some("invalid")).assert_error(400, "x-image-cache-clear-target");
+
+    let id = precached(b"clear me");
+    let waiting = app().create_uploadable(&unique_tag());
+    fake_queued(&waiting);
+    assert_eq!(clear(Some("cache")).status, 204);
+    assert!(cached(&id).is_none());
+    assert!(queued(&waiting), "clearing the cache keeps the queue");
+    assert_eq!(download(&id).header("x-edge-cache"), Some("MISS"), "the edge key was purged");
+
+    let _ = wait_until("the MISS fill to be recorded", Duration::from_secs(30), || {
+        cached(&id).ok_or_else(|| "not yet".to_string())
+    });
+    assert_eq!(clear(Some("queue")).status, 204);
+    assert!(!queued(&waiting));
+    assert!(cached(&id).is_some(), "clearing the queue keeps the cache");
+
+    fake_queued(&waiting);
+    assert_eq!(clear(None).status, 204);
+    // Other modules' downloads may fill the cache meanwhile: look at ours.
+    assert!(cached(&id).is_none());
+    assert!(!queued(&waiting));
+}
+
+#[test]
+fn deleting_an_image_purges_its_entry() {
+    let _turn = serial();
+    let id = precached(b"to be deleted");
+    assert_eq!(app().delete(&format!("/v2/images/{id}")).status, 204);
+    assert!(cached(&id).is_none());
+}
+
+#[test]
+fn deactivating_purges_the_entry_and_a_download_after_reactivation_is_not_a_stale_hit() {
+    let _turn = serial();
+    let id = precached(b"deactivate me");
+    assert_eq!(app().post_json(&format!("/v2/images/{id}/actions/deactivate"), &json!({})).status, 204);
+    assert!(cached(&id).is_none());
+    assert_eq!(app().post_json(&format!("/v2/images/{id}/actions/reactivate"), &json!({})).status, 204);
+    let reply = download(&id);
+    assert_eq!(reply.header("x-edge-cache"), Some("MISS"));
+    assert_eq!(reply.body, b"deactivate me");
+    let _ = wait_until("the MISS fill to be recorded", Duration::from_secs(30), || {
+        cached(&id).ok_or_else(|| "not yet".to_string())
+    });
+    assert_eq!(app().delete(&format!("/v2/images/{id}")).status, 204);
+}
+
+#[test]
+fn changing_visibility_purges_the_entry_and_other_changes_do_not() {
+    let _turn = serial();
+    let id = precached(b"visibility");
+    let patch = |ops: Value| app().patch(&id, "application/openstack-images-v2.1-json-patch", &ops);
+    assert_eq!(patch(json!([{"op": "add", "path": "/color", "value": "blue"}])).status, 200);
+    assert!(cached(&id).is_some(), "a property change keeps the entry");
+    assert_eq!(patch(json!([{"op": "replace", "path": "/visibility", "value": "public"}])).status, 200);
+    assert!(cached(&id).is_none());
+    assert_eq!(app().delete(&format!("/v2/images/{id}")).status, 204);
+}
