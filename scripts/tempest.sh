@@ -247,13 +247,15 @@ run_tempest() {
   # Tests of APIs not implemented yet (tests/tempest/not-yet.txt) are left
   # out and reported as NOT RUN with their reason, never as passes or skips.
   local exclude
-  exclude="$(grep -v '^#' "$ROOT/tests/tempest/not-yet.txt" | cut -f1 | paste -sd'|')"
+  exclude="$( (grep -v '^#' "$ROOT/tests/tempest/not-yet.txt" || true) | cut -f1 | paste -sd'|')"
   (cd "$workspace" && "$TEMPEST_VENV/bin/tempest" run --config-file etc/tempest.conf \
       --regex "$regex" --list-tests >"$out/all-tests.txt" 2>"$out/list.stderr") || {
     cat "$out/list.stderr" >&2
     echo "Tempest could not list its tests" >&2
     return 1
   }
+  # An empty list leaves nothing out (an empty pattern would match all).
+  exclude="${exclude:-^\$NOTHING}"
   grep '^tempest\.' "$out/all-tests.txt" | grep -Ev "$exclude" >"$out/tests.txt" || true
   grep '^tempest\.' "$out/all-tests.txt" | grep -E "$exclude" | while read -r test; do
     while IFS=$'\t' read -r pattern reason; do
@@ -262,7 +264,7 @@ run_tempest() {
         break
       fi
     done < <(grep -v '^#' "$ROOT/tests/tempest/not-yet.txt")
-  done >"$out/not-run.txt"
+  done >"$out/not-run.txt" || true
   (cd "$workspace" && "$TEMPEST_VENV/bin/tempest" run --config-file etc/tempest.conf \
       --regex "$regex" --exclude-regex "$exclude" --concurrency 2 --subunit \
       >"$out/run.subunit" 2>"$out/run.stderr") || rc=$?
