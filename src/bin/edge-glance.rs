@@ -1,6 +1,8 @@
 //! `edge-glance`: the command-line tool on the native client. Everyday jobs
 //! (list, show, create, download, update, delete) with tables for people,
-//! `--json` for scripts, and progress bars on uploads and downloads.
+//! `--json` for scripts, and progress bars on uploads and downloads; and
+//! `metadefs import DIR`, which loads metadata definition namespaces from
+//! files in Glance's definition format.
 
 #[cfg(target_arch = "wasm32")]
 fn main() {}
@@ -19,7 +21,8 @@ mod cli {
     use std::process::ExitCode;
 
     use clap::{Parser, Subcommand};
-    use edge_glance::client::{Client, ClientError, ImageRecord, ImageUpdate, NewImage};
+    use edge_glance::client::metadefs::{ImportOutcome, ImportResult};
+    use edge_glance::client::{Client, ImageRecord, ImageUpdate, NewImage};
     use indicatif::{ProgressBar, ProgressStyle};
     use serde_json::Value;
 
@@ -111,6 +114,31 @@ mod cli {
             #[arg(required = true)]
             ids: Vec<String>,
         },
+        /// Metadata definitions (namespaces of properties, objects and tags).
+        Metadefs {
+            #[command(subcommand)]
+            command: MetadefsCommand,
+        },
+    }
+
+    #[derive(Subcommand)]
+    enum MetadefsCommand {
+        /// Create the namespaces defined in every *.json file of DIR (Glance's
+        /// definition-file format, as in Glance's etc/metadefs). Exits non-zero
+        /// if any file failed.
+        Import {
+            /// The directory of definition files.
+            dir: PathBuf,
+            /// Delete a namespace that already exists (even a protected one) and
+            /// create it from the file, instead of skipping it.
+            #[arg(long)]
+            replace: bool,
+        },
+        /// Show a namespace with its resource types, properties, objects and tags.
+        Show {
+            /// Namespace name.
+            namespace: String,
+        },
     }
 
     fn key_value(raw: &str) -> Result<(String, String), String> {
@@ -151,7 +179,10 @@ mod cli {
         bar
     }
 
-    fn run(client: &Client, command: Command, json: bool) -> Result<(), ClientError> {
+    /// A client error, or a failure already reported (one line for `main`).
+    type Failure = Box<dyn std::error::Error>;
+
+    fn run(client: &Client, command: Command, json: bool) -> Result<(), Failure> {
         match command {
             Command::List { filters, sort } => {
                 let mut params: Vec<(&str, &str)> = filters.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
@@ -219,7 +250,7 @@ mod cli {
                             if file.as_os_str() != "-" {
                                 let _ = std::fs::remove_file(&file);
                             }
-                            return Err(error);
+                            return Err(error.into());
                         }
                     };
                     out.write_all(&chunk)?;
@@ -254,8 +285,96 @@ mod cli {
                     }
                 }
             }
+            Command::Metadefs { command } => return metadefs(client, command, json),
         }
         Ok(())
+    }
+
+    fn metadefs(client: &Client, command: MetadefsCommand, json: bool) -> Result<(), Failure> {
+        match command {
+            MetadefsCommand::Import { dir, replace } => {
+                if !dir.is_dir() {
+                    return Err(format!("{} is not a directory", dir.display()).into());
+                }
+                let outcomes = client.import_namespaces(&dir, replace)?;
+                if outcomes.is_empty() {
+                    return Err(format!("no *.json files in {}", dir.display()).into());
+                }
+                report_imports(&outcomes, json);
+                let failed: Vec<&ImportOutcome> =
+                    outcomes.iter().filter(|o| o.result == ImportResult::Failed).collect();
+                if !failed.is_empty() {
+                    for outcome in &failed {
+                        eprintln!("{}: {}", outcome.file.display(), outcome.message.as_deref().unwrap_or("failed"));
+                    }
+                    return Err(format!("{} of {} files failed to import", failed.len(), outcomes.len()).into());
+                }
+            }
+            MetadefsCommand::Show { namespace } => {
+                let shown = client.get_namespace(&namespace)?;
+                if json {
+                    print_json(&shown);
+                } else {
+                    print_namespace(&shown);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn report_imports(outcomes: &[ImportOutcome], json: bool) {
+        if json {
+            print_json(&serde_json::to_value(outcomes).expect("outcomes serialize"));
+            return;
+        }
+        let rows = outcomes
+            .iter()
+            .map(|o| {
+                let result = match o.result {
+                    ImportResult::Created => "created",
+                    ImportResult::Exists => "skipped",
+                    ImportResult::Replaced => "replaced",
+                    ImportResult::Failed => "failed",
+                };
+                vec![
+                    o.file.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default(),
+                    o.namespace.clone().unwrap_or_default(),
+                    result.to_owned(),
+                    o.message.clone().unwrap_or_default(),
+                ]
+            })
+            .collect();
+        print_table(&["File", "Namespace", "Result", "Message"], rows);
+    }
+
+    /// A namespace as `glance md-namespace-show` prints it: nested lists
+    /// shown by their names.
+    fn print_namespace(namespace: &Value) {
+        let names = |value: &Value| -> String {
+            let names: Vec<String> = match value {
+                Value::Array(items) => items.iter().filter_map(|i| i["name"].as_str().map(str::to_owned)).collect(),
+                Value::Object(map) => map.keys().cloned().collect(),
+                _ => Vec::new(),
+            };
+            serde_json::to_string(&names).expect("names serialize")
+        };
+        let mut rows: Vec<Vec<String>> = namespace
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter(|(k, _)| !matches!(k.as_str(), "self" | "schema"))
+            .map(|(k, v)| {
+                let shown = match (k.as_str(), v) {
+                    ("resource_type_associations" | "properties" | "objects" | "tags", _) => names(v),
+                    (_, Value::String(s)) => s.clone(),
+                    (_, Value::Null) => String::new(),
+                    (_, other) => other.to_string(),
+                };
+                vec![k.clone(), shown]
+            })
+            .collect();
+        rows.sort();
+        print_table(&["Property", "Value"], rows);
     }
 
     fn print_json(value: &Value) {

@@ -7,6 +7,11 @@
 //!
 //! It speaks the v2 API, which covers every operation; errors are typed
 //! ([`ClientError::NotFound`], [`ClientError::Duplicate`], ...).
+//!
+//! [`metadefs`] adds metadata definition namespaces: reading Glance's
+//! definition files and [`Client::import_namespaces`].
+
+pub mod metadefs;
 
 use std::collections::BTreeMap;
 use std::io::Read;
