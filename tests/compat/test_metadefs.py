@@ -232,8 +232,14 @@ def test_tags_create_create_multiple_list_show_update_and_delete(glance, catalog
     replaced = column(glance.run("md-tag-create-multiple", namespace, "--names", "beta,gamma").stdout, "name")
     assert sorted(replaced) == ["beta", "gamma"]
     assert sorted(column(glance.run("md-tag-list", namespace).stdout, "name")) == ["beta", "gamma"]
-    glance.run("md-tag-create-multiple", namespace, "--names", "delta|epsilon", "--delim", "|", "--append")
-    assert sorted(column(glance.run("md-tag-list", namespace).stdout, "name")) == ["beta", "delta", "epsilon", "gamma"]
+    # `--append` cannot be tested through this CLI: glanceclient sends the
+    # X-Openstack-Append header as a Python bool, which its HTTP layer
+    # refuses before any request leaves ("quote_from_bytes() expected
+    # bytes"). The header itself is covered over HTTP in tests/api/metadefs.rs;
+    # here the custom delimiter replaces the list again.
+    glance.run("md-tag-create-multiple", namespace, "--names", "delta|epsilon", "--delim", "|")
+    assert sorted(column(glance.run("md-tag-list", namespace).stdout, "name")) == ["delta", "epsilon"]
+    glance.run("md-tag-create-multiple", namespace, "--names", "beta,gamma")
 
     shown = parse_table(glance.run("md-tag-show", namespace, "beta").stdout)
     assert shown["name"] == "beta"
