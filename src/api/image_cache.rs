@@ -23,13 +23,12 @@
 use worker::Context;
 
 use super::app::App;
-use super::data::open_whole;
 use super::respond::now_seconds;
 use crate::domain::image::status::ImageStatus;
 use crate::domain::image::Image;
 use crate::error::ApiError;
 use crate::store::cache::{EdgeCache, MAX_ENTRY_BYTES};
-use crate::store::cache_entries::{CacheEntries, CacheEntry, CacheState};
+use crate::store::cache_entries::{CacheEntries, CacheEntry};
 
 /// The edge cache key of `image`'s whole data, as downloads use it (`None`
 /// without a checksum: such data is never cached).
@@ -119,39 +118,4 @@ async fn delete_keys(keys: &[String]) {
             worker::console_warn!("could not delete {key} from the edge cache: {e}");
         }
     }
-}
-
-/// The Queue consumer's pre-cache of image `image_id`: reads the image's
-/// data from its heaviest store and puts it into the edge cache under the
-/// key recorded when it was queued, then records it cached. An entry that
-/// was dequeued, or an image that is gone or no longer active, ends the job
-/// quietly; `Err` asks the queue to retry.
-pub async fn fill(app: &App, image_id: &str) -> Result<(), String> {
-    let entries = &app.cache_entries;
-    let Some(entry) = entries.get(image_id).await.map_err(|e| e.to_string())? else {
-        return Ok(()); // dequeued meanwhile
-    };
-    if entry.state != CacheState::Queued {
-        return Ok(()); // a download filled it first
-    }
-    let image = match crate::domain::image::ImageId::parse(image_id) {
-        Some(id) => app.images.get(&id).await.map_err(|e| e.to_string())?,
-        None => None,
-    };
-    let Some(image) = image.filter(|image| check_cacheable(image).is_ok()) else {
-        entries.dequeue(image_id).await.map_err(|e| e.to_string())?;
-        return Ok(());
-    };
-    let (Some(checksum), Some(size)) = (image.checksum.as_deref(), image.size) else { return Ok(()) };
-    let Some(cache) = EdgeCache::open() else {
-        return Err("the runtime has no edge cache (caches.default)".into());
-    };
-    let body = open_whole(app, &image).await.map_err(|e| e.message)?;
-    cache.put(&entry.cache_key, body, size).await?;
-    record_fill(entries, &cache, image_id, checksum, &entry.cache_key, size).await
-}
-
-/// Drops a pre-cache job that used up its retries from the queue's list.
-pub async fn give_up(app: &App, image_id: &str) -> Result<(), String> {
-    app.cache_entries.dequeue(image_id).await.map(|_| ()).map_err(|e| e.to_string())
 }

@@ -1,6 +1,6 @@
 //! The import queue's consumer: runs the tasks that `POST /import`,
 //! `POST /v2/tasks` and `POST /locations` queued, outside any request, and
-//! the pre-cache jobs of `PUT /v2/cache/{id}` (`api::image_cache::fill`).
+//! the pre-cache jobs of `PUT /v2/cache/{id}` (`precache` below).
 //!
 //! A message names a task; the task's input in D1 says what to do. Each
 //! run starts by moving the task pending -> processing (compare-and-set, so
@@ -21,6 +21,7 @@ use worker::{Env, MessageBatch, MessageExt};
 use super::app::App;
 use super::catalog::WRITE_ATTEMPTS;
 use super::config::Config;
+use super::image_cache;
 use super::respond::now;
 use crate::context::RequestContext;
 use crate::domain::access::auth::AuthMode;
@@ -31,6 +32,8 @@ use crate::domain::import::request::{ImportMethod, ImportRequest};
 use crate::domain::task::{Task, TaskKind};
 use crate::error::ApiError;
 use crate::store::blobs::{object_key, staging_key, Blobs, StoredData, UploadFailure, UploadLimits};
+use crate::store::cache::EdgeCache;
+use crate::store::cache_entries::CacheState;
 use crate::store::jobs::Job;
 use crate::store::js::AbortController;
 use crate::store::web::{self, WebError};
@@ -87,8 +90,8 @@ pub async fn consume(batch: MessageBatch<Job>, env: &Env, dead_letter: bool) {
         let job = message.body().clone();
         if let Some(image_id) = &job.precache {
             let outcome = match dead_letter {
-                false => super::image_cache::fill(&app, image_id).await,
-                true => super::image_cache::give_up(&app, image_id).await,
+                false => precache(&app, image_id).await,
+                true => drop_precache(&app, image_id).await,
             };
             match outcome {
                 Ok(()) => message.ack(),
@@ -772,4 +775,39 @@ async fn fail_location(app: &App, id: &ImageId) -> Result<(), Stop> {
     )
     .await
     .map(|_| ())
+}
+
+/// The Queue consumer's pre-cache of image `image_id`: reads the image's
+/// data from its heaviest store and puts it into the edge cache under the
+/// key recorded when it was queued, then records it cached. An entry that
+/// was dequeued, or an image that is gone or no longer active, ends the job
+/// quietly; `Err` asks the queue to retry.
+async fn precache(app: &App, image_id: &str) -> Result<(), String> {
+    let entries = &app.cache_entries;
+    let Some(entry) = entries.get(image_id).await.map_err(|e| e.to_string())? else {
+        return Ok(()); // dequeued meanwhile
+    };
+    if entry.state != CacheState::Queued {
+        return Ok(()); // a download filled it first
+    }
+    let image = match crate::domain::image::ImageId::parse(image_id) {
+        Some(id) => app.images.get(&id).await.map_err(|e| e.to_string())?,
+        None => None,
+    };
+    let Some(image) = image.filter(|image| image_cache::check_cacheable(image).is_ok()) else {
+        entries.dequeue(image_id).await.map_err(|e| e.to_string())?;
+        return Ok(());
+    };
+    let (Some(checksum), Some(size)) = (image.checksum.as_deref(), image.size) else { return Ok(()) };
+    let Some(cache) = EdgeCache::open() else {
+        return Err("the runtime has no edge cache (caches.default)".into());
+    };
+    let body = super::data::open_whole(app, &image).await.map_err(|e| e.message)?;
+    cache.put(&entry.cache_key, body, size).await?;
+    image_cache::record_fill(entries, &cache, image_id, checksum, &entry.cache_key, size).await
+}
+
+/// Drops a pre-cache job that used up its retries from the queue's list.
+async fn drop_precache(app: &App, image_id: &str) -> Result<(), String> {
+    app.cache_entries.dequeue(image_id).await.map(|_| ()).map_err(|e| e.to_string())
 }
