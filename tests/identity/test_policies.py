@@ -170,3 +170,36 @@ def test_hidden_images_are_listed_only_when_asked_for(catalog, unique):
         hidden = catalog.json(who, "GET", f"/v2/images?name={unique}&os_hidden=true", expect=200)["images"]
         assert [i["id"] for i in hidden] == [image_id], who
         assert catalog.call(who, "GET", f"/v2/images/{image_id}")[0] == 200
+
+
+def test_a_cached_download_is_refused_to_a_caller_who_may_not_see_the_image(catalog, people, unique):
+    """The edge cache holds an image's bytes under a key of the image alone:
+    what keeps them from others is that every download is authorized against
+    D1 before the cache is asked. Here the entry is proven to exist (the
+    owner's download is a HIT and the cache API lists it), and another
+    project still gets 404 and none of the bytes."""
+    import time
+
+    data = b"cached and private " * 64
+    image = create(catalog, "owner", unique, visibility="private")
+    image_id = image["id"]
+    assert upload(catalog, "owner", image_id, data)[0] == 204
+    deadline = time.monotonic() + 30
+    while True:
+        status, headers, body = catalog.call("owner", "GET", f"/v2/images/{image_id}/file")
+        assert status == 200 and body == data
+        cache_state = {k.lower(): v for k, v in headers.items()}.get("x-edge-cache")
+        if cache_state == "HIT":
+            break
+        assert time.monotonic() < deadline, f"the owner's downloads never came from the edge cache ({cache_state})"
+        time.sleep(0.5)
+    cached = catalog.json("admin", "GET", "/v2/cache", expect=200)["cached_images"]
+    assert image_id in [entry["image_id"] for entry in cached]
+
+    status, headers, body = catalog.call("other", "GET", f"/v2/images/{image_id}/file")
+    assert status == 404, (status, body[:200])
+    assert data not in body
+    assert "x-edge-cache" not in {k.lower() for k in headers}
+    # Nor through the cache API, which is for admins only.
+    assert catalog.call("other", "GET", "/v2/cache")[0] == 403
+    assert catalog.call("owner", "PUT", f"/v2/cache/{image_id}")[0] == 403
