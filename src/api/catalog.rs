@@ -99,7 +99,7 @@ pub async fn remove_data(app: &App, image: &Image) {
         if !matches!(store.kind, StoreKind::R2 { .. }) {
             continue;
         }
-        let key = location.url.strip_prefix(&format!("r2://{}/", store.id)).unwrap_or(&location.url);
+        let key = location.r2_key(&store.id);
         match app.bucket(&store.id) {
             Ok(bucket) => {
                 if let Err(e) = bucket.delete(key).await {

@@ -450,7 +450,7 @@ fn source_of<'a>(app: &'a App, image: &Image) -> Result<Source<'a>, ApiError> {
         let Some(location) = image.location_in(&store.id) else { continue };
         match &store.kind {
             StoreKind::R2 { .. } => {
-                let key = location.url.strip_prefix(&format!("r2://{}/", store.id)).unwrap_or(&location.url);
+                let key = location.r2_key(&store.id);
                 return Ok(Source::R2(app.bucket(&store.id)?, key.to_owned()));
             }
             StoreKind::Http => return Ok(Source::Http(location.url.clone())),

@@ -160,7 +160,7 @@ async fn remove_dropped(app: &App, before: &Image, after: &Image) {
         }
         let Some(store) = location.store().and_then(|id| app.stores().get(id)) else { continue };
         if let (StoreKind::R2 { .. }, Ok(bucket)) = (&store.kind, app.bucket(&store.id)) {
-            let key = location.url.strip_prefix(&format!("r2://{}/", store.id)).unwrap_or(&location.url);
+            let key = location.r2_key(&store.id);
             if let Err(e) = bucket.delete(key).await {
                 worker::console_error!("could not delete {key} from {}: {e}", store.id);
             }

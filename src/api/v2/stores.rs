@@ -52,7 +52,7 @@ pub async fn delete_from(app: &App, store_id: &str, raw_id: &str) -> Result<Resp
         image.locations.retain(|l| l.url != location.url);
         image.updated_at = now();
         if app.images.write(&image, None).await? {
-            let key = location.url.strip_prefix(&format!("r2://{store_id}/")).unwrap_or(&location.url);
+            let key = location.r2_key(store_id);
             if let Err(e) = app.bucket(store_id)?.delete(key).await {
                 worker::console_error!("could not delete {key} from {store_id}: {e}");
             }

@@ -40,6 +40,12 @@ impl Location {
         Location::new(store, format!("r2://{store}/{key}"))
     }
 
+    /// The object key of a copy in R2 store `store` (the inverse of
+    /// [`Location::in_r2`]); a URL of another shape is taken as the key.
+    pub fn r2_key(&self, store: &str) -> &str {
+        self.url.strip_prefix(&format!("r2://{store}/")).unwrap_or(&self.url)
+    }
+
     /// The store holding this copy.
     pub fn store(&self) -> Option<&str> {
         self.metadata.get("store").and_then(Value::as_str)
@@ -354,6 +360,7 @@ mod tests {
             Location::new("primary", "r2://primary/other".into()),
         ];
         assert_eq!(image.store_ids(), vec!["primary", "secondary"]);
+        assert_eq!(image.locations[1].r2_key("secondary"), "images/x");
         assert!(image.location_in("secondary").is_some());
         assert!(image.location_in("web").is_none());
     }
