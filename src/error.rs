@@ -18,9 +18,15 @@
 
 use serde_json::json;
 
-use crate::domain::image::status::InvalidTransition;
+use crate::domain::image::data::UploadFailure;
+use crate::domain::image::status::{Contended, ImageEvent, InvalidTransition};
 use crate::domain::image::ValidationError;
+use crate::domain::import::uri_filter::UriRefused;
 use crate::domain::listing::QueryError;
+use crate::domain::stores::{self, NotWritable};
+use crate::domain::task::{InvalidTaskTransition, TaskRequestError};
+use crate::domain::wire::range::RangeError;
+use crate::domain::Misconfigured;
 use crate::store::StoreError;
 
 /// An error answered to the client.
@@ -169,7 +175,96 @@ pub fn reason_phrase(status: u16) -> &'static str {
 
 impl From<InvalidTransition> for ApiError {
     fn from(e: InvalidTransition) -> Self {
+        match e.event {
+            // Glance answers an action in the wrong status with 403.
+            ImageEvent::Deactivate | ImageEvent::Reactivate => {
+                let verb = if e.event == ImageEvent::Deactivate { "deactivate" } else { "reactivate" };
+                ApiError::forbidden(format!("Not allowed to {verb} image in status '{}'.", e.from))
+            }
+            _ => ApiError::conflict(e.to_string()),
+        }
+    }
+}
+
+impl From<InvalidTaskTransition> for ApiError {
+    fn from(e: InvalidTaskTransition) -> Self {
+        // Handlers move only tasks they just made: a refusal is our bug.
+        ApiError::internal(e.to_string())
+    }
+}
+
+impl From<Contended> for ApiError {
+    fn from(e: Contended) -> Self {
         ApiError::conflict(e.to_string())
+    }
+}
+
+impl From<UploadFailure> for ApiError {
+    fn from(failure: UploadFailure) -> Self {
+        match failure {
+            UploadFailure::SizeMismatch { expected, .. } => ApiError::bad_request(format!(
+                "Size mismatch: the request body did not contain the declared {expected} bytes."
+            )),
+            UploadFailure::TooLarge { limit } => {
+                ApiError::too_large(format!("Image data exceeds the size cap of {limit} bytes."))
+            }
+            UploadFailure::Stalled { seconds } => ApiError::bad_request(format!(
+                "The upload was abandoned: the request body sent nothing for {seconds} seconds."
+            )),
+            UploadFailure::Body(e) => ApiError::bad_request(format!("The upload was interrupted ({e}).")),
+            // Ours, never the client's: a 503 it may retry.
+            UploadFailure::Storage(e) => {
+                let mut error =
+                    ApiError::unavailable("The image store failed while storing the data; retry the upload.");
+                error.log_detail = Some(e);
+                error
+            }
+        }
+    }
+}
+
+impl From<TaskRequestError> for ApiError {
+    fn from(e: TaskRequestError) -> Self {
+        ApiError::bad_request(e.to_string())
+    }
+}
+
+impl From<UriRefused> for ApiError {
+    fn from(e: UriRefused) -> Self {
+        ApiError::bad_request(e.to_string())
+    }
+}
+
+impl From<stores::StoreError> for ApiError {
+    fn from(e: stores::StoreError) -> Self {
+        match e {
+            // Glance answers an unknown store with 409, other mistakes with 400.
+            stores::StoreError::Unknown(_) => ApiError::conflict(e.to_string()),
+            other => ApiError::bad_request(other.to_string()),
+        }
+    }
+}
+
+impl From<NotWritable> for ApiError {
+    fn from(e: NotWritable) -> Self {
+        ApiError::bad_request(e.to_string())
+    }
+}
+
+impl From<RangeError> for ApiError {
+    fn from(e: RangeError) -> Self {
+        match e {
+            RangeError::Invalid => {
+                ApiError::bad_request("Invalid Range header: send a single range such as bytes=0-1023 or bytes=-1024.")
+            }
+            RangeError::Unsatisfiable { size } => ApiError::range_not_satisfiable(size),
+        }
+    }
+}
+
+impl From<Misconfigured> for ApiError {
+    fn from(e: Misconfigured) -> Self {
+        ApiError::internal(format!("misconfigured: {e}"))
     }
 }
 
@@ -252,6 +347,38 @@ mod tests {
         assert!(!error.body(None).contains("D1_ERROR"));
         assert!(!error.body(Some("application/json")).contains("D1_ERROR"));
         assert!(error.to_string().contains("D1_ERROR"));
+    }
+
+    #[test]
+    fn a_storage_failure_is_a_503_naming_storage_and_never_blames_the_client() {
+        let error = ApiError::from(UploadFailure::Storage("R2 put: internal error".into()));
+        assert_eq!(error.status, 503);
+        assert!(error.message.contains("image store failed"), "{}", error.message);
+        assert!(!error.body(None).contains("internal error"), "the detail stays in the log");
+        for failure in [
+            UploadFailure::SizeMismatch { expected: 10, received: 3 },
+            UploadFailure::Stalled { seconds: 6 },
+            UploadFailure::Body("reset".into()),
+        ] {
+            assert_eq!(ApiError::from(failure.clone()).status, 400, "{failure:?}");
+        }
+        assert_eq!(ApiError::from(UploadFailure::TooLarge { limit: 1 }).status, 413);
+    }
+
+    #[test]
+    fn refused_transitions_are_409_except_actions_which_glance_answers_403() {
+        use crate::domain::image::status::ImageStatus;
+        let upload = ApiError::from(ImageStatus::Active.apply(ImageEvent::BeginUpload).unwrap_err());
+        assert_eq!(
+            (upload.status, upload.message.as_str()),
+            (409, "Image status transition from active to saving is not allowed")
+        );
+        let action = ApiError::from(ImageStatus::Queued.apply(ImageEvent::Deactivate).unwrap_err());
+        assert_eq!(
+            (action.status, action.message.as_str()),
+            (403, "Not allowed to deactivate image in status 'queued'.")
+        );
+        assert_eq!(ApiError::from(Contended("x".into())).status, 409);
     }
 
     #[test]

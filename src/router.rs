@@ -2,6 +2,7 @@
 //! accepts, and the JSON 404/405 for everything else. Pure, so the table is
 //! unit-tested on the host; `api::dispatch` maps each [`Route`] to its handler.
 
+use crate::domain::image::ImageId;
 use crate::domain::wire::documents::SchemaName;
 use crate::error::ApiError;
 
@@ -19,35 +20,35 @@ pub enum Route {
     /// `POST /v2/images`.
     CreateImage,
     /// `GET /v2/images/{id}`.
-    ShowImage(String),
+    ShowImage(ImageId),
     /// `PATCH /v2/images/{id}`.
-    UpdateImage(String),
+    UpdateImage(ImageId),
     /// `DELETE /v2/images/{id}`.
-    DeleteImage(String),
+    DeleteImage(ImageId),
     /// `PUT /v2/images/{id}/file`.
-    UploadData(String),
+    UploadData(ImageId),
     /// `GET /v2/images/{id}/file`.
-    DownloadData(String),
+    DownloadData(ImageId),
     /// `PUT /v2/images/{id}/tags/{tag}`.
-    AddTag(String, String),
+    AddTag(ImageId, String),
     /// `DELETE /v2/images/{id}/tags/{tag}`.
-    DeleteTag(String, String),
+    DeleteTag(ImageId, String),
     /// `POST /v2/images/{id}/actions/deactivate`.
-    Deactivate(String),
+    Deactivate(ImageId),
     /// `POST /v2/images/{id}/actions/reactivate`.
-    Reactivate(String),
+    Reactivate(ImageId),
     /// `GET /v2/images/{id}/tasks`.
-    ImageTasks(String),
+    ImageTasks(ImageId),
     /// `PUT /v2/images/{id}/stage`: stage data for glance-direct.
-    StageData(String),
+    StageData(ImageId),
     /// `POST /v2/images/{id}/import`.
-    Import(String),
+    Import(ImageId),
     /// `POST /v2/images/{id}/locations` (v2.17).
-    AddLocation(String),
+    AddLocation(ImageId),
     /// `GET /v2/images/{id}/locations` (v2.17).
-    ListLocations(String),
+    ListLocations(ImageId),
     /// `DELETE /v2/stores/{store}/{image}`.
-    DeleteFromStore(String, String),
+    DeleteFromStore(String, ImageId),
     /// `GET /v2/tasks`.
     ListTasks,
     /// `POST /v2/tasks`.
@@ -55,25 +56,25 @@ pub enum Route {
     /// `GET /v2/tasks/{id}`.
     ShowTask(String),
     /// `GET /v2/images/{id}/members`.
-    ListMembers(String),
+    ListMembers(ImageId),
     /// `POST /v2/images/{id}/members`.
-    AddMember(String),
+    AddMember(ImageId),
     /// `GET /v2/images/{id}/members/{member}`.
-    ShowMember(String, String),
+    ShowMember(ImageId, String),
     /// `PUT /v2/images/{id}/members/{member}`: the member's answer.
-    UpdateMember(String, String),
+    UpdateMember(ImageId, String),
     /// `DELETE /v2/images/{id}/members/{member}`.
-    RemoveMember(String, String),
+    RemoveMember(ImageId, String),
     /// `GET /v2/cache` (v2.14): cached and queued images.
     ListCache,
     /// `DELETE /v2/cache` (v2.14): clear the cache, the queue or both
     /// (`x-image-cache-clear-target`).
     ClearCache,
     /// `PUT /v2/cache/{id}` (v2.14): queue an image for pre-caching.
-    QueueCache(String),
+    QueueCache(ImageId),
     /// `DELETE /v2/cache/{id}` (v2.14): remove an image from the cache and
     /// the queue.
-    DeleteCacheEntry(String),
+    DeleteCacheEntry(ImageId),
     /// `GET /v2/schemas/{name}`.
     Schema(SchemaName),
     /// `GET /v2/info/import`.
@@ -91,13 +92,13 @@ pub enum Route {
     /// v1 `POST /v1/images`: metadata in headers, optional data in the body.
     V1Create,
     /// v1 `HEAD /v1/images/{id}`: metadata as `x-image-meta-*` headers.
-    V1Head(String),
+    V1Head(ImageId),
     /// v1 `GET /v1/images/{id}`: metadata headers and the data.
-    V1Show(String),
+    V1Show(ImageId),
     /// v1 `PUT /v1/images/{id}`: update metadata, add data to an empty image.
-    V1Update(String),
+    V1Update(ImageId),
     /// v1 `DELETE /v1/images/{id}`.
-    V1Delete(String),
+    V1Delete(ImageId),
 }
 
 /// A request to the metadata definitions catalog (`/v2/metadefs`). `ns`
@@ -212,6 +213,9 @@ fn metadef_candidates(rest: &[&str]) -> Option<Vec<(&'static str, Route)>> {
     }))
 }
 
+/// The stand-in id of routes whose image id is not a UUID (never used).
+const NO_IMAGE: &str = "00000000-0000-0000-0000-000000000000";
+
 /// Decodes one `%XX`-escaped path segment.
 fn decode_segment(segment: &str) -> String {
     percent_encoding::percent_decode_str(segment).decode_utf8_lossy().into_owned()
@@ -234,16 +238,19 @@ fn is_version_prefix(segment: &str) -> bool {
 }
 
 /// The v1 routes below `/v1/images` (or `/images`, as in the seed).
-fn v1_candidates(rest: &[&str]) -> Option<Vec<(&'static str, Route)>> {
+fn v1_candidates(rest: &[&str], image_id: &mut impl FnMut(&str) -> ImageId) -> Option<Vec<(&'static str, Route)>> {
     Some(match rest {
         [] => vec![("GET", Route::V1List), ("POST", Route::V1Create)],
         ["detail"] => vec![("GET", Route::V1ListDetailed)],
-        [image] => vec![
-            ("HEAD", Route::V1Head(image.to_string())),
-            ("GET", Route::V1Show(image.to_string())),
-            ("PUT", Route::V1Update(image.to_string())),
-            ("DELETE", Route::V1Delete(image.to_string())),
-        ],
+        [image] => {
+            let id = image_id(image);
+            vec![
+                ("HEAD", Route::V1Head(id.clone())),
+                ("GET", Route::V1Show(id.clone())),
+                ("PUT", Route::V1Update(id.clone())),
+                ("DELETE", Route::V1Delete(id)),
+            ]
+        }
         _ => return None,
     })
 }
@@ -253,6 +260,16 @@ pub fn resolve(method: &str, path: &str) -> Result<Route, ApiError> {
     let segments: Vec<String> = path.split('/').filter(|s| !s.is_empty()).map(decode_segment).collect();
     let parts: Vec<&str> = segments.iter().map(String::as_str).collect();
     let id = |s: &str| s.to_owned();
+    // An image id that is not a UUID names no image: 404, once the method
+    // is known to be one the path accepts (405 otherwise). Until then its
+    // routes carry a stand-in that never leaves this function.
+    let mut unknown_image: Option<String> = None;
+    let mut image_id = |raw: &str| {
+        ImageId::parse(raw).unwrap_or_else(|| {
+            unknown_image = Some(raw.to_owned());
+            ImageId::parse(NO_IMAGE).expect("the nil UUID")
+        })
+    };
     let candidates: Vec<(&'static str, Route)> = match parts.as_slice() {
         [] => vec![("GET", Route::VersionsMultipleChoice)],
         ["versions"] => vec![("GET", Route::Versions)],
@@ -263,38 +280,41 @@ pub fn resolve(method: &str, path: &str) -> Result<Route, ApiError> {
         ["v2", "images"] if path.ends_with('/') && method != "POST" => return Err(ApiError::image_not_found("")),
         ["v2", "images"] => vec![("GET", Route::ListImages), ("POST", Route::CreateImage)],
         ["v2", "images", image] => vec![
-            ("GET", Route::ShowImage(id(image))),
-            ("PATCH", Route::UpdateImage(id(image))),
-            ("DELETE", Route::DeleteImage(id(image))),
+            ("GET", Route::ShowImage(image_id(image))),
+            ("PATCH", Route::UpdateImage(image_id(image))),
+            ("DELETE", Route::DeleteImage(image_id(image))),
         ],
         ["v2", "images", image, "file"] => {
-            vec![("GET", Route::DownloadData(id(image))), ("PUT", Route::UploadData(id(image)))]
+            vec![("GET", Route::DownloadData(image_id(image))), ("PUT", Route::UploadData(image_id(image)))]
         }
         ["v2", "images", image, "tags", tag] => {
-            vec![("PUT", Route::AddTag(id(image), id(tag))), ("DELETE", Route::DeleteTag(id(image), id(tag)))]
+            vec![
+                ("PUT", Route::AddTag(image_id(image), id(tag))),
+                ("DELETE", Route::DeleteTag(image_id(image), id(tag))),
+            ]
         }
-        ["v2", "images", image, "actions", "deactivate"] => vec![("POST", Route::Deactivate(id(image)))],
-        ["v2", "images", image, "actions", "reactivate"] => vec![("POST", Route::Reactivate(id(image)))],
-        ["v2", "images", image, "tasks"] => vec![("GET", Route::ImageTasks(id(image)))],
-        ["v2", "images", image, "stage"] => vec![("PUT", Route::StageData(id(image)))],
-        ["v2", "images", image, "import"] => vec![("POST", Route::Import(id(image)))],
+        ["v2", "images", image, "actions", "deactivate"] => vec![("POST", Route::Deactivate(image_id(image)))],
+        ["v2", "images", image, "actions", "reactivate"] => vec![("POST", Route::Reactivate(image_id(image)))],
+        ["v2", "images", image, "tasks"] => vec![("GET", Route::ImageTasks(image_id(image)))],
+        ["v2", "images", image, "stage"] => vec![("PUT", Route::StageData(image_id(image)))],
+        ["v2", "images", image, "import"] => vec![("POST", Route::Import(image_id(image)))],
         ["v2", "images", image, "locations"] => {
-            vec![("GET", Route::ListLocations(id(image))), ("POST", Route::AddLocation(id(image)))]
+            vec![("GET", Route::ListLocations(image_id(image))), ("POST", Route::AddLocation(image_id(image)))]
         }
-        ["v2", "stores", store, image] => vec![("DELETE", Route::DeleteFromStore(id(store), id(image)))],
+        ["v2", "stores", store, image] => vec![("DELETE", Route::DeleteFromStore(id(store), image_id(image)))],
         ["v2", "tasks"] => vec![("GET", Route::ListTasks), ("POST", Route::CreateTask)],
         ["v2", "tasks", task] => vec![("GET", Route::ShowTask(id(task)))],
         ["v2", "images", image, "members"] => {
-            vec![("GET", Route::ListMembers(id(image))), ("POST", Route::AddMember(id(image)))]
+            vec![("GET", Route::ListMembers(image_id(image))), ("POST", Route::AddMember(image_id(image)))]
         }
         ["v2", "images", image, "members", member] => vec![
-            ("GET", Route::ShowMember(id(image), id(member))),
-            ("PUT", Route::UpdateMember(id(image), id(member))),
-            ("DELETE", Route::RemoveMember(id(image), id(member))),
+            ("GET", Route::ShowMember(image_id(image), id(member))),
+            ("PUT", Route::UpdateMember(image_id(image), id(member))),
+            ("DELETE", Route::RemoveMember(image_id(image), id(member))),
         ],
         ["v2", "cache"] => vec![("GET", Route::ListCache), ("DELETE", Route::ClearCache)],
         ["v2", "cache", image] => {
-            vec![("PUT", Route::QueueCache(id(image))), ("DELETE", Route::DeleteCacheEntry(id(image)))]
+            vec![("PUT", Route::QueueCache(image_id(image))), ("DELETE", Route::DeleteCacheEntry(image_id(image)))]
         }
         ["v2", "schemas", name] => {
             let schema = match *name {
@@ -318,19 +338,27 @@ pub fn resolve(method: &str, path: &str) -> Result<Route, ApiError> {
         ["v2", "info", "import"] => vec![("GET", Route::ImportInfo)],
         ["v2", "info", "stores"] => vec![("GET", Route::StoresInfo)],
         ["v2", "info", "stores", "detail"] => vec![("GET", Route::StoresDetail)],
-        ["v1", "images", rest @ ..] | ["images", rest @ ..] => v1_candidates(rest)
+        ["v1", "images", rest @ ..] | ["images", rest @ ..] => v1_candidates(rest, &mut image_id)
             .ok_or_else(|| ApiError::not_found(format!("The resource could not be found: {path}")))?,
         [first, ..] if *first != "v2" && *first != "v1" && is_version_prefix(first) => {
             vec![("GET", Route::VersionsMultipleChoice)]
         }
         _ => return Err(ApiError::not_found(format!("The resource could not be found: {path}"))),
     };
-    choose(method, candidates)
+    let route = choose(method, candidates)?;
+    match unknown_image {
+        Some(raw) => Err(ApiError::image_not_found(&raw)),
+        None => Ok(route),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn img() -> ImageId {
+        ImageId::parse(ID).unwrap()
+    }
 
     const ID: &str = "57c061a3-05d8-49c1-a8f5-4be99d58db30";
 
@@ -350,39 +378,51 @@ mod tests {
         for method in ["GET", "DELETE", "PATCH", "PUT"] {
             assert_eq!(resolve(method, "/v2/images/").unwrap_err().status, 404, "{method} /v2/images/");
         }
-        assert_eq!(resolve("GET", &format!("/v2/images/{ID}")), Ok(Route::ShowImage(ID.into())));
-        assert_eq!(resolve("PATCH", &format!("/v2/images/{ID}")), Ok(Route::UpdateImage(ID.into())));
-        assert_eq!(resolve("DELETE", &format!("/v2/images/{ID}")), Ok(Route::DeleteImage(ID.into())));
-        assert_eq!(resolve("PUT", &format!("/v2/images/{ID}/file")), Ok(Route::UploadData(ID.into())));
-        assert_eq!(resolve("GET", &format!("/v2/images/{ID}/file")), Ok(Route::DownloadData(ID.into())));
-        assert_eq!(resolve("POST", &format!("/v2/images/{ID}/actions/deactivate")), Ok(Route::Deactivate(ID.into())));
-        assert_eq!(resolve("POST", &format!("/v2/images/{ID}/actions/reactivate")), Ok(Route::Reactivate(ID.into())));
-        assert_eq!(resolve("GET", &format!("/v2/images/{ID}/tasks")), Ok(Route::ImageTasks(ID.into())));
-        assert_eq!(resolve("POST", &format!("/v2/images/{ID}/members")), Ok(Route::AddMember(ID.into())));
-        assert_eq!(resolve("GET", &format!("/v2/images/{ID}/members")), Ok(Route::ListMembers(ID.into())));
-        assert_eq!(
-            resolve("PUT", &format!("/v2/images/{ID}/members/p2")),
-            Ok(Route::UpdateMember(ID.into(), "p2".into()))
-        );
-        assert_eq!(
-            resolve("GET", &format!("/v2/images/{ID}/members/p2")),
-            Ok(Route::ShowMember(ID.into(), "p2".into()))
-        );
+        assert_eq!(resolve("GET", &format!("/v2/images/{ID}")), Ok(Route::ShowImage(img())));
+        assert_eq!(resolve("PATCH", &format!("/v2/images/{ID}")), Ok(Route::UpdateImage(img())));
+        assert_eq!(resolve("DELETE", &format!("/v2/images/{ID}")), Ok(Route::DeleteImage(img())));
+        assert_eq!(resolve("PUT", &format!("/v2/images/{ID}/file")), Ok(Route::UploadData(img())));
+        assert_eq!(resolve("GET", &format!("/v2/images/{ID}/file")), Ok(Route::DownloadData(img())));
+        assert_eq!(resolve("POST", &format!("/v2/images/{ID}/actions/deactivate")), Ok(Route::Deactivate(img())));
+        assert_eq!(resolve("POST", &format!("/v2/images/{ID}/actions/reactivate")), Ok(Route::Reactivate(img())));
+        assert_eq!(resolve("GET", &format!("/v2/images/{ID}/tasks")), Ok(Route::ImageTasks(img())));
+        assert_eq!(resolve("POST", &format!("/v2/images/{ID}/members")), Ok(Route::AddMember(img())));
+        assert_eq!(resolve("GET", &format!("/v2/images/{ID}/members")), Ok(Route::ListMembers(img())));
+        assert_eq!(resolve("PUT", &format!("/v2/images/{ID}/members/p2")), Ok(Route::UpdateMember(img(), "p2".into())));
+        assert_eq!(resolve("GET", &format!("/v2/images/{ID}/members/p2")), Ok(Route::ShowMember(img(), "p2".into())));
         assert_eq!(
             resolve("DELETE", &format!("/v2/images/{ID}/members/p2")),
-            Ok(Route::RemoveMember(ID.into(), "p2".into()))
+            Ok(Route::RemoveMember(img(), "p2".into()))
         );
     }
 
     #[test]
+    fn an_image_id_that_is_not_a_uuid_is_404_after_the_method_is_checked() {
+        for (method, path) in [
+            ("GET", "/v2/images/nope"),
+            ("PUT", "/v2/images/nope/file"),
+            ("PUT", "/v2/images/nope/tags/t"),
+            ("DELETE", "/v2/stores/primary/nope"),
+            ("PUT", "/v2/cache/nope"),
+            ("HEAD", "/v1/images/nope"),
+        ] {
+            let error = resolve(method, path).unwrap_err();
+            assert_eq!((error.status, error.message.as_str()), (404, "No image found with ID nope"), "{method} {path}");
+        }
+        assert_eq!(resolve("POST", "/v2/images/nope").unwrap_err().status, 405);
+        let spelled = ID.to_uppercase();
+        assert_eq!(resolve("GET", &format!("/v2/images/{spelled}")), Ok(Route::ShowImage(img())));
+    }
+
+    #[test]
     fn import_task_location_and_store_routes() {
-        assert_eq!(resolve("PUT", &format!("/v2/images/{ID}/stage")), Ok(Route::StageData(ID.into())));
-        assert_eq!(resolve("POST", &format!("/v2/images/{ID}/import")), Ok(Route::Import(ID.into())));
-        assert_eq!(resolve("POST", &format!("/v2/images/{ID}/locations")), Ok(Route::AddLocation(ID.into())));
-        assert_eq!(resolve("GET", &format!("/v2/images/{ID}/locations")), Ok(Route::ListLocations(ID.into())));
+        assert_eq!(resolve("PUT", &format!("/v2/images/{ID}/stage")), Ok(Route::StageData(img())));
+        assert_eq!(resolve("POST", &format!("/v2/images/{ID}/import")), Ok(Route::Import(img())));
+        assert_eq!(resolve("POST", &format!("/v2/images/{ID}/locations")), Ok(Route::AddLocation(img())));
+        assert_eq!(resolve("GET", &format!("/v2/images/{ID}/locations")), Ok(Route::ListLocations(img())));
         assert_eq!(
             resolve("DELETE", &format!("/v2/stores/secondary/{ID}")),
-            Ok(Route::DeleteFromStore("secondary".into(), ID.into()))
+            Ok(Route::DeleteFromStore("secondary".into(), img()))
         );
         assert_eq!(resolve("GET", "/v2/tasks"), Ok(Route::ListTasks));
         assert_eq!(resolve("POST", "/v2/tasks"), Ok(Route::CreateTask));
@@ -396,8 +436,8 @@ mod tests {
     fn image_cache_routes() {
         assert_eq!(resolve("GET", "/v2/cache"), Ok(Route::ListCache));
         assert_eq!(resolve("DELETE", "/v2/cache/"), Ok(Route::ClearCache));
-        assert_eq!(resolve("PUT", &format!("/v2/cache/{ID}")), Ok(Route::QueueCache(ID.into())));
-        assert_eq!(resolve("DELETE", &format!("/v2/cache/{ID}")), Ok(Route::DeleteCacheEntry(ID.into())));
+        assert_eq!(resolve("PUT", &format!("/v2/cache/{ID}")), Ok(Route::QueueCache(img())));
+        assert_eq!(resolve("DELETE", &format!("/v2/cache/{ID}")), Ok(Route::DeleteCacheEntry(img())));
         let error = resolve("POST", "/v2/cache").unwrap_err();
         assert_eq!(error.headers, vec![("Allow", "GET, DELETE".to_string())]);
         let error = resolve("GET", &format!("/v2/cache/{ID}")).unwrap_err();
@@ -409,9 +449,9 @@ mod tests {
     fn tags_are_percent_decoded() {
         assert_eq!(
             resolve("PUT", &format!("/v2/images/{ID}/tags/a%20b%2Fc")),
-            Ok(Route::AddTag(ID.into(), "a b/c".into()))
+            Ok(Route::AddTag(img(), "a b/c".into()))
         );
-        assert_eq!(resolve("DELETE", &format!("/v2/images/{ID}/tags/x")), Ok(Route::DeleteTag(ID.into(), "x".into())));
+        assert_eq!(resolve("DELETE", &format!("/v2/images/{ID}/tags/x")), Ok(Route::DeleteTag(img(), "x".into())));
     }
 
     #[test]
@@ -438,10 +478,10 @@ mod tests {
             assert_eq!(resolve("GET", prefix), Ok(Route::V1List));
             assert_eq!(resolve("POST", &format!("{prefix}/")), Ok(Route::V1Create));
             assert_eq!(resolve("GET", &format!("{prefix}/detail")), Ok(Route::V1ListDetailed));
-            assert_eq!(resolve("HEAD", &format!("{prefix}/{ID}")), Ok(Route::V1Head(ID.into())));
-            assert_eq!(resolve("GET", &format!("{prefix}/{ID}")), Ok(Route::V1Show(ID.into())));
-            assert_eq!(resolve("PUT", &format!("{prefix}/{ID}")), Ok(Route::V1Update(ID.into())));
-            assert_eq!(resolve("DELETE", &format!("{prefix}/{ID}")), Ok(Route::V1Delete(ID.into())));
+            assert_eq!(resolve("HEAD", &format!("{prefix}/{ID}")), Ok(Route::V1Head(img())));
+            assert_eq!(resolve("GET", &format!("{prefix}/{ID}")), Ok(Route::V1Show(img())));
+            assert_eq!(resolve("PUT", &format!("{prefix}/{ID}")), Ok(Route::V1Update(img())));
+            assert_eq!(resolve("DELETE", &format!("{prefix}/{ID}")), Ok(Route::V1Delete(img())));
             assert_eq!(resolve("PATCH", &format!("{prefix}/{ID}")).unwrap_err().status, 405);
             assert_eq!(resolve("GET", &format!("{prefix}/{ID}/file")).unwrap_err().status, 404);
         }

@@ -9,7 +9,7 @@ use super::config::{names, Config};
 use crate::context::RequestContext;
 use crate::domain::access::policy::{self, Action, Decision};
 use crate::domain::image::{Image, ImageId, ImageView};
-use crate::domain::stores::Stores;
+use crate::domain::stores::{NotWritable, Stores};
 use crate::error::ApiError;
 use crate::store::blobs::Blobs;
 use crate::store::cache_entries::CacheEntries;
@@ -58,7 +58,7 @@ impl App {
     /// Builds the app from the environment, for an authenticated `caller`.
     pub fn new(env: &Env, config: Config, caller: RequestContext, base_url: String) -> Result<App, ApiError> {
         let d1 = || env.d1(names::METADATA_DB).map_err(|e| ApiError::internal(format!("D1 binding: {e}")));
-        let stores = config.stores.as_ref().map_err(ApiError::internal)?;
+        let stores = config.stores.as_ref().map_err(Clone::clone)?;
         let mut buckets = Vec::new();
         for store in stores.r2_stores() {
             let (id, binding) = match &store.kind {
@@ -99,11 +99,8 @@ impl App {
     }
 
     /// The bucket of R2 store `store`.
-    pub fn bucket(&self, store: &str) -> Result<&Blobs, ApiError> {
-        self.buckets
-            .iter()
-            .find(|b| b.store() == store)
-            .ok_or_else(|| ApiError::bad_request(format!("Store {store} is not a writable store of this catalog.")))
+    pub fn bucket(&self, store: &str) -> Result<&Blobs, NotWritable> {
+        self.buckets.iter().find(|b| b.store() == store).ok_or_else(|| NotWritable(store.to_owned()))
     }
 
     /// The default store's bucket (uploads without a chosen store, and the
@@ -113,23 +110,22 @@ impl App {
         self.buckets.iter().find(|b| b.store() == id).expect("the default store is an R2 store")
     }
 
-    /// The image `raw_id`, if it exists, the caller can see it and the
-    /// policy table allows `action` on it: 404 for a missing or invisible
-    /// image (the two are indistinguishable), 403 for a refused action.
-    pub async fn image_for(&self, raw_id: &str, action: Action) -> Result<Image, ApiError> {
-        let visible = self.visible_image(raw_id).await?;
+    /// Image `id`, if it exists, the caller can see it and the policy
+    /// table allows `action` on it: 404 for a missing or invisible image
+    /// (the two are indistinguishable), 403 for a refused action.
+    pub async fn image_for(&self, id: &ImageId, action: Action) -> Result<Image, ApiError> {
+        let visible = self.visible_image(id).await?;
         self.authorize(action, &visible)?;
         Ok(visible.image)
     }
 
-    /// The image `raw_id` with the caller's membership, if it exists and
-    /// the caller may see it; 404 otherwise.
-    pub async fn visible_image(&self, raw_id: &str) -> Result<Visible, ApiError> {
-        let id = ImageId::parse(raw_id).ok_or_else(|| ApiError::image_not_found(raw_id))?;
-        let image = self.images.get(&id).await?.ok_or_else(|| ApiError::image_not_found(raw_id))?;
+    /// Image `id` with the caller's membership, if it exists and the
+    /// caller may see it; 404 otherwise.
+    pub async fn visible_image(&self, id: &ImageId) -> Result<Visible, ApiError> {
+        let image = self.images.get(id).await?.ok_or_else(|| ApiError::image_not_found(id.as_str()))?;
         let is_member = self.is_member(&image).await?;
         if !policy::can_see(self.caller.caller(), &image, is_member) {
-            return Err(ApiError::image_not_found(raw_id));
+            return Err(ApiError::image_not_found(id.as_str()));
         }
         Ok(Visible { image, is_member })
     }

@@ -1,25 +1,19 @@
 //! Operations on image records that v1 and v2 share: one page of a list,
-//! a metadata update, a delete. Updates and deletes are compare-and-set on
-//! the row's revision: a request whose record changed under it re-reads
-//! the fresh record and applies its change again, so every acknowledged
-//! write survives concurrent writers; after [`WRITE_ATTEMPTS`] lost races
-//! it answers 409 rather than overwrite.
+//! a metadata update, a delete. Updates and deletes go through
+//! [`write_image`]: a request whose record changed under it re-reads the
+//! fresh record (checking the caller's rights again) and applies its
+//! change again, so every acknowledged write survives concurrent writers.
 
 use super::app::App;
 use super::image_cache::purge;
-use super::respond::now;
+use super::image_write::write_image;
 use crate::domain::access::policy::Action;
 use crate::domain::image::status::{ImageEvent, ImageStatus};
-use crate::domain::image::Image;
+use crate::domain::image::{Image, ImageId};
 use crate::domain::listing::ListQuery;
 use crate::domain::stores::StoreKind;
 use crate::error::ApiError;
 use crate::store::blobs::staging_key;
-
-/// How many times a write is re-applied to a fresh record before 409. Each
-/// round lets at least one of the racing writers through, so this many
-/// concurrent writers on one image all succeed.
-pub const WRITE_ATTEMPTS: usize = 32;
 
 /// One page of a list query, as the caller may see it.
 pub async fn page(app: &App, query: &ListQuery) -> Result<Vec<Image>, ApiError> {
@@ -27,7 +21,7 @@ pub async fn page(app: &App, query: &ListQuery) -> Result<Vec<Image>, ApiError> 
         None => None,
         Some(id) => {
             let not_found = || ApiError::bad_request(format!("No image found with ID {id}"));
-            let visible = app.visible_image(id.as_str()).await.map_err(|_| not_found())?;
+            let visible = app.visible_image(id).await.map_err(|_| not_found())?;
             app.authorize(Action::Show, &visible).map_err(|_| not_found())?;
             if visible.image.status == ImageStatus::Killed {
                 return Err(not_found());
@@ -45,49 +39,59 @@ pub async fn page(app: &App, query: &ListQuery) -> Result<Vec<Image>, ApiError> 
 /// visibility purges the image's edge cache entry.
 pub async fn update_image(
     app: &App,
-    raw_id: &str,
+    id: &ImageId,
     change: impl Fn(&Image) -> Result<Image, ApiError>,
 ) -> Result<Image, ApiError> {
-    for _ in 0..WRITE_ATTEMPTS {
-        let current = app.image_for(raw_id, Action::Update).await?;
-        let mut updated = change(&current)?;
-        updated.updated_at = now();
-        if app.images.update_metadata(&updated).await? {
-            updated.version += 1;
-            if updated.visibility != current.visibility {
-                // See `image_cache`: not needed for safety, a fresh record.
-                purge(app, &updated).await;
-            }
-            return Ok(updated);
-        }
+    let mut before = None;
+    let written = write_image(
+        app,
+        id,
+        None,
+        async || app.image_for(id, Action::Update).await.map(Some),
+        |image| {
+            before = Some(image.visibility);
+            *image = change(image)?;
+            Ok(None)
+        },
+    )
+    .await?
+    .ok_or_else(|| ApiError::image_not_found(id.as_str()))?;
+    if before.is_some_and(|visibility| visibility != written.visibility) {
+        // See `image_cache`: not needed for safety, a fresh record.
+        purge(app, &written).await;
     }
-    Err(busy(raw_id))
+    Ok(written)
 }
 
 /// Deletes an image (refused while protected), purges its edge cache
-/// entry, and then deletes its data. With
-/// delayed delete on, an active image with data becomes `pending_delete`
-/// and keeps its data until the scrubber (cron) removes it.
-pub async fn remove_image(app: &App, raw_id: &str) -> Result<(), ApiError> {
-    for _ in 0..WRITE_ATTEMPTS {
-        let image = app.image_for(raw_id, Action::Delete).await?;
-        if image.protected {
-            return Err(ApiError::forbidden(format!("Image {raw_id} is protected and cannot be deleted.")));
-        }
-        let delayed = app.config.delayed_delete && !image.locations.is_empty();
-        let transition = match image.status.transition(ImageEvent::DelayedDelete) {
-            Ok(pending) if delayed => pending,
-            _ => image.status.transition(ImageEvent::Delete)?,
-        };
-        if app.images.delete(&image, transition, &now()).await? {
-            purge(app, &image).await;
-            if transition.to() == ImageStatus::Deleted {
-                remove_data(app, &image).await;
+/// entry, and then deletes its data. With delayed delete on, an active
+/// image with data becomes `pending_delete` and keeps its data until the
+/// scrubber (cron) removes it.
+pub async fn remove_image(app: &App, id: &ImageId) -> Result<(), ApiError> {
+    let delayed = app.config.delayed_delete;
+    let deleted = write_image(
+        app,
+        id,
+        None,
+        async || app.image_for(id, Action::Delete).await.map(Some),
+        |image| {
+            if image.protected {
+                return Err(ApiError::forbidden(format!("Image {id} is protected and cannot be deleted.")));
             }
-            return Ok(());
-        }
+            let keep_data = delayed && !image.locations.is_empty();
+            Ok(Some(match image.status.apply(ImageEvent::DelayedDelete) {
+                Ok(_) if keep_data => ImageEvent::DelayedDelete,
+                _ => ImageEvent::Delete,
+            }))
+        },
+    )
+    .await?
+    .ok_or_else(|| ApiError::image_not_found(id.as_str()))?;
+    purge(app, &deleted).await;
+    if deleted.status == ImageStatus::Deleted {
+        remove_data(app, &deleted).await;
     }
-    Err(busy(raw_id))
+    Ok(())
 }
 
 /// Deletes an image's objects in every R2 store holding it, and any staged
@@ -106,16 +110,10 @@ pub async fn remove_data(app: &App, image: &Image) {
                     worker::console_error!("could not delete data of image {} in {}: {e}", image.id, store.id);
                 }
             }
-            Err(e) => worker::console_error!("image {}: {}", image.id, e.message),
+            Err(e) => worker::console_error!("image {}: {}", image.id, e),
         }
     }
-    if let Err(e) = app.default_bucket().delete(&staging_key(image.id.as_str())).await {
+    if let Err(e) = app.default_bucket().delete(&staging_key(&image.id)).await {
         worker::console_error!("could not delete staged data of image {}: {e}", image.id);
     }
-}
-
-fn busy(raw_id: &str) -> ApiError {
-    ApiError::conflict(format!(
-        "Image {raw_id} is being changed by too many other requests at once; retry the request."
-    ))
 }

@@ -7,6 +7,7 @@ use crate::domain::access::auth::{auth_mode, AuthMode};
 use crate::domain::import::request::ImportMethod;
 use crate::domain::import::uri_filter::UriFilter;
 use crate::domain::stores::Stores;
+use crate::domain::Misconfigured;
 
 /// Binding and variable names from `wrangler.toml`.
 pub mod names {
@@ -34,10 +35,17 @@ pub mod names {
     pub const STALLED_UPLOAD_MINUTES: &str = "STALLED_UPLOAD_MINUTES";
     /// Seconds an upload's body may send nothing before it is abandoned.
     pub const UPLOAD_IDLE_SECONDS: &str = "UPLOAD_IDLE_SECONDS";
+    /// Fault injection for the tests only (never in `wrangler.toml`): the
+    /// first R2 put of each image whose name starts with this value fails.
+    pub const TEST_FAIL_R2_PUT: &str = "TEST_FAIL_R2_PUT";
 }
 
 /// Glance's default `image_size_cap`: 1 TiB.
 const DEFAULT_SIZE_CAP: u64 = 1 << 40;
+
+/// A `saving` image (or running task) with no progress for this long is
+/// taken for one whose worker died (`STALLED_UPLOAD_MINUTES`).
+const DEFAULT_STALLED_MINUTES: u64 = 5;
 
 /// A body that sends nothing for this long is abandoned (the bound:
 /// at most 60 s by default). It counts from the last byte received, so a
@@ -52,14 +60,14 @@ pub struct Config {
     pub auth: Result<AuthMode, String>,
     /// The image stores (`Err`: misconfigured; routes that need them
     /// answer 500 naming the problem).
-    pub stores: Result<Stores, String>,
+    pub stores: Result<Stores, Misconfigured>,
     /// The default store's id (v1 shows it as the image's store).
     pub store_id: String,
     /// The import methods offered.
     pub import_methods: Vec<ImportMethod>,
     /// What web-download, import tasks and locations may fetch (`Err`:
     /// misconfigured; nothing is fetched, fetching routes answer 500).
-    pub uri_filter: Result<UriFilter, String>,
+    pub uri_filter: Result<UriFilter, Misconfigured>,
     /// Show and manage `locations`.
     pub show_multiple_locations: bool,
     /// DELETE leaves images `pending_delete` for the scrubber.
@@ -74,6 +82,9 @@ pub struct Config {
     pub stalled_upload_minutes: u64,
     /// Seconds an upload body may stall before it is abandoned.
     pub upload_idle_seconds: u64,
+    /// Tests only: images whose name starts with this have their first R2
+    /// put fail (see [`names::TEST_FAIL_R2_PUT`]).
+    pub test_fail_r2_put: Option<String>,
 }
 
 impl Config {
@@ -85,7 +96,7 @@ impl Config {
         let number = |name: &str| var(name).and_then(|v| v.trim().parse::<u64>().ok());
         let flag = |name: &str| var(name).is_some_and(|v| matches!(v.trim(), "true" | "True" | "1" | "yes" | "on"));
         let stores = match var(names::STORES).filter(|v| !v.trim().is_empty()) {
-            Some(raw) => Stores::parse(&raw).map_err(|e| format!("{}: {e}", names::STORES)),
+            Some(raw) => Stores::parse(&raw).map_err(|e| Misconfigured(format!("{}: {e}", names::STORES))),
             None => Ok(Stores::single("primary", names::IMAGES_BUCKET)),
         };
         let store_id = stores.as_ref().map(|s| s.default_store().id.clone()).unwrap_or_else(|_| "primary".into());
@@ -108,16 +119,24 @@ impl Config {
             stores,
             store_id,
             import_methods,
-            uri_filter: UriFilter::from_vars(var).map_err(|e| e.to_string()),
+            uri_filter: UriFilter::from_vars(var).map_err(|e| Misconfigured(e.to_string())),
             show_multiple_locations: flag(names::SHOW_MULTIPLE_LOCATIONS),
             delayed_delete: flag(names::DELAYED_DELETE),
             scrub_time_seconds: number(names::SCRUB_TIME_SECONDS).unwrap_or(0),
             task_ttl_hours: number(names::TASK_TIME_TO_LIVE_HOURS).unwrap_or(48),
             size_cap: number(names::IMAGE_SIZE_CAP).unwrap_or(DEFAULT_SIZE_CAP),
-            stalled_upload_minutes: number(names::STALLED_UPLOAD_MINUTES).unwrap_or(60),
+            stalled_upload_minutes: number(names::STALLED_UPLOAD_MINUTES).unwrap_or(DEFAULT_STALLED_MINUTES),
             upload_idle_seconds: number(names::UPLOAD_IDLE_SECONDS)
                 .filter(|s| *s > 0)
                 .unwrap_or(DEFAULT_UPLOAD_IDLE_SECONDS),
+            test_fail_r2_put: var(names::TEST_FAIL_R2_PUT).filter(|v| !v.is_empty()),
         }
+    }
+}
+
+impl Config {
+    /// The URI filter, if its settings are usable.
+    pub fn filter(&self) -> Result<&UriFilter, Misconfigured> {
+        self.uri_filter.as_ref().map_err(Clone::clone)
     }
 }

@@ -29,6 +29,7 @@ use crate::domain::image::Image;
 use crate::error::ApiError;
 use crate::store::cache::{EdgeCache, MAX_ENTRY_BYTES};
 use crate::store::cache_entries::{CacheEntries, CacheEntry};
+use crate::store::StoreError;
 
 /// The edge cache key of `image`'s whole data, as downloads use it (`None`
 /// without a checksum: such data is never cached).
@@ -66,9 +67,8 @@ pub async fn record_fill(
     checksum: &str,
     key: &str,
     size: u64,
-) -> Result<(), String> {
-    let recorded =
-        entries.record_fill(image_id, checksum, key, size, now_seconds()).await.map_err(|e| e.to_string())?;
+) -> Result<(), StoreError> {
+    let recorded = entries.record_fill(image_id, checksum, key, size, now_seconds()).await?;
     if !recorded {
         cache.delete(key).await?;
     }

@@ -1,28 +1,38 @@
 //! Scheduled upkeep (the worker's cron trigger). A live upload settles
 //! itself, even when its client disconnects or its body stalls (`waitUntil`
-//! and the idle bound). Only a worker killed outright (a restart, a crash)
-//! leaves an image `saving` with nobody to settle it, and perhaps an R2
-//! object or an unfinished multipart upload. The upkeep treats uploads that
-//! made no progress for `STALLED_UPLOAD_MINUTES` as failed, as a failed v2
-//! upload would be: object removed, then the image back to `queued` by
-//! compare-and-set; and it aborts multipart uploads nothing has fed for as
-//! long. The same bound settles stages that died midway (an `uploading`
-//! image whose data never finished) and imports whose consumer died (a task
-//! not renewed for as long): the image goes back where a failed import
-//! leaves it. It also runs Glance's scrubber (the data of `pending_delete`
-//! images, `SCRUB_TIME_SECONDS` after the delete) and sweeps expired tasks.
+//! and the idle bound), and a live queue job beats while it works. Only a
+//! worker killed outright (a restart, a crash) leaves work with nobody to
+//! settle it. The upkeep, with the bound `STALLED_UPLOAD_MINUTES`:
+//! - fails uploads that made no progress for the bound, as a failed v2
+//!   upload would be (object removed, then `saving` -> `queued` by
+//!   compare-and-set), unstages stages that died midway, and aborts
+//!   multipart uploads nothing has fed for as long;
+//! - fails running tasks whose heartbeat stopped for the bound (their
+//!   image put back as a failed run leaves it). A task still waiting for
+//!   its message is never failed for waiting: after the bound its message
+//!   is sent again (the local queue loses messages over a restart), and
+//!   only a task that never started within [`LOST_MESSAGE_HOURS`] is
+//!   failed, saying its message was lost;
+//! - runs Glance's scrubber (the data of `pending_delete` images,
+//!   `SCRUB_TIME_SECONDS` after the delete) and sweeps expired tasks.
 
 use worker::Env;
 
 use super::app::App;
 use super::config::Config;
+use super::image_write::update_image;
 use super::respond::{now, now_seconds};
 use super::{catalog, jobs};
 use crate::context::RequestContext;
 use crate::domain::image::status::{ImageEvent, ImageStatus};
-use crate::domain::time::format_utc;
+use crate::domain::task::TaskStatus;
+use crate::domain::time::{format_utc, parse_iso8601};
 use crate::error::ApiError;
 use crate::store::blobs::{object_key, staging_key};
+
+/// A task still pending this long after it was created never got its
+/// message (sent again at every round of upkeep meanwhile): it is failed.
+pub const LOST_MESSAGE_HOURS: i64 = 24;
 
 /// What one round of upkeep did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -33,16 +43,19 @@ pub struct Upkeep {
     pub aborted_multiparts: usize,
     /// Stages that died midway, unstaged (`uploading` -> `queued`).
     pub settled_stages: usize,
-    /// Tasks whose consumer died, failed.
+    /// Running tasks whose worker died, failed.
     pub settled_tasks: usize,
+    /// Pending tasks whose message was sent again.
+    pub resent_tasks: usize,
+    /// Pending tasks whose message was lost for good, failed.
+    pub lost_tasks: usize,
     /// Pending-delete images scrubbed.
     pub scrubbed: usize,
     /// Expired tasks swept.
     pub swept_tasks: usize,
 }
 
-/// Settles uploads with no progress for `STALLED_UPLOAD_MINUTES` and aborts
-/// the multipart uploads they (or anything else) left behind.
+/// One round of upkeep.
 pub async fn run(env: &Env) -> Result<Upkeep, ApiError> {
     // The upkeep acts as the catalog itself, not on behalf of a caller.
     let caller = RequestContext::noauth_admin("req-scheduled".into(), "");
@@ -55,16 +68,10 @@ pub async fn run(env: &Env) -> Result<Upkeep, ApiError> {
     let before = now_seconds() - stalled_seconds;
     let mut upkeep = Upkeep::default();
     for image in app.images.without_progress_since(ImageStatus::Saving, before).await? {
-        let back = image.status.transition(ImageEvent::UploadFailed)?;
         for bucket in &app.buckets {
-            bucket.delete(&object_key(image.id.as_str())).await.map_err(ApiError::internal)?;
+            bucket.delete(&object_key(&image.id)).await?;
         }
-        if app.images.move_status(&image.id, back, &now).await? {
-            worker::console_warn!(
-                "upload of image {} made no progress since {before}; it is {} again",
-                image.id,
-                back.to()
-            );
+        if requeue(&app, image, ImageStatus::Saving).await? {
             upkeep.settled_uploads += 1;
         }
     }
@@ -74,9 +81,8 @@ pub async fn run(env: &Env) -> Result<Upkeep, ApiError> {
         if image.size.is_some() {
             continue;
         }
-        let back = image.status.transition(ImageEvent::UploadFailed)?;
-        app.default_bucket().delete(&staging_key(image.id.as_str())).await.map_err(ApiError::internal)?;
-        if app.images.move_status(&image.id, back, &now).await? {
+        app.default_bucket().delete(&staging_key(&image.id)).await?;
+        if requeue(&app, image, ImageStatus::Uploading).await? {
             upkeep.settled_stages += 1;
         }
     }
@@ -84,11 +90,25 @@ pub async fn run(env: &Env) -> Result<Upkeep, ApiError> {
         upkeep.aborted_multiparts += bucket.abort_abandoned_multiparts(before).await?;
     }
     let stalled_since = format_utc(now_seconds() - stalled_seconds);
-    for task in app.tasks.stalled(&stalled_since).await? {
-        let reason = format!("The task made no progress since {stalled_since}: its worker stopped.");
+    for task in app.tasks.not_updated_since(TaskStatus::Processing, &stalled_since).await? {
+        let reason = format!("The task's worker stopped: no heartbeat since {stalled_since}.");
         match jobs::give_up(&app, &task.id, &reason).await {
             Ok(()) => upkeep.settled_tasks += 1,
             Err(e) => worker::console_warn!("could not settle stalled task {}: {e}", task.id),
+        }
+    }
+    let lost_before = now_seconds() - LOST_MESSAGE_HOURS * 3600;
+    for task in app.tasks.not_updated_since(TaskStatus::Pending, &stalled_since).await? {
+        let lost = parse_iso8601(&task.created_at).is_some_and(|created| created < lost_before);
+        let settled = if lost {
+            let reason =
+                format!("The task never started within {LOST_MESSAGE_HOURS} hours: its queue message was lost.");
+            jobs::give_up(&app, &task.id, &reason).await.map(|()| upkeep.lost_tasks += 1).map_err(|e| e.to_string())
+        } else {
+            jobs::resend(&app, &task.id).await.map(|()| upkeep.resent_tasks += 1).map_err(|e| e.to_string())
+        };
+        if let Err(e) = settled {
+            worker::console_warn!("could not settle pending task {}: {e}", task.id);
         }
     }
     let scrub_before = format_utc(now_seconds() - app.config.scrub_time_seconds as i64);
@@ -101,4 +121,19 @@ pub async fn run(env: &Env) -> Result<Upkeep, ApiError> {
     }
     upkeep.swept_tasks = app.tasks.sweep_expired(&now).await?;
     Ok(upkeep)
+}
+
+/// Fails an upload or stage whose worker died (`image`, found in `status`
+/// with no progress): back to queued, unless it moved on meanwhile.
+async fn requeue(app: &App, image: crate::domain::image::Image, status: ImageStatus) -> Result<bool, ApiError> {
+    let id = image.id.clone();
+    let back = update_image(app, &id, Some(image), |image| {
+        Ok::<_, ApiError>((image.status == status).then_some(ImageEvent::UploadFailed))
+    })
+    .await?;
+    let requeued = back.is_some_and(|image| image.status == ImageStatus::Queued);
+    if requeued {
+        worker::console_warn!("upload of image {id} made no progress; it is queued again");
+    }
+    Ok(requeued)
 }

@@ -21,13 +21,15 @@ pub mod admission;
 pub mod app;
 pub mod catalog;
 pub mod config;
-pub mod data;
 pub mod discovery;
 pub mod dispatch;
+pub mod download;
 pub mod image_cache;
+pub mod image_write;
 pub mod jobs;
 pub mod maintenance;
 pub mod respond;
+pub mod upload;
 pub mod v1;
 pub mod v2;
 

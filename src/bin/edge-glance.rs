@@ -141,10 +141,13 @@ mod cli {
         },
     }
 
-    fn key_value(raw: &str) -> Result<(String, String), String> {
-        raw.split_once('=')
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .ok_or_else(|| format!("expected KEY=VALUE, got '{raw}'"))
+    /// A `--property` argument that is not `KEY=VALUE`.
+    #[derive(Debug, thiserror::Error)]
+    #[error("expected KEY=VALUE, got '{0}'")]
+    struct NotKeyValue(String);
+
+    fn key_value(raw: &str) -> Result<(String, String), NotKeyValue> {
+        raw.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())).ok_or_else(|| NotKeyValue(raw.to_owned()))
     }
 
     pub fn main() -> ExitCode {

@@ -23,3 +23,10 @@ pub mod stores;
 pub mod task;
 pub mod time;
 pub mod wire;
+
+/// An operator's setting that cannot be used, saying what is wrong with
+/// it. Routes that need the setting answer 500 (the detail goes to the
+/// log), rather than guess.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Misconfigured(pub String);

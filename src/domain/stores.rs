@@ -10,6 +10,12 @@
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
+use crate::domain::Misconfigured;
+
+fn bad(message: String) -> Misconfigured {
+    Misconfigured(message)
+}
+
 /// The environment variable holding the JSON store list.
 pub const STORES_VAR: &str = "STORES";
 
@@ -74,6 +80,11 @@ pub enum StoreError {
     ReadOnly(String),
 }
 
+/// A store that cannot take data (unknown here, or read-only).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("Store {0} is not a writable store of this catalog.")]
+pub struct NotWritable(pub String);
+
 /// One entry of the `STORES` JSON, as written by the operator.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -101,17 +112,19 @@ pub struct Stores {
 impl Stores {
     /// Parses and validates the `STORES` JSON (see the module docs). The
     /// error says what is wrong, for the operator.
-    pub fn parse(raw: &str) -> Result<Stores, String> {
+    pub fn parse(raw: &str) -> Result<Stores, Misconfigured> {
         let entries: Vec<RawStore> =
-            serde_json::from_str(raw).map_err(|e| format!("{STORES_VAR} is not valid: {e}"))?;
+            serde_json::from_str(raw).map_err(|e| bad(format!("{STORES_VAR} is not valid: {e}")))?;
         let mut stores: Vec<StoreConfig> = Vec::with_capacity(entries.len());
         for entry in entries {
             let id = entry.id;
             if id.is_empty() || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
-                return Err(format!("store id '{id}' must be non-empty and use only letters, digits, '_' and '-'"));
+                return Err(bad(format!(
+                    "store id '{id}' must be non-empty and use only letters, digits, '_' and '-'"
+                )));
             }
             if stores.iter().any(|s| s.id == id) {
-                return Err(format!("store id '{id}' is used twice"));
+                return Err(bad(format!("store id '{id}' is used twice")));
             }
             let kind = match entry.kind.as_deref().unwrap_or("r2") {
                 "r2" => match entry.binding {
@@ -119,25 +132,25 @@ impl Stores {
                         if stores.iter().any(|s| s.kind == StoreKind::R2 { binding: binding.clone() }) {
                             // Two ids on one bucket would make the same object
                             // look like two copies.
-                            return Err(format!("store '{id}': binding '{binding}' is used by another store"));
+                            return Err(bad(format!("store '{id}': binding '{binding}' is used by another store")));
                         }
                         StoreKind::R2 { binding }
                     }
-                    _ => return Err(format!("store '{id}' is an r2 store and needs a \"binding\"")),
+                    _ => return Err(bad(format!("store '{id}' is an r2 store and needs a \"binding\""))),
                 },
                 "http" => {
                     if entry.binding.is_some() {
-                        return Err(format!("store '{id}' is an http store and takes no \"binding\""));
+                        return Err(bad(format!("store '{id}' is an http store and takes no \"binding\"")));
                     }
                     if stores.iter().any(|s| s.kind == StoreKind::Http) {
-                        return Err(format!("store '{id}': only one http store may be configured"));
+                        return Err(bad(format!("store '{id}': only one http store may be configured")));
                     }
                     if entry.default {
-                        return Err(format!("store '{id}' is read-only and cannot be the default"));
+                        return Err(bad(format!("store '{id}' is read-only and cannot be the default")));
                     }
                     StoreKind::Http
                 }
-                other => return Err(format!("store '{id}' has unknown type '{other}': use r2 or http")),
+                other => return Err(bad(format!("store '{id}' has unknown type '{other}': use r2 or http"))),
             };
             stores.push(StoreConfig {
                 id,
@@ -149,10 +162,10 @@ impl Stores {
         }
         let defaults: Vec<String> = stores.iter().filter(|s| s.is_default).map(|s| s.id.clone()).collect();
         if defaults.len() > 1 {
-            return Err(format!("only one store may be the default; marked: {}", defaults.join(", ")));
+            return Err(bad(format!("only one store may be the default; marked: {}", defaults.join(", "))));
         }
         match stores.iter_mut().find(|s| s.is_writable()) {
-            None => return Err(format!("{STORES_VAR} needs at least one r2 store")),
+            None => return Err(bad(format!("{STORES_VAR} needs at least one r2 store"))),
             Some(first) if defaults.is_empty() => first.is_default = true,
             Some(_) => {}
         }
@@ -369,7 +382,7 @@ mod tests {
             (r#"[{"id":"a","binding":"A"},{"id":"w","type":"http"},{"id":"v","type":"http"}]"#, "only one http"),
         ] {
             let error = Stores::parse(raw).unwrap_err();
-            assert!(error.contains(expected), "{raw}: {error}");
+            assert!(error.0.contains(expected), "{raw}: {error}");
         }
     }
 

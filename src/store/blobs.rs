@@ -27,6 +27,8 @@ use super::js::{
     R2MultipartUpload,
 };
 use super::StoreError;
+pub use crate::domain::image::data::{StoredData, UploadFailure};
+use crate::domain::image::ImageId;
 use crate::domain::listing::SqlValue;
 
 /// Part size for uploads of unknown length. R2 needs parts of one size
@@ -36,40 +38,10 @@ const PART_SIZE: u32 = 10 * 1024 * 1024;
 /// The longest the progress callback stays silent while bytes arrive.
 const HEARTBEAT_SECONDS: f64 = 15.0;
 
-/// What a completed upload stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredData {
-    /// Bytes written.
-    pub size: u64,
-    /// Hex md5.
-    pub md5: String,
-    /// Hex sha512.
-    pub sha512: String,
-}
-
-/// Why an upload stored nothing.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum UploadFailure {
-    /// The body did not have the declared length (or the client went away
-    /// before sending it all).
-    SizeMismatch {
-        /// The declared size.
-        expected: u64,
-    },
-    /// More bytes than the size cap.
-    TooLarge {
-        /// The cap.
-        limit: u64,
-    },
-    /// The body sent nothing for the idle bound.
-    Stalled {
-        /// The idle bound.
-        seconds: u64,
-    },
-    /// Reading the body failed (client disconnect).
-    Body(String),
-    /// R2 refused or failed.
-    Storage(String),
+impl From<super::js::Rejected> for UploadFailure {
+    fn from(e: super::js::Rejected) -> UploadFailure {
+        UploadFailure::Storage(e.0)
+    }
 }
 
 /// The bounds an upload is held to.
@@ -79,16 +51,23 @@ pub struct UploadLimits {
     pub size_cap: u64,
     /// Longest silence of the body before it is abandoned.
     pub idle_seconds: u64,
+    /// Fault injection for the tests (`TEST_FAULTS`, never set in
+    /// production and not reachable from a request): R2 refuses this put,
+    /// after the body has been read, as a failing R2 would.
+    pub fail_storage: bool,
 }
 
+/// The injected R2 failure's text.
+const INJECTED: &str = "injected R2 failure (TEST_FAULTS)";
+
 /// The object key of an image's data.
-pub fn object_key(image_id: &str) -> String {
+pub fn object_key(image_id: &ImageId) -> String {
     format!("images/{image_id}")
 }
 
 /// The object key of an image's staged data (glance-direct), in the
 /// default store's bucket.
-pub fn staging_key(image_id: &str) -> String {
+pub fn staging_key(image_id: &ImageId) -> String {
     format!("staging/{image_id}")
 }
 
@@ -108,7 +87,7 @@ enum Chunk {
 
 /// Reads the next chunk of a body.
 async fn next_chunk(reader: &JsReader) -> Result<Chunk, UploadFailure> {
-    let step = settle(reader.read()).await.map_err(UploadFailure::Body)?;
+    let step = settle(reader.read()).await.map_err(|e| UploadFailure::Body(e.0))?;
     if js::property(&step, "done").is_truthy() {
         Ok(Chunk::End)
     } else {
@@ -208,12 +187,12 @@ impl Blobs {
     ) -> Result<StoredData, UploadFailure> {
         match (body, declared) {
             (None, Some(0) | None) => self.put_empty(key).await,
-            (None, Some(expected)) => Err(UploadFailure::SizeMismatch { expected }),
+            (None, Some(expected)) => Err(UploadFailure::SizeMismatch { expected, received: 0 }),
             (Some(body), Some(expected)) => {
                 if expected > limits.size_cap {
                     return Err(UploadFailure::TooLarge { limit: limits.size_cap });
                 }
-                self.put_known_length(key, body.unchecked_into(), expected, limits.idle_seconds, beat).await
+                self.put_known_length(key, body.unchecked_into(), expected, limits, beat).await
             }
             (Some(body), None) => self.put_unknown_length(key, body.unchecked_into(), limits, &*beat).await,
         }
@@ -225,15 +204,18 @@ impl Blobs {
         let sha = DigestStream::new("SHA-512");
         for digest in [&md5, &sha] {
             let writer = digest.unchecked_ref::<JsWritable>().get_writer();
-            settle(writer.close()).await.map_err(UploadFailure::Storage)?;
+            settle(writer.close()).await?;
         }
-        self.put_value(key, &empty).await?;
+        self.put_value(key, &empty, false).await?;
         Ok(StoredData { size: 0, md5: digest_hex(&md5).await?, sha512: digest_hex(&sha).await? })
     }
 
-    async fn put_value(&self, key: &str, value: &JsValue) -> Result<JsValue, UploadFailure> {
+    async fn put_value(&self, key: &str, value: &JsValue, fail: bool) -> Result<JsValue, UploadFailure> {
+        if fail {
+            return Err(UploadFailure::Storage(INJECTED.into()));
+        }
         let promise = self.bucket.put(key, value).map_err(|e| UploadFailure::Storage(js::describe(&e)))?;
-        settle(promise).await.map_err(UploadFailure::Storage)
+        Ok(settle(promise).await?)
     }
 
     /// Known length: tee the body two ways. One branch goes to R2 natively
@@ -241,15 +223,18 @@ impl Blobs {
     /// other is piped into a native sha512 digest by `js/watched_pipe.js`,
     /// which is where silence is noticed: a stalled body aborts the R2
     /// branch's pipe, so the put stores nothing. The md5 is the one R2
-    /// computes for a single-part put.
+    /// computes for a single-part put. The hash branch also counts the
+    /// body's bytes, which is how a failed put is told apart: the body had
+    /// the declared length (R2 failed: ours) or not (the sender's).
     async fn put_known_length(
         &self,
         key: &str,
         body: JsReadable,
         expected: u64,
-        idle: u64,
+        limits: UploadLimits,
         beat: Rc<dyn Fn()>,
     ) -> Result<StoredData, UploadFailure> {
+        let idle = limits.idle_seconds;
         let fixed = FixedLengthStream::new(expected as f64).map_err(|e| UploadFailure::Storage(js::describe(&e)))?;
         let branches = body.tee();
         let to_store: JsReadable = branches.get(0).unchecked_into();
@@ -258,7 +243,11 @@ impl Blobs {
         let options = js_sys::Object::new();
         js_sys::Reflect::set(&options, &"signal".into(), &abort.signal()).ok();
         let into_fixed = to_store.pipe_to_with(&fixed.writable(), &options);
-        let put = self.bucket.put(key, &fixed.readable()).map_err(|e| UploadFailure::Storage(js::describe(&e)))?;
+        let put = if limits.fail_storage {
+            js_sys::Promise::reject(&JsValue::from_str(INJECTED))
+        } else {
+            self.bucket.put(key, &fixed.readable()).map_err(|e| UploadFailure::Storage(js::describe(&e)))?
+        };
 
         let sha = DigestStream::new("SHA-512");
         let on_beat = Closure::<dyn Fn()>::new(move || beat());
@@ -267,7 +256,7 @@ impl Blobs {
             js::watched_pipe(&to_hash, &sha, idle_ms, HEARTBEAT_SECONDS * 1000.0, on_beat.as_ref().unchecked_ref());
         let hashing = async {
             match wasm_bindgen_futures::JsFuture::from(piping).await {
-                Ok(_) => Ok(()),
+                Ok(count) => Ok(count.as_f64().unwrap_or(0.0) as u64),
                 Err(error) => {
                     // Stop the R2 branch too: its put then rejects, storing nothing.
                     abort.abort();
@@ -293,16 +282,17 @@ impl Blobs {
         };
         // Await everything so no rejection is left unobserved.
         let (hashed, (piped, stored)) = join(hashing, storing).await;
-        // A stall is reported as such; otherwise a failed put (which
-        // stopped the hashing) says what went wrong.
-        if let Err(stalled @ UploadFailure::Stalled { .. }) = hashed {
-            return Err(stalled);
+        // The body decides first: a stall, a broken body, or a body of the
+        // wrong length is the sender's; only a body read whole with the
+        // declared length makes a failed put R2's.
+        let received = hashed?;
+        if received != expected {
+            return Err(UploadFailure::SizeMismatch { expected, received });
         }
-        if let Some(error) = [&piped, &stored].iter().find_map(|r| r.as_ref().err()) {
-            worker::console_warn!("upload to {key} failed: {error}");
-            return Err(UploadFailure::SizeMismatch { expected });
+        if let Some(error) = [&stored, &piped].iter().find_map(|r| r.as_ref().err()) {
+            worker::console_warn!("upload to {key} failed in the store: {error}");
+            return Err(UploadFailure::Storage(error.0.clone()));
         }
-        hashed?;
         let object = stored.unwrap_or(JsValue::UNDEFINED);
         let md5 = js::property(&js::property(&object, "checksums"), "md5");
         if md5.is_undefined() || md5.is_null() {
@@ -351,7 +341,7 @@ impl Blobs {
                 }
                 let hashed = join_all([md5_writer.write(&chunk), sha_writer.write(&chunk)].map(settle)).await;
                 if let Some(Err(e)) = hashed.into_iter().find(Result::is_err) {
-                    return Err(UploadFailure::Storage(e));
+                    return Err(e.into());
                 }
                 let mut offset: u32 = 0;
                 while offset < chunk.length() {
@@ -362,7 +352,7 @@ impl Blobs {
                     if filled == PART_SIZE {
                         let multipart = match &upload {
                             Some(m) => m,
-                            None => upload.insert(self.begin_multipart(key).await?),
+                            None => upload.insert(self.begin_multipart(key, limits.fail_storage).await?),
                         };
                         let number = parts.length() + 1;
                         let uploaded = upload_part(multipart, number, &part).await?;
@@ -376,7 +366,7 @@ impl Blobs {
             let rest = part.subarray(0, filled);
             match &upload {
                 None => {
-                    self.put_value(key, &rest).await?;
+                    self.put_value(key, &rest, limits.fail_storage).await?;
                 }
                 Some(multipart) => {
                     if filled > 0 {
@@ -384,7 +374,7 @@ impl Blobs {
                         parts.push(&uploaded);
                     }
                     let promise = multipart.complete(&parts).map_err(|e| UploadFailure::Storage(js::describe(&e)))?;
-                    settle(promise).await.map_err(UploadFailure::Storage)?;
+                    settle(promise).await?;
                     self.forget_logged(multipart).await;
                 }
             }
@@ -410,9 +400,12 @@ impl Blobs {
     }
 
     /// Begins a multipart upload and records it, so it is never orphaned.
-    async fn begin_multipart(&self, key: &str) -> Result<R2MultipartUpload, UploadFailure> {
+    async fn begin_multipart(&self, key: &str, fail: bool) -> Result<R2MultipartUpload, UploadFailure> {
+        if fail {
+            return Err(UploadFailure::Storage(INJECTED.into()));
+        }
         let promise = self.bucket.create_multipart_upload(key).map_err(|e| UploadFailure::Storage(js::describe(&e)))?;
-        let multipart: R2MultipartUpload = settle(promise).await.map_err(UploadFailure::Storage)?.unchecked_into();
+        let multipart: R2MultipartUpload = settle(promise).await?.unchecked_into();
         let recorded = self
             .journal
             .changes(
@@ -493,7 +486,7 @@ impl Blobs {
 
     /// The object's body stream (whole, or `length` bytes from `offset`),
     /// or `None` when the object is missing.
-    pub async fn get_stream(&self, key: &str, range: Option<(u64, u64)>) -> Result<Option<JsValue>, String> {
+    pub async fn get_stream(&self, key: &str, range: Option<(u64, u64)>) -> Result<Option<JsValue>, StoreError> {
         let options = js_sys::Object::new();
         if let Some((offset, length)) = range {
             let r = js_sys::Object::new();
@@ -501,7 +494,7 @@ impl Blobs {
             js_sys::Reflect::set(&r, &"length".into(), &JsValue::from_f64(length as f64)).ok();
             js_sys::Reflect::set(&options, &"range".into(), &r).ok();
         }
-        let promise = self.bucket.get(key, &options).map_err(|e| js::describe(&e))?;
+        let promise = self.bucket.get(key, &options).map_err(backend)?;
         let object = settle(promise).await?;
         if object.is_null() || object.is_undefined() {
             return Ok(None);
@@ -510,17 +503,21 @@ impl Blobs {
     }
 
     /// Whether an object exists under `key`.
-    pub async fn exists(&self, key: &str) -> Result<bool, String> {
-        let promise = self.bucket.head(key).map_err(|e| js::describe(&e))?;
+    pub async fn exists(&self, key: &str) -> Result<bool, StoreError> {
+        let promise = self.bucket.head(key).map_err(backend)?;
         let object = settle(promise).await?;
         Ok(!(object.is_null() || object.is_undefined()))
     }
 
     /// Deletes `key` (a missing key is not an error).
-    pub async fn delete(&self, key: &str) -> Result<(), String> {
-        let promise = self.bucket.delete(key).map_err(|e| js::describe(&e))?;
-        settle(promise).await.map(|_| ())
+    pub async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        let promise = self.bucket.delete(key).map_err(backend)?;
+        Ok(settle(promise).await.map(|_| ())?)
     }
+}
+
+fn backend(error: JsValue) -> StoreError {
+    StoreError::Backend(js::describe(&error))
 }
 
 async fn upload_part(
@@ -529,14 +526,14 @@ async fn upload_part(
     bytes: &js_sys::Uint8Array,
 ) -> Result<JsValue, UploadFailure> {
     let promise = multipart.upload_part(number, bytes).map_err(|e| UploadFailure::Storage(js::describe(&e)))?;
-    settle(promise).await.map_err(UploadFailure::Storage)
+    Ok(settle(promise).await?)
 }
 
 async fn close_writer(writer: &JsWriter) -> Result<(), UploadFailure> {
-    settle(writer.close()).await.map(|_| ()).map_err(UploadFailure::Storage)
+    Ok(settle(writer.close()).await.map(|_| ())?)
 }
 
 async fn digest_hex(stream: &DigestStream) -> Result<String, UploadFailure> {
-    let buffer = settle(stream.digest()).await.map_err(UploadFailure::Storage)?;
+    let buffer = settle(stream.digest()).await?;
     Ok(js::hex_of(&buffer))
 }

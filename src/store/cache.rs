@@ -12,6 +12,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
 use super::js::{property, settle, JsReadable};
+use super::StoreError;
 
 /// How long the edge keeps a copy (it may evict sooner).
 const MAX_AGE_SECONDS: u32 = 7 * 24 * 3600;
@@ -85,7 +86,7 @@ impl EdgeCache {
     /// Stores `body` (all `length` bytes) under `key`; resolves when written.
     /// On any failure the body is cancelled, so its source (an R2 read) is
     /// never left open.
-    pub async fn put(&self, key: &str, body: JsValue, length: u64) -> Result<(), String> {
+    pub async fn put(&self, key: &str, body: JsValue, length: u64) -> Result<(), StoreError> {
         let stream: JsReadable = body.clone().unchecked_into();
         let outcome = self.put_response(key, body, length).await;
         if outcome.is_err() {
@@ -94,27 +95,27 @@ impl EdgeCache {
         outcome
     }
 
-    async fn put_response(&self, key: &str, body: JsValue, length: u64) -> Result<(), String> {
-        let headers = web_sys::Headers::new().map_err(|e| super::js::describe(&e))?;
+    async fn put_response(&self, key: &str, body: JsValue, length: u64) -> Result<(), StoreError> {
+        let headers = web_sys::Headers::new().map_err(backend)?;
         for (name, value) in [
             ("Content-Type", "application/octet-stream".to_string()),
             ("Content-Length", length.to_string()),
             ("Cache-Control", format!("public, max-age={MAX_AGE_SECONDS}")),
         ] {
-            headers.set(name, &value).map_err(|e| super::js::describe(&e))?;
+            headers.set(name, &value).map_err(backend)?;
         }
         let init = web_sys::ResponseInit::new();
         init.set_headers(&headers);
         let stream: web_sys::ReadableStream = body.unchecked_into();
-        let response = web_sys::Response::new_with_opt_readable_stream_and_init(Some(&stream), &init)
-            .map_err(|e| super::js::describe(&e))?;
-        settle(self.cache.put(key, &response)).await.map(|_| ())
+        let response =
+            web_sys::Response::new_with_opt_readable_stream_and_init(Some(&stream), &init).map_err(backend)?;
+        Ok(settle(self.cache.put(key, &response)).await.map(|_| ())?)
     }
 
     /// Deletes `key` from this data centre's cache; `true` if it held it.
     /// (Copies in other data centres stay until their max-age.)
-    pub async fn delete(&self, key: &str) -> Result<bool, String> {
-        settle(self.cache.delete(key)).await.map(|found| found.as_bool().unwrap_or(false))
+    pub async fn delete(&self, key: &str) -> Result<bool, StoreError> {
+        Ok(settle(self.cache.delete(key)).await.map(|found| found.as_bool().unwrap_or(false))?)
     }
 
     /// A small cached text document (token validations).
@@ -125,18 +126,21 @@ impl EdgeCache {
     }
 
     /// Stores a small text document for at most `max_age_seconds`.
-    pub async fn put_text(&self, key: &str, text: &str, max_age_seconds: i64) -> Result<(), String> {
-        let headers = web_sys::Headers::new().map_err(|e| super::js::describe(&e))?;
+    pub async fn put_text(&self, key: &str, text: &str, max_age_seconds: i64) -> Result<(), StoreError> {
+        let headers = web_sys::Headers::new().map_err(backend)?;
         for (name, value) in [
             ("Content-Type", "application/json".to_string()),
             ("Cache-Control", format!("public, max-age={max_age_seconds}")),
         ] {
-            headers.set(name, &value).map_err(|e| super::js::describe(&e))?;
+            headers.set(name, &value).map_err(backend)?;
         }
         let init = web_sys::ResponseInit::new();
         init.set_headers(&headers);
-        let response =
-            web_sys::Response::new_with_opt_str_and_init(Some(text), &init).map_err(|e| super::js::describe(&e))?;
-        settle(self.cache.put(key, &response)).await.map(|_| ())
+        let response = web_sys::Response::new_with_opt_str_and_init(Some(text), &init).map_err(backend)?;
+        Ok(settle(self.cache.put(key, &response)).await.map(|_| ())?)
     }
+}
+
+fn backend(error: JsValue) -> StoreError {
+    StoreError::Backend(super::js::describe(&error))
 }

@@ -1,13 +1,14 @@
 //! The D1 repository of image metadata. Every write is one statement that
-//! is a compare-and-set: status moves on the expected status (so of two
-//! racing uploads exactly one wins), metadata updates on the row's revision
-//! (so a concurrent write is retried on fresh data, never overwritten), and
-//! tags in place. The loser learns it lost from the row count.
+//! is a compare-and-set: a record is written whole on the row's revision
+//! and, with a status transition, on its `from` status (so of two racing
+//! uploads exactly one wins, and a concurrent write is retried on fresh
+//! data by `api::image_write`, never overwritten); tags are written in
+//! place. The loser learns it lost from the row count.
 
 use worker::D1Database;
 
 use super::d1::Db;
-use super::row::{data_values, insert_values, locations_json, mutable_values, ImageRow};
+use super::row::{data_values, insert_values, mutable_values, ImageRow};
 use super::statements;
 use super::StoreError;
 use crate::domain::image::status::{ImageStatus, Transition};
@@ -17,20 +18,6 @@ use crate::domain::listing::SqlValue;
 /// Image metadata in D1.
 pub struct Images {
     db: Db,
-}
-
-/// What a finished upload records.
-pub struct DataRecord<'a> {
-    /// Bytes.
-    pub size: u64,
-    /// Hex md5.
-    pub checksum: &'a str,
-    /// Hex sha512.
-    pub os_hash_value: &'a str,
-    /// Virtual size, when known.
-    pub virtual_size: Option<u64>,
-    /// Where the data now is.
-    pub locations: &'a [crate::domain::image::location::Location],
 }
 
 impl Images {
@@ -64,28 +51,14 @@ impl Images {
         self.db.insert(&sql, &params).await.map(|_| ())
     }
 
-    /// Writes the mutable metadata of `image` if the row is still at the
-    /// revision it was read at (`image.version`); `false` if any other
-    /// write (metadata, tags, status) came first or the image vanished.
-    pub async fn update_metadata(&self, image: &Image) -> Result<bool, StoreError> {
-        let values = mutable_values(image);
-        let assignments: Vec<String> = values.iter().map(|(c, _)| format!("{c} = ?")).collect();
-        let sql = format!(
-            "UPDATE images SET {}, version = version + 1 WHERE id = ? AND deleted = 0 AND version = ?",
-            assignments.join(", ")
-        );
-        let mut params: Vec<SqlValue> = values.into_iter().map(|(_, v)| v).collect();
-        params.push(SqlValue::Text(image.id.to_string()));
-        params.push(SqlValue::Int(image.version as i64));
-        Ok(self.changes(&sql, &params).await? == 1)
-    }
-
     /// Writes the whole record (metadata, data fields and, with a
     /// `transition`, the status) if the row is still at the revision
-    /// `image` was read at and, with a transition, in its `from` status.
-    /// The import and location paths write through this: their changes
-    /// (status, locations, bookkeeping properties) land together or not at
-    /// all. `image.status` is ignored: only a transition moves the status.
+    /// `image` was read at and, with a transition, in its `from` status:
+    /// every change of a record (status, data, locations, bookkeeping
+    /// properties) lands whole or not at all. `image.status` is ignored:
+    /// only a transition moves the status, and one into `deleted` or
+    /// `pending_delete` also marks the row deleted. `false`: another write
+    /// came first, or the image is gone.
     pub async fn write(&self, image: &Image, transition: Option<Transition>) -> Result<bool, StoreError> {
         let mut values = mutable_values(image);
         values.extend(data_values(image));
@@ -94,6 +67,11 @@ impl Images {
         if let Some(t) = transition {
             assignments.push("status = ?".into());
             params.push(SqlValue::Text(t.to().as_str().into()));
+            if matches!(t.to(), ImageStatus::Deleted | ImageStatus::PendingDelete) {
+                assignments.push("deleted = 1".into());
+                assignments.push("deleted_at = ?".into());
+                params.push(SqlValue::Text(image.updated_at.clone()));
+            }
         }
         let mut sql = format!(
             "UPDATE images SET {}, version = version + 1 WHERE id = ? AND deleted = 0 AND version = ?",
@@ -126,80 +104,6 @@ impl Images {
     pub async fn remove_tag(&self, id: &ImageId, tag: &str, now: &str) -> Result<bool, StoreError> {
         let sql = statements::REMOVE_TAG;
         let params = [SqlValue::Text(tag.into()), SqlValue::Text(now.into()), SqlValue::Text(id.to_string())];
-        Ok(self.changes(sql, &params).await? == 1)
-    }
-
-    /// Makes `transition` (compare-and-set on its `from` status). Entering
-    /// `queued` clears the data fields, as Glance does.
-    pub async fn move_status(&self, id: &ImageId, transition: Transition, now: &str) -> Result<bool, StoreError> {
-        let clear = if transition.to() == ImageStatus::Queued {
-            ", size = NULL, virtual_size = NULL, checksum = NULL, os_hash_algo = NULL, os_hash_value = NULL"
-        } else {
-            ""
-        };
-        let sql = format!(
-            "UPDATE images SET status = ?, updated_at = ?, version = version + 1{clear} WHERE id = ? AND deleted = 0 AND status = ?"
-        );
-        let params = [
-            SqlValue::Text(transition.to().as_str().into()),
-            SqlValue::Text(now.into()),
-            SqlValue::Text(id.to_string()),
-            SqlValue::Text(transition.from().as_str().into()),
-        ];
-        Ok(self.changes(&sql, &params).await? == 1)
-    }
-
-    /// Makes `transition` (to `active`) with the data's size and hashes.
-    pub async fn record_data(
-        &self,
-        id: &ImageId,
-        transition: Transition,
-        data: DataRecord<'_>,
-        now: &str,
-    ) -> Result<bool, StoreError> {
-        let sql = "UPDATE images SET status = ?, size = ?, checksum = ?, os_hash_algo = ?, os_hash_value = ?, virtual_size = ?, locations = ?, updated_at = ?, version = version + 1 WHERE id = ? AND deleted = 0 AND status = ?";
-        let params = [
-            SqlValue::Text(transition.to().as_str().into()),
-            SqlValue::Int(data.size as i64),
-            SqlValue::Text(data.checksum.into()),
-            SqlValue::Text(crate::domain::image::HASH_ALGO.into()),
-            SqlValue::Text(data.os_hash_value.into()),
-            data.virtual_size.map_or(SqlValue::Null, |n| SqlValue::Int(n as i64)),
-            SqlValue::Text(locations_json(data.locations)),
-            SqlValue::Text(now.into()),
-            SqlValue::Text(id.to_string()),
-            SqlValue::Text(transition.from().as_str().into()),
-        ];
-        Ok(self.changes(sql, &params).await? == 1)
-    }
-
-    /// Records the size of fully staged data on an image still `uploading`
-    /// (a staged image without a size is a stage in progress, or one whose
-    /// worker died); `false` if the image is gone or moved on.
-    pub async fn record_staged(&self, id: &ImageId, size: u64, now: &str) -> Result<bool, StoreError> {
-        let sql = "UPDATE images SET size = ?, updated_at = ?, version = version + 1 WHERE id = ? AND deleted = 0 AND status = ?";
-        let params = [
-            SqlValue::Int(size as i64),
-            SqlValue::Text(now.into()),
-            SqlValue::Text(id.to_string()),
-            SqlValue::Text(ImageStatus::Uploading.as_str().into()),
-        ];
-        Ok(self.changes(sql, &params).await? == 1)
-    }
-
-    /// Makes the delete `transition` and soft-deletes the row, provided it
-    /// is still at the revision `image` was read at (so a concurrent write,
-    /// such as one setting `protected`, is never deleted over).
-    pub async fn delete(&self, image: &Image, transition: Transition, now: &str) -> Result<bool, StoreError> {
-        let sql = "UPDATE images SET status = ?, deleted = 1, deleted_at = ?, updated_at = ?, version = version + 1 WHERE id = ? AND deleted = 0 AND status = ? AND version = ?";
-        let params = [
-            SqlValue::Text(transition.to().as_str().into()),
-            SqlValue::Text(now.into()),
-            SqlValue::Text(now.into()),
-            SqlValue::Text(image.id.to_string()),
-            SqlValue::Text(transition.from().as_str().into()),
-            SqlValue::Int(image.version as i64),
-        ];
         Ok(self.changes(sql, &params).await? == 1)
     }
 

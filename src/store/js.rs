@@ -5,6 +5,8 @@
 
 use wasm_bindgen::prelude::*;
 
+use super::StoreError;
+
 #[wasm_bindgen]
 extern "C" {
     /// A `ReadableStream`.
@@ -99,8 +101,9 @@ extern "C" {
 
 #[wasm_bindgen(module = "/src/store/js/watched_pipe.js")]
 extern "C" {
-    /// `readable` piped into `writable`, rejecting with `{stalled: true}`
-    /// after `idle_ms` without a chunk; `on_beat` is called at most every
+    /// `readable` piped into `writable`, resolving with the number of bytes
+    /// piped, rejecting with `{stalled: true}` after `idle_ms` without a
+    /// chunk; `on_beat` is called at most every
     /// `beat_ms` while chunks arrive (see `js/watched_pipe.js`).
     #[wasm_bindgen(js_name = watchedPipe)]
     pub fn watched_pipe(
@@ -125,9 +128,20 @@ pub fn now_seconds() -> i64 {
     (js_sys::Date::now() / 1000.0).floor() as i64
 }
 
-/// Awaits a promise, turning a rejection into its message.
-pub async fn settle(promise: js_sys::Promise) -> Result<JsValue, String> {
-    wasm_bindgen_futures::JsFuture::from(promise).await.map_err(|e| describe(&e))
+/// A promise's rejection (or a thrown value), described.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Rejected(pub String);
+
+impl From<Rejected> for StoreError {
+    fn from(e: Rejected) -> StoreError {
+        StoreError::Backend(e.0)
+    }
+}
+
+/// Awaits a promise, turning a rejection into its description.
+pub async fn settle(promise: js_sys::Promise) -> Result<JsValue, Rejected> {
+    wasm_bindgen_futures::JsFuture::from(promise).await.map_err(|e| Rejected(describe(&e)))
 }
 
 /// A readable description of a thrown JavaScript value.

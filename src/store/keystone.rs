@@ -12,6 +12,7 @@ use wasm_bindgen::JsCast;
 
 use super::cache::EdgeCache;
 use super::js::{describe, settle};
+use super::web::WebError;
 use crate::domain::access::auth::{
     parse_token, read_validation, token_digest, CachedValidation, Identity, KeystoneSettings, ServiceToken, Validation,
     ValidationMemo,
@@ -155,11 +156,11 @@ impl<'a> Keystone<'a> {
             .map_err(|e| unavailable(describe(&e)))?;
         let response: web_sys::Response = settle(js_fetch(&self.settings.tokens_url(), &init))
             .await
-            .map_err(unavailable)?
+            .map_err(|e| unavailable(e.0))?
             .dyn_into()
             .map_err(|_| unavailable("fetch gave no Response".into()))?;
         let text_promise = response.text().map_err(|e| unavailable(describe(&e)))?;
-        let body = settle(text_promise).await.map_err(unavailable)?.as_string().unwrap_or_default();
+        let body = settle(text_promise).await.map_err(|e| unavailable(e.0))?.as_string().unwrap_or_default();
         Ok(Answer {
             status: response.status(),
             subject_token: response.headers().get("X-Subject-Token").ok().flatten(),
@@ -175,21 +176,24 @@ pub async fn image_endpoint(
     token: &str,
     region: &str,
     interface: &str,
-) -> Result<String, String> {
+) -> Result<String, WebError> {
+    let failed = |e: JsValue| WebError::Failed(describe(&e));
     let url = format!("{}/v3/auth/catalog", settings.url);
-    let headers = web_sys::Headers::new().map_err(|e| describe(&e))?;
-    headers.append("X-Auth-Token", token).map_err(|e| describe(&e))?;
+    let headers = web_sys::Headers::new().map_err(failed)?;
+    headers.append("X-Auth-Token", token).map_err(failed)?;
     let init = js_sys::Object::new();
-    js_sys::Reflect::set(&init, &"headers".into(), &headers).map_err(|e| describe(&e))?;
-    js_sys::Reflect::set(&init, &"signal".into(), &abort_signal_timeout(KEYSTONE_TIMEOUT_MS))
-        .map_err(|e| describe(&e))?;
-    let response: web_sys::Response =
-        settle(js_fetch(&url, &init)).await?.dyn_into().map_err(|_| "fetch gave no Response".to_string())?;
+    js_sys::Reflect::set(&init, &"headers".into(), &headers).map_err(failed)?;
+    js_sys::Reflect::set(&init, &"signal".into(), &abort_signal_timeout(KEYSTONE_TIMEOUT_MS)).map_err(failed)?;
+    let response: web_sys::Response = settle(js_fetch(&url, &init))
+        .await?
+        .dyn_into()
+        .map_err(|_| WebError::Failed("fetch gave no Response".into()))?;
     if response.status() != 200 {
-        return Err(format!("Keystone's catalog answered HTTP {}", response.status()));
+        return Err(WebError::Failed(format!("Keystone's catalog answered HTTP {}", response.status())));
     }
-    let text = settle(response.text().map_err(|e| describe(&e))?).await?.as_string().unwrap_or_default();
-    let catalog: serde_json::Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
-    crate::domain::access::auth::image_endpoint_in(&catalog, region, interface)
-        .ok_or_else(|| format!("no {interface} image endpoint in region '{region}' in the service catalog"))
+    let text = settle(response.text().map_err(failed)?).await?.as_string().unwrap_or_default();
+    let catalog: serde_json::Value = serde_json::from_str(&text).map_err(|e| WebError::Failed(e.to_string()))?;
+    crate::domain::access::auth::image_endpoint_in(&catalog, region, interface).ok_or_else(|| {
+        WebError::Failed(format!("no {interface} image endpoint in region '{region}' in the service catalog"))
+    })
 }

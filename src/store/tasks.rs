@@ -8,9 +8,9 @@ use worker::D1Database;
 
 use super::d1::Db;
 use super::StoreError;
-use crate::domain::image::status::TaskStatus;
+use crate::domain::image::ImageId;
 use crate::domain::listing::SqlValue;
-use crate::domain::task::{Task, TaskKind};
+use crate::domain::task::{Task, TaskKind, TaskStatus, TaskTransition};
 
 /// Tasks in D1.
 pub struct Tasks {
@@ -42,13 +42,16 @@ fn corrupt(what: &str, id: &str) -> StoreError {
 impl TryFrom<TaskRow> for Task {
     type Error = StoreError;
     fn try_from(row: TaskRow) -> Result<Task, StoreError> {
-        let status =
-            TaskStatus::ALL.into_iter().find(|s| s.as_str() == row.status).ok_or_else(|| corrupt("status", &row.id))?;
+        let status = TaskStatus::parse(&row.status).ok_or_else(|| corrupt("status", &row.id))?;
+        let image_id = match row.image_id.as_deref() {
+            None => None,
+            Some(raw) => Some(ImageId::parse(raw).ok_or_else(|| corrupt("image_id", &row.id))?),
+        };
         Ok(Task {
             kind: TaskKind::parse(&row.kind).ok_or_else(|| corrupt("type", &row.id))?,
             status,
             owner: row.owner,
-            image_id: row.image_id,
+            image_id,
             request_id: row.request_id,
             user_id: row.user_id,
             input: serde_json::from_str(&row.input).map_err(|_| corrupt("input", &row.id))?,
@@ -89,7 +92,7 @@ impl Tasks {
             SqlValue::Text(task.kind.as_str().into()),
             SqlValue::Text(task.status.as_str().into()),
             text(task.owner.as_deref()),
-            text(task.image_id.as_deref()),
+            text(task.image_id.as_ref().map(ImageId::as_str)),
             text(task.request_id.as_deref()),
             text(task.user_id.as_deref()),
             SqlValue::Text(task.input.to_string()),
@@ -108,34 +111,50 @@ impl Tasks {
         Ok(rows.into_iter().next())
     }
 
-    /// Writes `task`'s status, result, message and times if the stored task
-    /// is still in `from`: `false` when another run moved it first.
-    pub async fn save(&self, task: &Task, from: TaskStatus) -> Result<bool, StoreError> {
+    /// Makes `transition` (the one [`Task::begin`], [`Task::succeed`] or
+    /// [`Task::fail`] returned for `task`) with the task's result, message
+    /// and times, if the stored task is still in its `from` status: `false`
+    /// when another run moved it first.
+    pub async fn save(&self, task: &Task, transition: TaskTransition) -> Result<bool, StoreError> {
         let sql = "UPDATE tasks SET status = ?, result = ?, message = ?, expires_at = ?, updated_at = ?, input = ? WHERE id = ? AND status = ? AND deleted = 0";
         let params = [
-            SqlValue::Text(task.status.as_str().into()),
+            SqlValue::Text(transition.to().as_str().into()),
             task.result.as_ref().map_or(SqlValue::Null, |r| SqlValue::Text(r.to_string())),
             SqlValue::Text(task.message.clone()),
             text(task.expires_at.as_deref()),
             SqlValue::Text(task.updated_at.clone()),
             SqlValue::Text(task.input.to_string()),
             SqlValue::Text(task.id.clone()),
-            SqlValue::Text(from.as_str().into()),
+            SqlValue::Text(transition.from().as_str().into()),
         ];
         Ok(self.db.changes(sql, &params).await? == 1)
     }
 
-    /// Renews an unfinished task's update time (a live run's heartbeat).
+    /// Renews a running task's update time (its run's heartbeat, or a
+    /// pending task's message sent again).
     pub async fn touch(&self, id: &str, now: &str) -> Result<(), StoreError> {
-        let sql = "UPDATE tasks SET updated_at = ? WHERE id = ? AND status IN ('pending', 'processing')";
-        self.db.changes(sql, &[SqlValue::Text(now.into()), SqlValue::Text(id.into())]).await.map(|_| ())
+        let sql = "UPDATE tasks SET updated_at = ? WHERE id = ? AND status IN (?, ?)";
+        let params = [
+            SqlValue::Text(now.into()),
+            SqlValue::Text(id.into()),
+            SqlValue::Text(TaskStatus::Pending.as_str().into()),
+            SqlValue::Text(TaskStatus::Processing.as_str().into()),
+        ];
+        self.db.changes(sql, &params).await.map(|_| ())
+    }
+
+    /// Records the image a task created (the legacy import), unless it
+    /// already names one.
+    pub async fn set_image(&self, id: &str, image_id: &ImageId) -> Result<(), StoreError> {
+        let sql = "UPDATE tasks SET image_id = ? WHERE id = ? AND image_id IS NULL";
+        self.db.changes(sql, &[SqlValue::Text(image_id.as_str().into()), SqlValue::Text(id.into())]).await.map(|_| ())
     }
 
     /// The tasks of an image, oldest first.
-    pub async fn of_image(&self, image_id: &str) -> Result<Vec<Task>, StoreError> {
+    pub async fn of_image(&self, image_id: &ImageId) -> Result<Vec<Task>, StoreError> {
         self.rows(
             "SELECT * FROM tasks WHERE image_id = ? AND deleted = 0 ORDER BY created_at, id",
-            &[SqlValue::Text(image_id.into())],
+            &[SqlValue::Text(image_id.as_str().into())],
         )
         .await
     }
@@ -145,12 +164,13 @@ impl Tasks {
         self.rows(sql, params).await
     }
 
-    /// Unfinished tasks not updated since `before` (an ISO time): jobs
-    /// whose consumer died, for the upkeep to settle.
-    pub async fn stalled(&self, before: &str) -> Result<Vec<Task>, StoreError> {
+    /// Tasks in `status` not updated since `before` (an ISO time): running
+    /// tasks whose heartbeat stopped (their consumer died), or pending ones
+    /// whose message may have been lost, for the upkeep.
+    pub async fn not_updated_since(&self, status: TaskStatus, before: &str) -> Result<Vec<Task>, StoreError> {
         self.rows(
-            "SELECT * FROM tasks WHERE deleted = 0 AND status IN ('pending', 'processing') AND updated_at < ? LIMIT 100",
-            &[SqlValue::Text(before.into())],
+            "SELECT * FROM tasks WHERE deleted = 0 AND status = ? AND updated_at < ? LIMIT 100",
+            &[SqlValue::Text(status.as_str().into()), SqlValue::Text(before.into())],
         )
         .await
     }

@@ -30,19 +30,19 @@ extern "C" {
 }
 
 /// Why a URL gave no data.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum WebError {
     /// The URL, or a hop it redirected to, is refused by the URI filter.
+    #[error("{0}")]
     Refused(String),
     /// The server could not be reached, answered an error, or looped.
+    #[error("{0}")]
     Failed(String),
 }
 
-impl std::fmt::Display for WebError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            WebError::Refused(m) | WebError::Failed(m) => f.write_str(m),
-        }
+impl From<js::Rejected> for WebError {
+    fn from(e: js::Rejected) -> WebError {
+        WebError::Failed(e.0)
     }
 }
 
@@ -113,7 +113,7 @@ pub async fn digest(
         return Err(WebError::Failed(format!("{url} sent no body")));
     };
     let names: js_sys::Array = algorithms.iter().map(|a| JsValue::from_str(a)).collect();
-    let answer = settle(digest_stream(&stream, &names, &stop.signal())).await.map_err(WebError::Failed)?;
+    let answer = settle(digest_stream(&stream, &names, &stop.signal())).await?;
     let size = js::property(&answer, "size").as_f64().unwrap_or(0.0) as u64;
     let digests: js_sys::Array = js::property(&answer, "digests").unchecked_into();
     Ok((size, digests.iter().map(|d| d.as_string().unwrap_or_default()).collect()))
@@ -134,11 +134,8 @@ pub async fn get_json(
     if !(200..300).contains(&response.status()) {
         return Err(WebError::Failed(format!("{url} answered HTTP {}", response.status())));
     }
-    let text = settle(response.text().map_err(|e| WebError::Failed(describe(&e)))?)
-        .await
-        .map_err(WebError::Failed)?
-        .as_string()
-        .unwrap_or_default();
+    let text =
+        settle(response.text().map_err(|e| WebError::Failed(describe(&e)))?).await?.as_string().unwrap_or_default();
     serde_json::from_str(&text).map(Some).map_err(|e| WebError::Failed(format!("{url} answered invalid JSON: {e}")))
 }
 
@@ -165,7 +162,7 @@ async fn send(url: &str, method: &str, headers: &[(&str, &str)]) -> Result<web_s
         Either::Left((Ok(response), _)) => {
             response.dyn_into::<web_sys::Response>().map_err(|_| failed("fetch gave no Response".into()))
         }
-        Either::Left((Err(e), _)) => Err(failed(e)),
+        Either::Left((Err(e), _)) => Err(failed(e.0)),
         Either::Right(((), _)) => {
             controller.abort();
             Err(failed(format!("no answer within {} s", HEADERS_TIMEOUT.as_secs())))

@@ -15,9 +15,9 @@ use crate::helpers::{app_b, random_bytes, unique_tag, wait_until, TestApp};
 const SCRUB_TIME: Duration = Duration::from_secs(2);
 
 /// Each test that looks for a `pending_delete` row holds this for its
-/// whole run, and only those fire the cron on catalog B: another test's
+/// whole run, and every test firing the cron on catalog B holds it meanwhile: another test's
 /// scrubber run must not finish the delete it is looking at.
-fn scrub_turn() -> std::sync::MutexGuard<'static, ()> {
+pub(crate) fn scrub_turn() -> std::sync::MutexGuard<'static, ()> {
     static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
     TURN.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }

@@ -222,3 +222,73 @@ fn the_cron_trigger_sweeps_expired_tasks_only() {
     assert_eq!(reply.status, 200, "a task not yet expired stays: {}", String::from_utf8_lossy(&reply.body));
     assert_eq!(reply.json()["status"], "success");
 }
+
+/// A web-download task recorded as pending since `created` (an SQL time)
+/// on image `id`, locked by it, as if its queue message had been lost.
+fn pending_import(id: &str, url: &str, created: &str) -> String {
+    let task_id = uuid::Uuid::new_v4().to_string();
+    let input = json!({
+        "image_id": id,
+        "import_req": {"method": {"name": "web-download", "uri": url}},
+        "backend": ["primary"],
+    });
+    app().d1_execute(&format!(
+        "INSERT INTO tasks (id, type, status, owner, image_id, input, message, created_at, updated_at) \
+         VALUES ('{task_id}', 'api_image_import', 'pending', 'admin', '{id}', '{input}', '', {created}, {created})"
+    ));
+    app().d1_execute(&format!(
+        "UPDATE images SET status = 'importing', \
+         properties = json_set(properties, '$.os_glance_import_task', '{task_id}', '$.os_glance_importing_to_stores', 'primary') \
+         WHERE id = '{id}'"
+    ));
+    task_id
+}
+
+fn task_once_final(task_id: &str) -> serde_json::Value {
+    wait_until("the task to finish", Duration::from_secs(30), || {
+        let task = app().get(&format!("/v2/tasks/{task_id}")).json();
+        if crate::helpers::task_is_final(&task) {
+            Ok(task)
+        } else {
+            Err(task.to_string())
+        }
+    })
+}
+
+#[test]
+fn a_task_waiting_for_its_lost_message_is_sent_again_never_failed_for_waiting() {
+    let _turn = upkeep_turn();
+    let data = random_bytes(64 * 1024, 77);
+    let path =
+        crate::fixture_server::fixture().serve(crate::fixture_server::Route::Fixed(std::sync::Arc::new(data.clone())));
+    let url = crate::fixture_server::fixture().url(&path);
+    let id = app().create_importable(&unique_tag(), "lost message");
+    let task_id = pending_import(&id, &url, &sql_time("-1 hour"));
+
+    app().fire_cron();
+
+    let task = task_once_final(&task_id);
+    assert_eq!(task["status"], "success", "the message sent again ran the import: {task}");
+    let image = app().show(&id);
+    assert_eq!(image["status"], "active", "{image}");
+    assert_eq!(image["checksum"], crate::helpers::md5_hex(&data).as_str(), "{image}");
+}
+
+#[test]
+fn a_task_that_never_started_within_a_day_is_failed_saying_its_message_was_lost() {
+    let _turn = upkeep_turn();
+    let url = crate::fixture_server::fixture().url("/never-fetched");
+    let id = app().create_importable(&unique_tag(), "message lost for good");
+    let task_id = pending_import(&id, &url, &sql_time("-25 hours"));
+
+    app().fire_cron();
+
+    let task = task_once_final(&task_id);
+    assert_eq!(task["status"], "failure", "{task}");
+    let message = task["message"].as_str().unwrap_or_default();
+    assert!(message.contains("message was lost"), "{task}");
+    assert_eq!(crate::fixture_server::fixture().hits("/never-fetched"), 0, "the lost task must not run");
+    let image = app().show(&id);
+    assert_eq!(image["status"], "queued", "{image}");
+    assert!(empty_or_absent(&image, "os_glance_import_task"), "the lock is released: {image}");
+}

@@ -1,7 +1,7 @@
 //! `/v1/images` (and `/images`): list, detail, HEAD, GET with data, POST with
 //! optional data, PUT, DELETE. Header mapping and the seed's rules live in
-//! `domain::wire::v1`; the data engine (`api::data`) is shared with v2, with
-//! v1's failure rule (killed).
+//! `domain::wire::v1`; the upload engine (`api::upload`) and downloads
+//! (`api::download`) are shared with v2, with v1's failure rule (killed).
 
 use std::rc::Rc;
 
@@ -9,14 +9,14 @@ use serde_json::{json, Value};
 use worker::{Context, Headers, Request, Response};
 
 use crate::api::catalog::{page, remove_image, update_image};
-use crate::api::data::{
-    declared_size, open_download, receive, record_empty, request_body, stream_response, UploadRules, UploadTarget,
-};
+use crate::api::download::{open_download, stream_response};
 use crate::api::respond::{header, internal, json_response, now, request_headers};
+use crate::api::upload::{declared_size, receive, record_empty, Incoming, UploadRules, UploadTarget};
 use crate::api::App;
 use crate::domain::access::policy::Action;
 use crate::domain::image::status::ImageEvent;
 use crate::domain::image::Image;
+use crate::domain::image::ImageId;
 use crate::domain::listing::ListQuery;
 use crate::domain::wire::v1::{brief, detailed, header_safe, to_headers, V1Meta};
 use crate::error::ApiError;
@@ -49,7 +49,7 @@ fn meta_headers(app: &App, image: &Image, headers: &Headers) -> Result<(), ApiEr
 }
 
 /// `HEAD /v1/images/{id}`: the metadata as headers, no body.
-pub async fn head(app: &App, id: &str) -> Result<Response, ApiError> {
+pub async fn head(app: &App, id: &ImageId) -> Result<Response, ApiError> {
     let image = app.image_for(id, Action::Show).await?;
     let headers = Headers::new();
     meta_headers(app, &image, &headers)?;
@@ -58,7 +58,7 @@ pub async fn head(app: &App, id: &str) -> Result<Response, ApiError> {
 
 /// `GET /v1/images/{id}`: metadata headers and the data as the body
 /// (`Content-Length` = `x-image-meta-size`).
-pub async fn show(app: &App, id: &str, ctx: &Context) -> Result<Response, ApiError> {
+pub async fn show(app: &App, id: &ImageId, ctx: &Context) -> Result<Response, ApiError> {
     let visible = app.visible_image(id).await?;
     app.authorize(Action::Show, &visible)?;
     app.authorize(Action::Download, &visible)?;
@@ -122,20 +122,20 @@ pub async fn create(app: Rc<App>, req: &Request, ctx: &Context) -> Result<Respon
     let image = meta.new_image(app.caller.writer(), &now())?;
     app.authorize_create(&image)?;
     app.images.insert(&image).await?;
-    let id = image.id.to_string();
-    match body {
+    let image = match body {
         Body::Data(declared) => {
-            receive(app.clone(), &id, request_body(req), declared, v1_rules(&app, &meta), ctx).await?;
+            let incoming = Incoming { body: req.inner().body().map(Into::into), declared };
+            receive(app.clone(), image, incoming, v1_rules(&app, &meta), ctx).await?
         }
-        Body::Empty if meta.size == Some(0) => record_empty(&app, &image, meta.checksum.as_deref()).await?,
-        Body::Empty => {}
-    }
-    record_response(&app, 201, &app.image_for(&id, Action::Show).await?)
+        Body::Empty if meta.size == Some(0) => record_empty(&app, image, meta.checksum.as_deref()).await?,
+        Body::Empty => image,
+    };
+    record_response(&app, 201, &image)
 }
 
 /// `PUT /v1/images/{id}`: update metadata from headers; a body adds data to
 /// an image that has none (409 if it has).
-pub async fn update(app: Rc<App>, req: &Request, id: &str, ctx: &Context) -> Result<Response, ApiError> {
+pub async fn update(app: Rc<App>, req: &Request, id: &ImageId, ctx: &Context) -> Result<Response, ApiError> {
     let meta =
         V1Meta::from_headers(request_headers(req).iter().map(|(k, v)| (k.as_str(), v.as_str())), &app.config.store_id)?;
     let body = body_of(req)?;
@@ -156,13 +156,15 @@ pub async fn update(app: Rc<App>, req: &Request, id: &str, ctx: &Context) -> Res
         if image.has_data() || image.size.is_some() {
             return Err(ApiError::conflict(format!("Image {id} already has data; v1 images take data only once.")));
         }
-        receive(app.clone(), id, request_body(req), declared, v1_rules(&app, &meta), ctx).await?;
+        let incoming = Incoming { body: req.inner().body().map(Into::into), declared };
+        let to_fill = app.image_for(id, Action::Upload).await?;
+        image = receive(app.clone(), to_fill, incoming, v1_rules(&app, &meta), ctx).await?;
     }
-    record_response(&app, 200, &app.image_for(id, Action::Show).await?)
+    record_response(&app, 200, &image)
 }
 
 /// `DELETE /v1/images/{id}`: 200, as v1 answered.
-pub async fn delete(app: &App, id: &str) -> Result<Response, ApiError> {
+pub async fn delete(app: &App, id: &ImageId) -> Result<Response, ApiError> {
     remove_image(app, id).await?;
     Ok(Response::empty().map_err(internal)?.with_status(200))
 }

@@ -10,6 +10,7 @@ use crate::api::app::App;
 use crate::api::image_cache::{check_cacheable, forget, key_of, purge};
 use crate::api::respond::{empty_response, header, json_response, no_content, now_seconds};
 use crate::domain::access::policy;
+use crate::domain::image::ImageId;
 use crate::error::ApiError;
 use crate::store::cache_entries::{CacheEntry, CacheState};
 use crate::store::jobs::Job;
@@ -52,7 +53,7 @@ pub async fn list(app: &App) -> Result<Response, ApiError> {
 /// `PUT /v2/cache/{id}`: queue an active image for pre-caching (202; an
 /// image already cached or queued is left as it is). The Queue consumer
 /// fills the edge cache of the data centre it runs in.
-pub async fn queue(app: &App, id: &str) -> Result<Response, ApiError> {
+pub async fn queue(app: &App, id: &ImageId) -> Result<Response, ApiError> {
     check_access(app)?;
     let image = app.visible_image(id).await?.image;
     check_cacheable(&image)?;
@@ -69,7 +70,7 @@ pub async fn queue(app: &App, id: &str) -> Result<Response, ApiError> {
 
 /// `DELETE /v2/cache/{id}`: remove the image from the cache (its edge key
 /// in this data centre) and from the queue.
-pub async fn delete(app: &App, id: &str) -> Result<Response, ApiError> {
+pub async fn delete(app: &App, id: &ImageId) -> Result<Response, ApiError> {
     check_access(app)?;
     let image = app.visible_image(id).await?.image;
     purge(app, &image).await;

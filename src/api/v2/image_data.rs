@@ -1,18 +1,20 @@
-//! `PUT/GET /v2/images/{id}/file`: v2's wire rules around the shared data
-//! engine ([`crate::api::data`]).
+//! `PUT/GET /v2/images/{id}/file`: v2's wire rules around the upload engine
+//! ([`crate::api::upload`]) and the downloads ([`crate::api::download`]).
 
 use std::rc::Rc;
 
 use worker::{Context, Request, Response};
 
-use crate::api::data::{declared_size, open_download, receive, request_body, stream_response, UploadRules};
+use crate::api::download::{open_download, stream_response};
 use crate::api::respond::{header, no_content};
+use crate::api::upload::{receive, Incoming, UploadRules};
 use crate::api::App;
 use crate::domain::access::policy::Action;
+use crate::domain::image::ImageId;
 use crate::error::ApiError;
 
 /// `PUT /v2/images/{id}/file`.
-pub async fn upload(app: Rc<App>, req: &Request, id: &str, ctx: &Context) -> Result<Response, ApiError> {
+pub async fn upload(app: Rc<App>, req: &Request, id: &ImageId, ctx: &Context) -> Result<Response, ApiError> {
     let content_type = header(req, "content-type").unwrap_or_default();
     let media_type = content_type.split(';').next().unwrap_or("").trim();
     if !media_type.eq_ignore_ascii_case("application/octet-stream") {
@@ -20,7 +22,7 @@ pub async fn upload(app: Rc<App>, req: &Request, id: &str, ctx: &Context) -> Res
             "Invalid content type {content_type}: image data must be sent as application/octet-stream."
         )));
     }
-    let declared = declared_size(req, "x-openstack-image-size")?;
+    let incoming = Incoming::from_request(req, "x-openstack-image-size")?;
     // `X-Image-Meta-Store` picks the store (multi-store), else the default.
     let store = match header(req, "x-image-meta-store") {
         Some(store) if app.stores().is_writable(&store) => store,
@@ -31,7 +33,8 @@ pub async fn upload(app: Rc<App>, req: &Request, id: &str, ctx: &Context) -> Res
         Some(store) => return Err(ApiError::bad_request(format!("Unknown store {store}."))),
         None => app.stores().default_store().id.clone(),
     };
-    receive(app, id, request_body(req), declared, UploadRules::v2(store), ctx).await?;
+    let image = app.image_for(id, Action::Upload).await?;
+    receive(app, image, incoming, UploadRules::v2(store), ctx).await?;
     no_content()
 }
 
@@ -39,7 +42,7 @@ pub async fn upload(app: Rc<App>, req: &Request, id: &str, ctx: &Context) -> Res
 /// (`Range`, or the legacy `Content-Range` request header) gives 206.
 /// Whole-object downloads go through the edge cache (`X-Edge-Cache:
 /// HIT|MISS` says which); ranges are read from R2.
-pub async fn download(app: &App, req: &Request, id: &str, ctx: &Context) -> Result<Response, ApiError> {
+pub async fn download(app: &App, req: &Request, id: &ImageId, ctx: &Context) -> Result<Response, ApiError> {
     let image = app.image_for(id, Action::Download).await?;
     let range = header(req, "range");
     let content_range = header(req, "content-range");

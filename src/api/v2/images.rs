@@ -9,6 +9,7 @@ use crate::api::App;
 use crate::domain::access::policy::Action;
 use crate::domain::image::patch::{self, Dialect, ACCEPT_PATCH};
 use crate::domain::image::Image;
+use crate::domain::image::ImageId;
 use crate::domain::listing::ListQuery;
 use crate::error::ApiError;
 
@@ -48,14 +49,14 @@ pub async fn create(app: &App, req: &mut Request) -> Result<Response, ApiError> 
 }
 
 /// `GET /v2/images/{id}`.
-pub async fn show(app: &App, id: &str) -> Result<Response, ApiError> {
+pub async fn show(app: &App, id: &ImageId) -> Result<Response, ApiError> {
     let image = app.image_for(id, Action::Show).await?;
     json_response(200, &image.to_json(&app.view()))
 }
 
 /// `PATCH /v2/images/{id}`: the operations are applied, all or nothing, to
 /// the image's current record (again, if another write came first).
-pub async fn update(app: &App, req: &mut Request, id: &str) -> Result<Response, ApiError> {
+pub async fn update(app: &App, req: &mut Request, id: &ImageId) -> Result<Response, ApiError> {
     let content_type = header(req, "content-type").unwrap_or_default();
     let dialect = Dialect::from_content_type(&content_type).ok_or_else(|| {
         ApiError::unsupported_media_type(format!(
@@ -75,7 +76,7 @@ pub async fn update(app: &App, req: &mut Request, id: &str) -> Result<Response, 
 }
 
 /// `DELETE /v2/images/{id}`.
-pub async fn delete(app: &App, id: &str) -> Result<Response, ApiError> {
+pub async fn delete(app: &App, id: &ImageId) -> Result<Response, ApiError> {
     remove_image(app, id).await?;
     no_content()
 }

@@ -9,6 +9,7 @@ use crate::api::respond::{json_response, no_content, now, read_body};
 use crate::api::App;
 use crate::domain::access::member::{parse_new_member, parse_status_change, Member, MemberStatus, MAX_MEMBERS};
 use crate::domain::access::policy::{may_answer_share, sees_membership, Action};
+use crate::domain::image::ImageId;
 use crate::domain::image::{Image, Visibility};
 use crate::error::ApiError;
 
@@ -25,12 +26,12 @@ fn require_shared(image: &Image) -> Result<(), ApiError> {
     }
 }
 
-fn member_not_found(image_id: &str, member: &str) -> ApiError {
+fn member_not_found(image_id: &ImageId, member: &str) -> ApiError {
     ApiError::not_found(format!("Member {member} not found for image {image_id}."))
 }
 
 /// `GET .../members`.
-pub async fn list(app: &App, id: &str) -> Result<Response, ApiError> {
+pub async fn list(app: &App, id: &ImageId) -> Result<Response, ApiError> {
     let image = app.image_for(id, Action::Show).await?;
     require_shared(&image)?;
     let members = app.members.list(image.id.as_str()).await?;
@@ -41,7 +42,7 @@ pub async fn list(app: &App, id: &str) -> Result<Response, ApiError> {
 }
 
 /// `POST .../members` with `{"member": "<project>"}`: a new pending member.
-pub async fn add(app: &App, req: &mut Request, id: &str) -> Result<Response, ApiError> {
+pub async fn add(app: &App, req: &mut Request, id: &ImageId) -> Result<Response, ApiError> {
     let member_id = parse_new_member(&read_body(req).await?)?;
     let image = app.image_for(id, Action::ManageMembers).await?;
     require_shared(&image)?;
@@ -68,7 +69,7 @@ pub async fn add(app: &App, req: &mut Request, id: &str) -> Result<Response, Api
 }
 
 /// `GET .../members/{member}` (404 on images that are not shared).
-pub async fn show(app: &App, id: &str, member: &str) -> Result<Response, ApiError> {
+pub async fn show(app: &App, id: &ImageId, member: &str) -> Result<Response, ApiError> {
     let image = app.image_for(id, Action::Show).await?;
     if image.visibility != Visibility::Shared || !sees_membership(app.caller.caller(), &image, member) {
         return Err(member_not_found(id, member));
@@ -78,7 +79,7 @@ pub async fn show(app: &App, id: &str, member: &str) -> Result<Response, ApiErro
 }
 
 /// `PUT .../members/{member}` with `{"status": ...}`: the member's answer.
-pub async fn update(app: &App, req: &mut Request, id: &str, member: &str) -> Result<Response, ApiError> {
+pub async fn update(app: &App, req: &mut Request, id: &ImageId, member: &str) -> Result<Response, ApiError> {
     let status = parse_status_change(&read_body(req).await?)?;
     let image = app.image_for(id, Action::Show).await?;
     require_shared(&image)?;
@@ -93,7 +94,7 @@ pub async fn update(app: &App, req: &mut Request, id: &str, member: &str) -> Res
 }
 
 /// `DELETE .../members/{member}`.
-pub async fn remove(app: &App, id: &str, member: &str) -> Result<Response, ApiError> {
+pub async fn remove(app: &App, id: &ImageId, member: &str) -> Result<Response, ApiError> {
     let image = app.image_for(id, Action::ManageMembers).await?;
     require_shared(&image)?;
     if !app.members.delete(image.id.as_str(), member).await? {

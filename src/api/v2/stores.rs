@@ -5,10 +5,11 @@
 use worker::Response;
 
 use crate::api::app::App;
-use crate::api::catalog::WRITE_ATTEMPTS;
-use crate::api::respond::{json_response, no_content, now};
+use crate::api::image_write::write_image;
+use crate::api::respond::{json_response, no_content};
 use crate::domain::access::policy::{self, Action};
 use crate::domain::image::status::ImageStatus;
+use crate::domain::image::ImageId;
 use crate::domain::stores::StoreKind;
 use crate::error::ApiError;
 
@@ -26,38 +27,48 @@ pub fn detail(app: &App) -> Result<Response, ApiError> {
 }
 
 /// `DELETE /v2/stores/{store}/{image}`.
-pub async fn delete_from(app: &App, store_id: &str, raw_id: &str) -> Result<Response, ApiError> {
+pub async fn delete_from(app: &App, store_id: &str, id: &ImageId) -> Result<Response, ApiError> {
     let store =
         app.stores().get(store_id).ok_or_else(|| ApiError::conflict(format!("Unknown store {store_id}.")))?.clone();
-    for _ in 0..WRITE_ATTEMPTS {
-        let mut image = app.image_for(raw_id, Action::DeleteLocation).await?;
-        if image.status != ImageStatus::Active {
-            return Err(ApiError::conflict(format!(
-                "Image {raw_id} is {}: data can only be deleted from a store of an active image.",
-                image.status
-            )));
-        }
-        // Glance checks this first: an image in one store cannot lose it.
-        if image.locations.len() <= 1 {
-            return Err(ApiError::forbidden(format!(
-                "Cannot delete image data from the only store containing it ({raw_id}): delete the image instead."
-            )));
-        }
-        let Some(location) = image.location_in(store_id).cloned() else {
-            return Err(ApiError::not_found(format!("Image {raw_id} has no data in store {store_id}.")));
-        };
-        if !matches!(store.kind, StoreKind::R2 { .. }) {
-            return Err(ApiError::forbidden(format!("Store {store_id} is read-only: nothing can be deleted from it.")));
-        }
-        image.locations.retain(|l| l.url != location.url);
-        image.updated_at = now();
-        if app.images.write(&image, None).await? {
-            let key = location.r2_key(store_id);
-            if let Err(e) = app.bucket(store_id)?.delete(key).await {
-                worker::console_error!("could not delete {key} from {store_id}: {e}");
+    let mut removed = None;
+    write_image(
+        app,
+        id,
+        None,
+        async || app.image_for(id, Action::DeleteLocation).await.map(Some),
+        |image| {
+            if image.status != ImageStatus::Active {
+                return Err(ApiError::conflict(format!(
+                    "Image {id} is {}: data can only be deleted from a store of an active image.",
+                    image.status
+                )));
             }
-            return no_content();
+            // Glance checks this first: an image in one store cannot lose it.
+            if image.locations.len() <= 1 {
+                return Err(ApiError::forbidden(format!(
+                    "Cannot delete image data from the only store containing it ({id}): delete the image instead."
+                )));
+            }
+            let Some(location) = image.location_in(store_id).cloned() else {
+                return Err(ApiError::not_found(format!("Image {id} has no data in store {store_id}.")));
+            };
+            if !matches!(store.kind, StoreKind::R2 { .. }) {
+                return Err(ApiError::forbidden(format!(
+                    "Store {store_id} is read-only: nothing can be deleted from it."
+                )));
+            }
+            image.locations.retain(|l| l.url != location.url);
+            removed = Some(location);
+            Ok(None)
+        },
+    )
+    .await?
+    .ok_or_else(|| ApiError::image_not_found(id.as_str()))?;
+    if let Some(location) = removed {
+        let key = location.r2_key(store_id);
+        if let Err(e) = app.bucket(store_id)?.delete(key).await {
+            worker::console_error!("could not delete {key} from {store_id}: {e}");
         }
     }
-    Err(ApiError::conflict(format!("Image {raw_id} is being changed by too many other requests at once; retry.")))
+    no_content()
 }

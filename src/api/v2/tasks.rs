@@ -7,6 +7,7 @@ use worker::{Request, Response};
 use crate::api::app::App;
 use crate::api::respond::{internal, json_response, now, read_json};
 use crate::domain::access::policy::{self, Action};
+use crate::domain::image::ImageId;
 use crate::domain::task::{parse_create_request, Task, TaskKind, TaskQuery};
 use crate::error::ApiError;
 use crate::store::jobs::Job;
@@ -55,7 +56,7 @@ pub async fn create(app: &App, req: &mut Request) -> Result<Response, ApiError> 
         return Err(ApiError::bad_request(format!("Tasks of type {} cannot be created.", kind.as_str())));
     }
     let url = input.get("import_from").and_then(Value::as_str).unwrap_or_default();
-    let filter = app.config.uri_filter.as_ref().map_err(ApiError::internal)?;
+    let filter = app.config.filter()?;
     filter.check(url).map_err(|refused| ApiError::bad_request(refused.to_string()))?;
     let task = Task::new(
         kind,
@@ -79,8 +80,8 @@ pub async fn create(app: &App, req: &mut Request) -> Result<Response, ApiError> 
 }
 
 /// `GET /v2/images/{id}/tasks`: every task of the image, oldest first.
-pub async fn of_image(app: &App, id: &str) -> Result<Response, ApiError> {
+pub async fn of_image(app: &App, id: &ImageId) -> Result<Response, ApiError> {
     let image = app.image_for(id, Action::Show).await?;
-    let tasks = app.tasks.of_image(image.id.as_str()).await?;
+    let tasks = app.tasks.of_image(&image.id).await?;
     json_response(200, &json!({ "tasks": tasks.iter().map(Task::to_image_task_json).collect::<Vec<_>>() }))
 }

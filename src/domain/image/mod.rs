@@ -12,6 +12,7 @@ use serde_json::{Map, Value};
 
 use status::ImageStatus;
 
+pub mod data;
 pub mod location;
 pub mod patch;
 pub mod status;

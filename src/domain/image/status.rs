@@ -1,5 +1,6 @@
-//! The image and task status machines, exactly as Glance implements them
-//! (`glance/domain/__init__.py` `Image.valid_state_targets`, `Task`).
+//! The image status machine, exactly as Glance implements it
+//! (`glance/domain/__init__.py` `Image.valid_state_targets`); the task's is
+//! in [`crate::domain::task::status`].
 //!
 //! Handlers never assign a status directly: they name an [`ImageEvent`] and
 //! ask [`ImageStatus::apply`] for the next status. Every `(status, event)` pair
@@ -59,9 +60,27 @@ pub enum ImageEvent {
     RestoreDeleted,
 }
 
+impl ImageEvent {
+    /// The status this event moves an image to where it is allowed (what a
+    /// refusal names: "from active to saving is not allowed").
+    pub fn intended(self) -> ImageStatus {
+        match self {
+            ImageEvent::BeginUpload => ImageStatus::Saving,
+            ImageEvent::Stage => ImageStatus::Uploading,
+            ImageEvent::BeginImport => ImageStatus::Importing,
+            ImageEvent::DataStored | ImageEvent::Reactivate | ImageEvent::RestoreDeleted => ImageStatus::Active,
+            ImageEvent::UploadFailed => ImageStatus::Queued,
+            ImageEvent::UploadKilled => ImageStatus::Killed,
+            ImageEvent::Deactivate => ImageStatus::Deactivated,
+            ImageEvent::Delete => ImageStatus::Deleted,
+            ImageEvent::DelayedDelete => ImageStatus::PendingDelete,
+        }
+    }
+}
+
 /// A transition the status machine refuses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("Image status transition from {from} by {event:?} is not allowed")]
+#[error("Image status transition from {from} to {} is not allowed", event.intended())]
 pub struct InvalidTransition {
     /// The status the image was in.
     pub from: ImageStatus,
@@ -210,6 +229,12 @@ impl ImageStatus {
     }
 }
 
+/// A write of an image record lost its compare-and-set race every time it
+/// was tried: too many others were writing the same image at once.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("Image {0} is being changed by too many other requests at once; retry the request.")]
+pub struct Contended(pub String);
+
 impl fmt::Display for ImageStatus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -225,72 +250,6 @@ impl FromStr for ImageStatus {
     type Err = UnknownStatus;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         ImageStatus::ALL.into_iter().find(|status| status.as_str() == s).ok_or_else(|| UnknownStatus(s.to_owned()))
-    }
-}
-
-/// The status of an asynchronous task (`glance/domain/__init__.py` `Task`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum TaskStatus {
-    /// Created, not started.
-    Pending,
-    /// Running.
-    Processing,
-    /// Finished successfully.
-    Success,
-    /// Finished with an error.
-    Failure,
-}
-
-/// What can happen to a task.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum TaskEvent {
-    /// The worker picks the task up.
-    Begin,
-    /// The work completed.
-    Succeed,
-    /// The work failed (also allowed before it began).
-    Fail,
-}
-
-/// A task transition the machine refuses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("Task status transition from {from:?} by {event:?} is not allowed")]
-pub struct InvalidTaskTransition {
-    /// The status the task was in.
-    pub from: TaskStatus,
-    /// What was attempted.
-    pub event: TaskEvent,
-}
-
-impl TaskStatus {
-    /// Every task status.
-    pub const ALL: [TaskStatus; 4] =
-        [TaskStatus::Pending, TaskStatus::Processing, TaskStatus::Success, TaskStatus::Failure];
-
-    /// The wire name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TaskStatus::Pending => "pending",
-            TaskStatus::Processing => "processing",
-            TaskStatus::Success => "success",
-            TaskStatus::Failure => "failure",
-        }
-    }
-
-    /// The status after `event`: pending -> processing | failure,
-    /// processing -> success | failure; success and failure are final.
-    pub fn apply(self, event: TaskEvent) -> Result<TaskStatus, InvalidTaskTransition> {
-        use TaskEvent as E;
-        use TaskStatus as S;
-        let next = match (self, event) {
-            (S::Pending, E::Begin) => Some(S::Processing),
-            (S::Pending | S::Processing, E::Fail) => Some(S::Failure),
-            (S::Processing, E::Succeed) => Some(S::Success),
-            (S::Pending, E::Succeed)
-            | (S::Processing, E::Begin)
-            | (S::Success | S::Failure, E::Begin | E::Succeed | E::Fail) => None,
-        };
-        next.ok_or(InvalidTaskTransition { from: self, event })
     }
 }
 
@@ -360,6 +319,20 @@ mod tests {
     }
 
     #[test]
+    fn a_refusal_names_where_the_event_leads() {
+        for status in S::ALL {
+            for event in EVENTS {
+                if status.apply(event).is_err() {
+                    let reached = S::ALL.iter().any(|s| s.apply(event) == Ok(event.intended()));
+                    assert!(reached, "{event:?} never leads to {}", event.intended());
+                }
+            }
+        }
+        let refused = S::Active.apply(E::BeginUpload).unwrap_err();
+        assert_eq!(refused.to_string(), "Image status transition from active to saving is not allowed");
+    }
+
+    #[test]
     fn every_glance_target_is_reachable_by_some_event() {
         for status in S::ALL {
             for target in status.valid_targets() {
@@ -382,30 +355,5 @@ mod tests {
             assert_eq!(status.as_str().parse::<ImageStatus>(), Ok(status));
         }
         assert_eq!("bogus".parse::<ImageStatus>(), Err(UnknownStatus("bogus".into())));
-    }
-
-    #[test]
-    fn every_task_status_event_pair() {
-        use TaskEvent as TE;
-        use TaskStatus as TS;
-        let table = [
-            (TS::Pending, TE::Begin, Some(TS::Processing)),
-            (TS::Pending, TE::Succeed, None),
-            (TS::Pending, TE::Fail, Some(TS::Failure)),
-            (TS::Processing, TE::Begin, None),
-            (TS::Processing, TE::Succeed, Some(TS::Success)),
-            (TS::Processing, TE::Fail, Some(TS::Failure)),
-            (TS::Success, TE::Begin, None),
-            (TS::Success, TE::Succeed, None),
-            (TS::Success, TE::Fail, None),
-            (TS::Failure, TE::Begin, None),
-            (TS::Failure, TE::Succeed, None),
-            (TS::Failure, TE::Fail, None),
-        ];
-        assert_eq!(table.len(), TS::ALL.len() * 3);
-        for (status, event, want) in table {
-            assert_eq!(status.apply(event).ok(), want, "{status:?} + {event:?}");
-        }
-        assert_eq!(TS::ALL.map(|s| s.as_str()), ["pending", "processing", "success", "failure"]);
     }
 }

@@ -2,5 +2,6 @@
 //! need no I/O, starting with which `web-download` URIs may be fetched
 //! ([`uri_filter`]).
 
+pub mod remote;
 pub mod request;
 pub mod uri_filter;

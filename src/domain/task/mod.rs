@@ -3,12 +3,17 @@
 //! three JSON views, the validation of `POST /v2/tasks`, and the
 //! `GET /v2/tasks` query turned into SQL over the `tasks` table.
 //!
-//! The status machine itself is [`TaskStatus::apply`]; this module adds what
-//! Glance does around it (the expiry time of finished tasks).
+//! The status machine itself is in [`status`]; a task changes only through
+//! [`Task::begin`], [`Task::succeed`] and [`Task::fail`], each returning the
+//! [`TaskTransition`] the store writes, and adding what Glance does around
+//! it (the result or message, the expiry time of finished tasks).
+
+pub mod status;
 
 use serde_json::{json, Map, Value};
 
-use crate::domain::image::status::{InvalidTaskTransition, TaskEvent, TaskStatus};
+pub use self::status::{InvalidTaskTransition, TaskEvent, TaskStatus, TaskTransition};
+use crate::domain::image::ImageId;
 use crate::domain::listing::{page_link, rows_after, QueryError, SortPosition, SqlValue, DEFAULT_LIMIT, MAX_LIMIT};
 use crate::domain::time::{format_utc, parse_iso8601};
 
@@ -45,11 +50,6 @@ impl TaskKind {
     }
 }
 
-/// The task status with this wire name (`TaskStatus` has no parser of its own).
-pub fn parse_task_status(raw: &str) -> Option<TaskStatus> {
-    TaskStatus::ALL.into_iter().find(|s| s.as_str() == raw)
-}
-
 /// A task as the catalog stores and shows it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Task {
@@ -74,7 +74,7 @@ pub struct Task {
     /// Last change.
     pub updated_at: String,
     /// The image the task works on.
-    pub image_id: Option<String>,
+    pub image_id: Option<ImageId>,
     /// The request that created it (`x-openstack-request-id`).
     pub request_id: Option<String>,
     /// The user who created it.
@@ -87,7 +87,7 @@ impl Task {
         kind: TaskKind,
         owner: Option<String>,
         input: Value,
-        image_id: Option<String>,
+        image_id: Option<ImageId>,
         request_id: Option<String>,
         user_id: Option<String>,
         now: &str,
@@ -109,37 +109,44 @@ impl Task {
         }
     }
 
-    /// Moves the task by `event`. Reaching success or failure starts the
-    /// expiry clock, as Glance's `_set_task_status`: `expires_at` is `now`
-    /// plus `ttl_hours`.
-    pub fn apply(&mut self, event: TaskEvent, now: &str, ttl_hours: u64) -> Result<(), InvalidTaskTransition> {
-        let next = self.status.apply(event)?;
-        self.status = next;
-        self.updated_at = now.to_owned();
-        match next {
-            TaskStatus::Success | TaskStatus::Failure => {
-                // `now` is always one of our own timestamps; should it not
-                // parse, the task simply never expires rather than failing.
-                let ttl = i64::try_from(ttl_hours.saturating_mul(3600)).unwrap_or(i64::MAX / 2);
-                self.expires_at = parse_iso8601(now).map(|at| format_utc(at.saturating_add(ttl)));
-            }
-            TaskStatus::Pending | TaskStatus::Processing => {}
-        }
-        Ok(())
+    /// The worker picks the task up: pending -> processing.
+    pub fn begin(&mut self, now: &str) -> Result<TaskTransition, InvalidTaskTransition> {
+        self.apply(TaskEvent::Begin, now, 0)
     }
 
     /// Finishes a processing task successfully with its `result` object.
-    pub fn succeed(&mut self, result: Value, now: &str, ttl_hours: u64) -> Result<(), InvalidTaskTransition> {
-        self.apply(TaskEvent::Succeed, now, ttl_hours)?;
+    pub fn succeed(
+        &mut self,
+        result: Value,
+        now: &str,
+        ttl_hours: u64,
+    ) -> Result<TaskTransition, InvalidTaskTransition> {
+        let transition = self.apply(TaskEvent::Succeed, now, ttl_hours)?;
         self.result = Some(result);
-        Ok(())
+        Ok(transition)
     }
 
-    /// Fails the task, saying why in `message`.
-    pub fn fail(&mut self, message: &str, now: &str, ttl_hours: u64) -> Result<(), InvalidTaskTransition> {
-        self.apply(TaskEvent::Fail, now, ttl_hours)?;
+    /// Fails the task (pending or processing), saying why in `message`.
+    pub fn fail(&mut self, message: &str, now: &str, ttl_hours: u64) -> Result<TaskTransition, InvalidTaskTransition> {
+        let transition = self.apply(TaskEvent::Fail, now, ttl_hours)?;
         self.message = message.to_owned();
-        Ok(())
+        Ok(transition)
+    }
+
+    /// Moves the task by `event`. Reaching success or failure starts the
+    /// expiry clock, as Glance's `_set_task_status`: `expires_at` is `now`
+    /// plus `ttl_hours`. A refused event changes nothing.
+    fn apply(&mut self, event: TaskEvent, now: &str, ttl_hours: u64) -> Result<TaskTransition, InvalidTaskTransition> {
+        let transition = self.status.transition(event)?;
+        self.status = transition.to();
+        self.updated_at = now.to_owned();
+        if transition.to().is_final() {
+            // `now` is always one of our own timestamps; should it not
+            // parse, the task simply never expires rather than failing.
+            let ttl = i64::try_from(ttl_hours.saturating_mul(3600)).unwrap_or(i64::MAX / 2);
+            self.expires_at = parse_iso8601(now).map(|at| format_utc(at.saturating_add(ttl)));
+        }
+        Ok(transition)
     }
 
     /// `self`: where the task is shown.
@@ -185,7 +192,7 @@ impl Task {
     /// which request started it.
     pub fn to_image_task_json(&self) -> Value {
         let mut view = self.view(true);
-        view.insert("image_id".into(), json!(self.image_id));
+        view.insert("image_id".into(), json!(self.image_id.as_ref().map(ImageId::as_str)));
         view.insert("request_id".into(), json!(self.request_id));
         view.insert("user_id".into(), json!(self.user_id));
         Value::Object(view)
@@ -354,7 +361,7 @@ impl TaskQuery {
                 }
                 "status" => {
                     let status =
-                        parse_task_status(value).ok_or_else(|| bad(format!("Invalid status value: {value}")))?;
+                        TaskStatus::parse(value).ok_or_else(|| bad(format!("Invalid status value: {value}")))?;
                     parsed.status = Some(status);
                 }
                 "sort_key" => {
@@ -484,12 +491,14 @@ mod tests {
         })
     }
 
+    const IMAGE: &str = "6a4d3e5c-0e0a-4e33-8b9b-1d3cb4a5e2f0";
+
     fn task() -> Task {
         Task::new(
             TaskKind::ApiImageImport,
             Some("p1".into()),
             json!({"image_id": "i1"}),
-            Some("i1".into()),
+            ImageId::parse(IMAGE),
             Some("req-1".into()),
             Some("u1".into()),
             NOW,
@@ -508,7 +517,8 @@ mod tests {
     #[test]
     fn finishing_a_task_sets_expires_at_after_the_ttl() {
         let mut t = task();
-        t.apply(TaskEvent::Begin, "2026-01-01T00:00:05Z", DEFAULT_TTL_HOURS).unwrap();
+        let begun = t.begin("2026-01-01T00:00:05Z").unwrap();
+        assert_eq!((begun.from(), begun.to()), (TaskStatus::Pending, TaskStatus::Processing));
         assert_eq!(t.status, TaskStatus::Processing);
         assert_eq!(t.expires_at, None);
         assert_eq!(t.updated_at, "2026-01-01T00:00:05Z");
@@ -516,16 +526,19 @@ mod tests {
         assert_eq!(t.status, TaskStatus::Success);
         assert_eq!(t.expires_at.as_deref(), Some("2026-01-03T00:01:00Z"));
         assert_eq!(t.result, Some(json!({"image_id": "i1"})));
-        let refused = t.apply(TaskEvent::Fail, "2026-01-01T00:02:00Z", 48).unwrap_err();
+        let refused = t.fail("late", "2026-01-01T00:02:00Z", 48).unwrap_err();
         assert_eq!(refused, InvalidTaskTransition { from: TaskStatus::Success, event: TaskEvent::Fail });
         assert_eq!(t.updated_at, "2026-01-01T00:01:00Z", "a refused event changes nothing");
+        assert_eq!(t.message, "", "a refused event changes nothing");
 
         let mut failed = task();
         failed.fail("boom", "2026-02-28T12:00:00Z", 24).unwrap();
         assert_eq!(failed.status, TaskStatus::Failure);
         assert_eq!(failed.message, "boom");
         assert_eq!(failed.expires_at.as_deref(), Some("2026-03-01T12:00:00Z"));
-        assert!(task().apply(TaskEvent::Succeed, NOW, 48).is_err(), "a pending task cannot succeed");
+        let mut pending = task();
+        assert!(pending.succeed(json!({}), NOW, 48).is_err(), "a pending task cannot succeed");
+        assert_eq!(pending.result, None, "a refused success records no result");
     }
 
     #[test]
@@ -567,7 +580,7 @@ mod tests {
         let image = t.to_image_task_json();
         assert_eq!(
             (image["image_id"].as_str(), image["request_id"].as_str(), image["user_id"].as_str()),
-            (Some("i1"), Some("req-1"), Some("u1"))
+            (Some(IMAGE), Some("req-1"), Some("u1"))
         );
         assert_eq!(image["input"], json!({"image_id": "i1"}));
         t.fail("x", NOW, 48).unwrap();
@@ -580,11 +593,7 @@ mod tests {
         for kind in TaskKind::ALL {
             assert_eq!(TaskKind::parse(kind.as_str()), Some(kind));
         }
-        for status in TaskStatus::ALL {
-            assert_eq!(parse_task_status(status.as_str()), Some(status));
-        }
         assert_eq!(TaskKind::parse("export"), None);
-        assert_eq!(parse_task_status("done"), None);
     }
 
     #[test]
@@ -696,7 +705,7 @@ mod tests {
             let mut t =
                 Task::new(TaskKind::ALL[i % 3], Some(format!("p{}", i % 2)), json!({}), None, None, None, &created);
             if i % 2 == 0 {
-                t.apply(TaskEvent::Begin, &created, 48).unwrap();
+                t.begin(&created).unwrap();
             }
             if i % 4 == 0 {
                 t.fail("x", &format!("2026-01-0{}T00:00:00Z", 4 + i % 2), 48).unwrap();

@@ -22,8 +22,11 @@ pub enum ByteRange {
 pub enum RangeError {
     /// Malformed or several ranges (400).
     Invalid,
-    /// Starts at or past the end (416).
-    Unsatisfiable,
+    /// Starts at or past the end of data of `size` bytes (416).
+    Unsatisfiable {
+        /// The size of the data.
+        size: u64,
+    },
 }
 
 impl ByteRange {
@@ -66,7 +69,7 @@ fn parse_range(header: &str, size: u64) -> Result<ByteRange, RangeError> {
         // Suffix range: the last N bytes.
         let suffix = number(end)?;
         if suffix == 0 || size == 0 {
-            return Err(RangeError::Unsatisfiable);
+            return Err(RangeError::Unsatisfiable { size });
         }
         let length = suffix.min(size);
         return Ok(ByteRange::Partial { offset: size - length, length });
@@ -90,7 +93,7 @@ fn bounded(start: u64, end: Option<u64>, size: u64) -> Result<ByteRange, RangeEr
         }
     }
     if start >= size {
-        return Err(RangeError::Unsatisfiable);
+        return Err(RangeError::Unsatisfiable { size });
     }
     let last = end.map_or(size - 1, |e| e.min(size - 1));
     Ok(ByteRange::Partial { offset: start, length: last - start + 1 })
@@ -124,10 +127,10 @@ mod tests {
 
     #[test]
     fn a_start_past_the_end_is_unsatisfiable() {
-        assert_eq!(range("bytes=1024-", 1024), Err(RangeError::Unsatisfiable));
-        assert_eq!(range("bytes=2000-3000", 1024), Err(RangeError::Unsatisfiable));
-        assert_eq!(range("bytes=-0", 1024), Err(RangeError::Unsatisfiable));
-        assert_eq!(range("bytes=0-", 0), Err(RangeError::Unsatisfiable));
+        assert_eq!(range("bytes=1024-", 1024), Err(RangeError::Unsatisfiable { size: 1024 }));
+        assert_eq!(range("bytes=2000-3000", 1024), Err(RangeError::Unsatisfiable { size: 1024 }));
+        assert_eq!(range("bytes=-0", 1024), Err(RangeError::Unsatisfiable { size: 1024 }));
+        assert_eq!(range("bytes=0-", 0), Err(RangeError::Unsatisfiable { size: 0 }));
     }
 
     #[test]
@@ -140,7 +143,7 @@ mod tests {
     #[test]
     fn legacy_content_range_request_header() {
         assert_eq!(resolve(None, Some("bytes 2-5/1024"), 1024), Ok(ByteRange::Partial { offset: 2, length: 4 }));
-        assert_eq!(resolve(None, Some("bytes 2000-2005/*"), 1024), Err(RangeError::Unsatisfiable));
+        assert_eq!(resolve(None, Some("bytes 2000-2005/*"), 1024), Err(RangeError::Unsatisfiable { size: 1024 }));
         assert_eq!(resolve(None, Some("nonsense"), 1024), Err(RangeError::Invalid));
     }
 

@@ -6,8 +6,9 @@
 // where the stream allows it (measured: the loop with the stream's own small
 // chunks cost ~15% of the upload rate; with 1 MiB reads, nothing measurable).
 //
-// Pipes `readable` into `writable`. Resolves when the readable ends (the
-// writable closed); rejects with `{stalled: true}` when no chunk arrives for
+// Pipes `readable` into `writable`. Resolves with the number of bytes piped
+// when the readable ends (the writable closed), so the caller can tell a
+// body that was short from a sink that failed; rejects with `{stalled: true}` when no chunk arrives for
 // `idleMs` (the readable is cancelled and the writable aborted), and with the
 // error otherwise. `onBeat()` is called at most every `beatMs` while chunks
 // arrive.
@@ -36,6 +37,7 @@ export function watchedPipe(readable, writable, idleMs, beatMs, onBeat) {
   let lastBeat = last;
   let stalled = false;
   let sinceYield = 0;
+  let total = 0;
   const every = Math.min(Math.max(idleMs / 4, 250), 5000);
   const watchdog = setInterval(() => {
     if (Date.now() - last >= idleMs) {
@@ -55,6 +57,7 @@ export function watchedPipe(readable, writable, idleMs, beatMs, onBeat) {
         }
         await writer.write(value);
         if (byob) buffer = value.buffer;
+        total += value.byteLength;
         sinceYield += value.byteLength;
         if (sinceYield >= YIELD_BYTES) {
           sinceYield = 0;
@@ -63,6 +66,7 @@ export function watchedPipe(readable, writable, idleMs, beatMs, onBeat) {
       }
       if (stalled) throw { stalled: true };
       await writer.close();
+      return total;
     } catch (error) {
       writer.abort(error).catch(() => {});
       throw stalled ? { stalled: true } : error;

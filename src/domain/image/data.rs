@@ -1,0 +1,202 @@
+//! An image's data fields (size, checksums, virtual size, where the bytes
+//! are) and the two rules that change them: recording what a finished
+//! transfer stored, and clearing them when the image goes back to `queued`.
+//! Every status change of an image record goes through [`Image::enter`], so
+//! "entering `queued` clears the data fields" is written once, here.
+
+use super::location::Location;
+use super::status::{ImageStatus, Transition};
+use super::{Image, HASH_ALGO};
+
+/// What a completed transfer stored: its length and the hex digests the
+/// runtime computed on the way.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredData {
+    /// Bytes written.
+    pub size: u64,
+    /// Hex md5 (`checksum`).
+    pub md5: String,
+    /// Hex sha512 (`os_hash_value`).
+    pub sha512: String,
+}
+
+/// Why an upload stored nothing. Only [`UploadFailure::Storage`] is ours;
+/// the others are the body's (its sender's) doing.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UploadFailure {
+    /// The body did not have the declared length (or the client went away
+    /// before sending it all).
+    #[error("the body had {received} bytes, not the {expected} declared")]
+    SizeMismatch {
+        /// The declared size.
+        expected: u64,
+        /// What arrived (at most one chunk past `expected` is read).
+        received: u64,
+    },
+    /// More bytes than the size cap.
+    #[error("the data exceeds the size cap of {limit} bytes")]
+    TooLarge {
+        /// The cap.
+        limit: u64,
+    },
+    /// The body sent nothing for the idle bound.
+    #[error("the body sent nothing for {seconds} seconds")]
+    Stalled {
+        /// The idle bound.
+        seconds: u64,
+    },
+    /// Reading the body failed (client disconnect).
+    #[error("reading the body failed: {0}")]
+    Body(String),
+    /// R2 (or the runtime's digests) failed: our failure, worth a retry.
+    #[error("the image store failed: {0}")]
+    Storage(String),
+}
+
+/// A digest algorithm a location's validation data may name (Glance's
+/// `hashing_algorithm` choices), with the name the runtime's
+/// `crypto.DigestStream` knows it by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HashAlgorithm {
+    /// `md5`
+    Md5,
+    /// `sha1`
+    Sha1,
+    /// `sha256`
+    Sha256,
+    /// `sha512` (Glance's default)
+    Sha512,
+}
+
+impl HashAlgorithm {
+    /// Every algorithm.
+    pub const ALL: [HashAlgorithm; 4] =
+        [HashAlgorithm::Md5, HashAlgorithm::Sha1, HashAlgorithm::Sha256, HashAlgorithm::Sha512];
+
+    /// Glance's name (`os_hash_algo`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HashAlgorithm::Md5 => "md5",
+            HashAlgorithm::Sha1 => "sha1",
+            HashAlgorithm::Sha256 => "sha256",
+            HashAlgorithm::Sha512 => "sha512",
+        }
+    }
+
+    /// The algorithm Glance calls `name`.
+    pub fn parse(name: &str) -> Option<HashAlgorithm> {
+        HashAlgorithm::ALL.into_iter().find(|a| a.as_str() == name)
+    }
+
+    /// The runtime's name (`crypto.DigestStream`).
+    pub fn runtime_name(self) -> &'static str {
+        match self {
+            HashAlgorithm::Md5 => "MD5",
+            HashAlgorithm::Sha1 => "SHA-1",
+            HashAlgorithm::Sha256 => "SHA-256",
+            HashAlgorithm::Sha512 => "SHA-512",
+        }
+    }
+}
+
+impl Image {
+    /// Makes `transition` on the record: the status is its `to`, and an
+    /// image that goes back to `queued` has no data any more (Glance's
+    /// failed uploads and imports): size, checksums and virtual size are
+    /// cleared, and locations in our stores dropped (their objects are
+    /// removed by whoever failed); http locations stay, as Glance keeps a
+    /// location whose hashing failed.
+    pub fn enter(&mut self, transition: Transition) {
+        self.status = transition.to();
+        if transition.to() == ImageStatus::Queued {
+            self.size = None;
+            self.virtual_size = None;
+            self.checksum = None;
+            self.os_hash_algo = None;
+            self.os_hash_value = None;
+            self.locations.retain(Location::is_http);
+        }
+    }
+
+    /// Records what a transfer stored: size, md5, sha512 and the virtual
+    /// size that follows from the size (see [`Image::virtual_size_of`]).
+    pub fn record_data(&mut self, data: &StoredData) {
+        self.size = Some(data.size);
+        self.virtual_size = self.virtual_size_of(data.size);
+        self.checksum = Some(data.md5.clone());
+        self.os_hash_algo = Some(HASH_ALGO.into());
+        self.os_hash_value = Some(data.sha512.clone());
+    }
+
+    /// Records hashes computed with another algorithm (an http location's
+    /// validation data names it).
+    pub fn record_hashes(&mut self, size: u64, md5: &str, algorithm: HashAlgorithm, value: &str) {
+        self.size = Some(size);
+        self.virtual_size = self.virtual_size_of(size);
+        self.checksum = Some(md5.to_owned());
+        self.os_hash_algo = Some(algorithm.as_str().into());
+        self.os_hash_value = Some(value.to_owned());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::image::status::ImageEvent;
+    use crate::domain::image::{DiskFormat, Visibility};
+
+    fn stored() -> StoredData {
+        StoredData { size: 10, md5: "m".into(), sha512: "s".into() }
+    }
+
+    #[test]
+    fn recording_data_sets_every_data_field() {
+        let mut image = Image::sample("p1", Visibility::Private);
+        image.disk_format = Some(DiskFormat::Raw);
+        image.record_data(&stored());
+        assert_eq!(image.size, Some(10));
+        assert_eq!(image.virtual_size, Some(10), "raw data is its own disk");
+        assert_eq!(image.checksum.as_deref(), Some("m"));
+        assert_eq!((image.os_hash_algo.as_deref(), image.os_hash_value.as_deref()), (Some("sha512"), Some("s")));
+        image.disk_format = Some(DiskFormat::Qcow2);
+        image.record_data(&stored());
+        assert_eq!(image.virtual_size, None, "qcow2's virtual size needs its header");
+    }
+
+    #[test]
+    fn entering_queued_clears_the_data_fields_and_our_locations_only() {
+        let mut image = Image::sample("p1", Visibility::Private);
+        image.status = ImageStatus::Importing;
+        image.record_data(&stored());
+        image.locations =
+            vec![Location::in_r2("primary", "images/x"), Location::new("web", "https://example.com/a".into())];
+        image.enter(ImageStatus::Importing.transition(ImageEvent::UploadFailed).unwrap());
+        assert_eq!(image.status, ImageStatus::Queued);
+        assert_eq!(
+            (image.size, image.virtual_size, image.checksum, image.os_hash_algo, image.os_hash_value),
+            (None, None, None, None, None)
+        );
+        assert_eq!(image.locations, vec![Location::new("web", "https://example.com/a".into())]);
+    }
+
+    #[test]
+    fn other_transitions_keep_the_data() {
+        let mut image = Image::sample("p1", Visibility::Private);
+        image.status = ImageStatus::Saving;
+        image.record_data(&stored());
+        image.enter(ImageStatus::Saving.transition(ImageEvent::DataStored).unwrap());
+        assert_eq!((image.status, image.size), (ImageStatus::Active, Some(10)));
+        image.enter(ImageStatus::Active.transition(ImageEvent::Deactivate).unwrap());
+        assert_eq!((image.status, image.checksum.as_deref()), (ImageStatus::Deactivated, Some("m")));
+    }
+
+    #[test]
+    fn hash_algorithms_have_glances_and_the_runtimes_names() {
+        for algorithm in HashAlgorithm::ALL {
+            assert_eq!(HashAlgorithm::parse(algorithm.as_str()), Some(algorithm));
+        }
+        assert_eq!(HashAlgorithm::ALL.map(HashAlgorithm::runtime_name), ["MD5", "SHA-1", "SHA-256", "SHA-512"]);
+        assert_eq!(HashAlgorithm::parse("sha3"), None);
+        assert_eq!(HashAlgorithm::parse(HASH_ALGO), Some(HashAlgorithm::Sha512));
+    }
+}
