@@ -294,6 +294,25 @@ impl From<crate::domain::metadefs::Invalid> for ApiError {
     }
 }
 
+impl From<crate::domain::metadefs::MetadefError> for ApiError {
+    fn from(e: crate::domain::metadefs::MetadefError) -> Self {
+        use crate::domain::metadefs::MetadefError as M;
+        let message = e.to_string();
+        match e {
+            M::Invalid(_) => ApiError::bad_request(message),
+            M::NamespaceNotFound(_) | M::NotFound { .. } | M::NotPrefixed { .. } | M::NotAssociated { .. } => {
+                ApiError::not_found(message)
+            }
+            M::NamespaceExists(_) | M::Exists { .. } | M::TagExists { .. } | M::AlreadyAssociated { .. } => {
+                ApiError::conflict(message)
+            }
+            M::NamespaceProtected(_) | M::ContentsProtected { .. } | M::WriteForbidden | M::ReadForbidden => {
+                ApiError::forbidden(message)
+            }
+        }
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {

@@ -42,6 +42,68 @@ fn segment(name: &str) -> String {
     utf8_percent_encode(name, SEGMENT).to_string()
 }
 
+/// Why a definition file is not a namespace the catalog can import.
+#[derive(Debug, thiserror::Error)]
+pub enum FileError {
+    /// The file could not be read.
+    #[error("cannot read: {0}")]
+    Read(#[from] std::io::Error),
+    /// The text is not JSON.
+    #[error("not valid JSON: {0}")]
+    Json(#[from] serde_json::Error),
+    /// The document is not a JSON object.
+    #[error("not a namespace: the document is not a JSON object")]
+    NotAnObject,
+    /// The document has no `namespace`.
+    #[error("not a namespace: there is no \"namespace\" key")]
+    NoNamespace,
+    /// `namespace` is blank.
+    #[error("\"namespace\" is empty")]
+    EmptyNamespace,
+    /// A field that must be a string is not one.
+    #[error("\"{0}\" is not a string")]
+    NotAString(&'static str),
+    /// `protected` is not a boolean.
+    #[error("\"protected\" is not true or false")]
+    ProtectedNotABoolean,
+    /// A read-only field of the views was given.
+    #[error("\"{0}\" is read-only and cannot be imported")]
+    ReadOnly(&'static str),
+    /// A list field is not a list.
+    #[error("\"{0}\" is not a list")]
+    NotAList(&'static str),
+    /// An entry of a list is not an object.
+    #[error("{what}[{index}] is not an object")]
+    EntryNotAnObject {
+        /// The list.
+        what: &'static str,
+        /// The entry's position.
+        index: usize,
+    },
+    /// An entry of a list has no non-empty `name`.
+    #[error("{what}[{index}] has no \"name\"")]
+    EntryWithoutName {
+        /// The list.
+        what: &'static str,
+        /// The entry's position.
+        index: usize,
+    },
+    /// `properties` is not an object of definitions.
+    #[error("\"{0}\" is not an object of property definitions")]
+    NotPropertyMap(String),
+    /// A property definition is not an object.
+    #[error("{what}.{name} is not an object")]
+    PropertyNotAnObject {
+        /// Where the definitions are.
+        what: String,
+        /// The property.
+        name: String,
+    },
+    /// An object's `required` is not a list of names.
+    #[error("objects[{0}].required is not a list of names")]
+    RequiredNotNames(usize),
+}
+
 /// One namespace read from a definition file.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NamespaceFile {
@@ -55,31 +117,31 @@ impl NamespaceFile {
     /// Parses and checks a definition file's text. The checks are of the
     /// format's shape (what a file must look like to be a namespace at
     /// all); the values are the server's to judge.
-    pub fn parse(text: &str) -> Result<NamespaceFile, String> {
-        let body: Value = serde_json::from_str(text).map_err(|e| format!("not valid JSON: {e}"))?;
+    pub fn parse(text: &str) -> Result<NamespaceFile, FileError> {
+        let body: Value = serde_json::from_str(text)?;
         let Some(document) = body.as_object() else {
-            return Err("not a namespace: the document is not a JSON object".into());
+            return Err(FileError::NotAnObject);
         };
         let namespace = match document.get("namespace") {
             Some(Value::String(name)) if !name.trim().is_empty() => name.clone(),
-            Some(Value::String(_)) => return Err("\"namespace\" is empty".into()),
-            Some(_) => return Err("\"namespace\" is not a string".into()),
-            None => return Err("not a namespace: there is no \"namespace\" key".into()),
+            Some(Value::String(_)) => return Err(FileError::EmptyNamespace),
+            Some(_) => return Err(FileError::NotAString("namespace")),
+            None => return Err(FileError::NoNamespace),
         };
         for key in ["display_name", "description", "visibility", "owner"] {
             if let Some(value) = document.get(key) {
                 if !value.is_string() && !value.is_null() {
-                    return Err(format!("\"{key}\" is not a string"));
+                    return Err(FileError::NotAString(key));
                 }
             }
         }
         if let Some(value) = document.get("protected") {
             if !value.is_boolean() {
-                return Err("\"protected\" is not true or false".into());
+                return Err(FileError::ProtectedNotABoolean);
             }
         }
         if let Some(key) = READ_ONLY.iter().find(|k| document.contains_key(**k)) {
-            return Err(format!("\"{key}\" is read-only and cannot be imported"));
+            return Err(FileError::ReadOnly(key));
         }
         named_list(document.get("resource_type_associations"), "resource_type_associations")?;
         named_list(document.get("tags"), "tags")?;
@@ -87,7 +149,7 @@ impl NamespaceFile {
             property_map(object.get("properties"), &format!("objects[{i}].properties"))?;
             if let Some(required) = object.get("required") {
                 if !required.as_array().is_some_and(|r| r.iter().all(Value::is_string)) {
-                    return Err(format!("objects[{i}].required is not a list of names"));
+                    return Err(FileError::RequiredNotNames(i));
                 }
             }
         }
@@ -96,9 +158,8 @@ impl NamespaceFile {
     }
 
     /// Reads and parses one file.
-    pub fn read(path: &Path) -> Result<NamespaceFile, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read: {e}"))?;
-        NamespaceFile::parse(&text)
+    pub fn read(path: &Path) -> Result<NamespaceFile, FileError> {
+        NamespaceFile::parse(&std::fs::read_to_string(path)?)
     }
 
     /// How many objects, properties and tags the file defines.
@@ -113,30 +174,30 @@ impl NamespaceFile {
 }
 
 /// A list of objects that each have a non-empty string `name`.
-fn named_list<'a>(value: Option<&'a Value>, what: &str) -> Result<&'a [Value], String> {
+fn named_list<'a>(value: Option<&'a Value>, what: &'static str) -> Result<&'a [Value], FileError> {
     let Some(value) = value else { return Ok(&[]) };
     let Some(items) = value.as_array() else {
-        return Err(format!("\"{what}\" is not a list"));
+        return Err(FileError::NotAList(what));
     };
-    for (i, item) in items.iter().enumerate() {
+    for (index, item) in items.iter().enumerate() {
         match item.get("name") {
             Some(Value::String(name)) if !name.is_empty() => {}
-            _ if !item.is_object() => return Err(format!("{what}[{i}] is not an object")),
-            _ => return Err(format!("{what}[{i}] has no \"name\"")),
+            _ if !item.is_object() => return Err(FileError::EntryNotAnObject { what, index }),
+            _ => return Err(FileError::EntryWithoutName { what, index }),
         }
     }
     Ok(items)
 }
 
 /// A map of property name to property definition (each an object).
-fn property_map(value: Option<&Value>, what: &str) -> Result<(), String> {
+fn property_map(value: Option<&Value>, what: &str) -> Result<(), FileError> {
     let Some(value) = value else { return Ok(()) };
     let Some(map) = value.as_object() else {
-        return Err(format!("\"{what}\" is not an object of property definitions"));
+        return Err(FileError::NotPropertyMap(what.to_owned()));
     };
     for (name, definition) in map {
         if !definition.is_object() {
-            return Err(format!("{what}.{name} is not an object"));
+            return Err(FileError::PropertyNotAnObject { what: what.to_owned(), name: name.clone() });
         }
     }
     Ok(())
@@ -252,9 +313,12 @@ impl Client {
         Ok(files
             .into_iter()
             .map(|path| match NamespaceFile::read(&path) {
-                Err(message) => {
-                    ImportOutcome { file: path, namespace: None, result: ImportResult::Failed, message: Some(message) }
-                }
+                Err(error) => ImportOutcome {
+                    file: path,
+                    namespace: None,
+                    result: ImportResult::Failed,
+                    message: Some(error.to_string()),
+                },
                 Ok(parsed) => {
                     let (result, message) = match self.import_namespace(&parsed, replace) {
                         Ok(ImportResult::Exists) => {
@@ -319,7 +383,7 @@ mod tests {
             (r#"{"namespace": "N", "created_at": "2020-01-01T00:00:00Z"}"#, "read-only"),
         ];
         for (text, needle) in cases {
-            let error = NamespaceFile::parse(text).unwrap_err();
+            let error = NamespaceFile::parse(text).unwrap_err().to_string();
             assert!(error.contains(needle), "{text}: {error:?} should mention {needle:?}");
         }
     }

@@ -2,18 +2,82 @@
 //! their objects, properties, tags and resource type associations. Children
 //! name their namespace; renaming or deleting a namespace carries them along
 //! here (the tables have no foreign keys).
+//!
+//! Every write of more than one statement is one D1 batch ([`Batch`]): D1
+//! runs a batch as one transaction, so a namespace is created with all its
+//! contents or not at all, a tag replacement leaves exactly one request's
+//! set, and a rename or delete never leaves children behind. A child is
+//! only ever inserted while its namespace exists (the insert says so
+//! itself), so a namespace deleted meanwhile leaves no orphans.
 
 use serde::Deserialize;
-use worker::D1Database;
+use wasm_bindgen::{JsCast, JsValue};
+use worker::{D1Database, D1PreparedStatement};
 
 use super::d1::Db;
 use super::StoreError;
 use crate::domain::listing::SqlValue;
-use crate::domain::metadefs::{Association, Contents, Definition, Namespace, NamespaceVisibility, ResourceType, Tag};
+use crate::domain::metadefs::{
+    Association, Contents, Definition, Namespace, NamespaceVisibility, NewNamespace, ResourceType, Tag,
+};
 
 /// The catalog in D1.
 pub struct Metadefs {
     db: Db,
+    /// A second handle on the same binding, for [`Batch`]es (the shared
+    /// [`Db`] runs one statement at a time).
+    raw: D1Database,
+}
+
+/// Statements that apply together or not at all: D1 runs a batch in one
+/// transaction and rolls all of it back when one statement fails.
+#[derive(Default)]
+struct Batch {
+    statements: Vec<(String, Vec<SqlValue>)>,
+}
+
+impl Batch {
+    fn push(&mut self, sql: impl Into<String>, params: Vec<SqlValue>) {
+        self.statements.push((sql.into(), params));
+    }
+
+    /// Inserts a row of `table` for namespace `params[0]`, only while that
+    /// namespace exists (no row otherwise).
+    fn push_child(&mut self, table: &str, columns: &str, params: Vec<SqlValue>) {
+        self.push(child_insert(table, columns, params.len()), params);
+    }
+}
+
+/// `INSERT INTO table (columns) SELECT ?1, ?2... WHERE` the namespace `?1`
+/// exists.
+fn child_insert(table: &str, columns: &str, count: usize) -> String {
+    let values: Vec<String> = (1..=count).map(|i| format!("?{i}")).collect();
+    format!(
+        "INSERT INTO {table} ({columns}) SELECT {} WHERE EXISTS (SELECT 1 FROM metadef_namespaces WHERE namespace = ?1)",
+        values.join(", ")
+    )
+}
+
+const DEFINITION_COLUMNS: &str = "namespace, name, body, created_at, updated_at";
+const TAG_COLUMNS: &str = "namespace, name, created_at, updated_at";
+const ASSOCIATION_COLUMNS: &str = "namespace, resource_type, prefix, properties_target, created_at, updated_at";
+
+fn js_value(value: &SqlValue) -> JsValue {
+    match value {
+        SqlValue::Null => JsValue::NULL,
+        SqlValue::Text(s) => JsValue::from_str(s),
+        SqlValue::Int(n) => JsValue::from_f64(*n as f64),
+    }
+}
+
+/// A failed batch: `Duplicate` when a statement hit a unique key.
+fn batch_error(e: worker::Error) -> StoreError {
+    let message = e.to_string();
+    if message.contains("UNIQUE") || message.contains("PRIMARY KEY") {
+        StoreError::Duplicate
+    } else {
+        StoreError::Backend(message)
+    }
 }
 
 /// Which definition table: objects or properties (same shape).
@@ -127,7 +191,23 @@ fn maybe(value: Option<&str>) -> SqlValue {
 impl Metadefs {
     /// Wraps the D1 binding.
     pub fn new(db: D1Database) -> Metadefs {
-        Metadefs { db: Db::new(db) }
+        let raw: D1Database = db.as_ref().clone().unchecked_into();
+        Metadefs { db: Db::new(db), raw }
+    }
+
+    /// Runs `batch` atomically: how many rows each statement changed.
+    /// `Duplicate` when one hit a unique key (and then nothing changed).
+    async fn run(&self, batch: Batch) -> Result<Vec<usize>, StoreError> {
+        let statements = batch
+            .statements
+            .iter()
+            .map(|(sql, params)| {
+                let values: Vec<JsValue> = params.iter().map(js_value).collect();
+                self.raw.prepare(sql.as_str()).bind(&values).map_err(batch_error)
+            })
+            .collect::<Result<Vec<D1PreparedStatement>, StoreError>>()?;
+        let results = self.raw.batch(statements).await.map_err(batch_error)?;
+        results.iter().map(|r| Ok(r.meta().map_err(batch_error)?.and_then(|m| m.changes).unwrap_or(0))).collect()
     }
 
     // Namespaces.
@@ -171,34 +251,56 @@ impl Metadefs {
         })
     }
 
-    /// Adds a namespace; `Duplicate` if the name is taken.
-    pub async fn insert_namespace(&self, ns: &Namespace) -> Result<(), StoreError> {
+    /// Adds a namespace with all its contents, atomically; `Duplicate` if
+    /// the name is taken (and then nothing is written).
+    pub async fn create_namespace(&self, new: &NewNamespace) -> Result<(), StoreError> {
+        let name = new.namespace.namespace.as_str();
+        let contents = &new.contents;
+        let mut batch = Batch::default();
         let sql = "INSERT INTO metadef_namespaces (namespace, display_name, description, visibility, protected, owner, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)";
-        self.db.insert(sql, &namespace_params(ns)).await.map(|_| ())
+        batch.push(sql, namespace_params(&new.namespace).to_vec());
+        for (kind, definitions) in [(Kind::Object, &contents.objects), (Kind::Property, &contents.properties)] {
+            for definition in definitions {
+                batch.push_child(kind.table(), DEFINITION_COLUMNS, definition_params(name, definition));
+            }
+        }
+        for tag in &contents.tags {
+            batch.push_child("metadef_tags", TAG_COLUMNS, tag_params(name, tag));
+        }
+        for association in &contents.associations {
+            push_association(&mut batch, name, association);
+        }
+        self.run(batch).await.map(|_| ())
     }
 
     /// Writes `ns` over the namespace named `old`, renaming its contents
-    /// along; `Duplicate` if the new name is taken.
-    pub async fn update_namespace(&self, old: &str, ns: &Namespace) -> Result<(), StoreError> {
+    /// along, atomically: `false` if there is no namespace `old`,
+    /// `Duplicate` if the new name is taken.
+    pub async fn update_namespace(&self, old: &str, ns: &Namespace) -> Result<bool, StoreError> {
+        let mut batch = Batch::default();
         let sql = "UPDATE metadef_namespaces SET namespace = ?, display_name = ?, description = ?, visibility = ?, protected = ?, owner = ?, created_at = ?, updated_at = ? WHERE namespace = ?";
         let mut params = namespace_params(ns).to_vec();
         params.push(text(old));
-        self.db.insert(sql, &params).await?;
+        batch.push(sql, params);
         if old != ns.namespace {
             for table in CHILD_TABLES {
-                let sql = format!("UPDATE {table} SET namespace = ? WHERE namespace = ?");
-                self.db.changes(&sql, &[text(&ns.namespace), text(old)]).await?;
+                batch.push(
+                    format!("UPDATE {table} SET namespace = ? WHERE namespace = ?"),
+                    vec![text(&ns.namespace), text(old)],
+                );
             }
         }
-        Ok(())
+        Ok(self.run(batch).await?[0] == 1)
     }
 
-    /// Removes a namespace and everything in it.
+    /// Removes a namespace and everything in it, atomically.
     pub async fn delete_namespace(&self, name: &str) -> Result<(), StoreError> {
+        let mut batch = Batch::default();
         for table in CHILD_TABLES {
-            self.db.changes(&format!("DELETE FROM {table} WHERE namespace = ?"), &[text(name)]).await?;
+            batch.push(format!("DELETE FROM {table} WHERE namespace = ?"), vec![text(name)]);
         }
-        self.db.changes("DELETE FROM metadef_namespaces WHERE namespace = ?", &[text(name)]).await.map(|_| ())
+        batch.push("DELETE FROM metadef_namespaces WHERE namespace = ?", vec![text(name)]);
+        self.run(batch).await.map(|_| ())
     }
 
     // Objects and properties.
@@ -216,31 +318,28 @@ impl Metadefs {
         rows.into_iter().next().map(Definition::try_from).transpose()
     }
 
-    /// Adds an object or property; `Duplicate` if the name is taken.
-    pub async fn insert_definition(&self, kind: Kind, namespace: &str, d: &Definition) -> Result<(), StoreError> {
-        let sql = format!(
-            "INSERT INTO {} (namespace, name, body, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
-            kind.table()
-        );
-        let body = serde_json::Value::Object(d.body.clone()).to_string();
-        let params = [text(namespace), text(&d.name), text(&body), text(&d.created_at), text(&d.updated_at)];
-        self.db.insert(&sql, &params).await.map(|_| ())
+    /// Adds an object or property: `false` if the namespace is gone,
+    /// `Duplicate` if the name is taken.
+    pub async fn insert_definition(&self, kind: Kind, namespace: &str, d: &Definition) -> Result<bool, StoreError> {
+        let params = definition_params(namespace, d);
+        let sql = child_insert(kind.table(), DEFINITION_COLUMNS, params.len());
+        Ok(self.db.insert(&sql, &params).await? == 1)
     }
 
-    /// Replaces the object or property `old` with `d` (possibly renamed);
-    /// `Duplicate` if the new name is taken.
+    /// Replaces the object or property `old` with `d` (possibly renamed):
+    /// `false` if there is no `old`, `Duplicate` if the new name is taken.
     pub async fn update_definition(
         &self,
         kind: Kind,
         namespace: &str,
         old: &str,
         d: &Definition,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let sql =
             format!("UPDATE {} SET name = ?, body = ?, updated_at = ? WHERE namespace = ? AND name = ?", kind.table());
         let body = serde_json::Value::Object(d.body.clone()).to_string();
         let params = [text(&d.name), text(&body), text(&d.updated_at), text(namespace), text(old)];
-        self.db.insert(&sql, &params).await.map(|_| ())
+        Ok(self.db.insert(&sql, &params).await? == 1)
     }
 
     /// Removes one object or property (`true` if it existed), or all of
@@ -264,11 +363,21 @@ impl Metadefs {
         Ok(rows.into_iter().map(|r| Tag { name: r.name, created_at: r.created_at, updated_at: r.updated_at }).collect())
     }
 
-    /// Adds a tag; `Duplicate` if the namespace has it.
-    pub async fn insert_tag(&self, namespace: &str, tag: &Tag) -> Result<(), StoreError> {
-        let sql = "INSERT INTO metadef_tags (namespace, name, created_at, updated_at) VALUES (?, ?, ?, ?)";
-        let params = [text(namespace), text(&tag.name), text(&tag.created_at), text(&tag.updated_at)];
-        self.db.insert(sql, &params).await.map(|_| ())
+    /// Adds tags, atomically: `false` if the namespace is gone,
+    /// `Duplicate` if it has one of them (and then none is added). With
+    /// `replace`, the tags the namespace had are removed in the same batch,
+    /// so concurrent replacements leave exactly one request's set.
+    pub async fn insert_tags(&self, namespace: &str, tags: &[Tag], replace: bool) -> Result<bool, StoreError> {
+        let mut batch = Batch::default();
+        if replace {
+            batch.push("DELETE FROM metadef_tags WHERE namespace = ?", vec![text(namespace)]);
+        }
+        for tag in tags {
+            batch.push_child("metadef_tags", TAG_COLUMNS, tag_params(namespace, tag));
+        }
+        let changes = self.run(batch).await?;
+        let inserted = &changes[usize::from(replace)..];
+        Ok(inserted.iter().all(|&rows| rows == 1))
     }
 
     /// Renames a tag; `Duplicate` if the new name is taken.
@@ -301,26 +410,45 @@ impl Metadefs {
     }
 
     /// Associates a namespace with a resource type, adding the type if the
-    /// catalog does not know it; `Duplicate` if already associated.
-    pub async fn insert_association(&self, namespace: &str, a: &Association) -> Result<(), StoreError> {
-        let sql = "INSERT OR IGNORE INTO metadef_resource_types (name, protected, created_at, updated_at) VALUES (?, 0, ?, ?)";
-        self.db.changes(sql, &[text(&a.resource_type), text(&a.created_at), text(&a.updated_at)]).await?;
-        let sql = "INSERT INTO metadef_associations (namespace, resource_type, prefix, properties_target, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)";
-        let params = [
-            text(namespace),
-            text(&a.resource_type),
-            maybe(a.prefix.as_deref()),
-            maybe(a.properties_target.as_deref()),
-            text(&a.created_at),
-            text(&a.updated_at),
-        ];
-        self.db.insert(sql, &params).await.map(|_| ())
+    /// catalog does not know it, atomically: `false` if the namespace is
+    /// gone, `Duplicate` if already associated.
+    pub async fn insert_association(&self, namespace: &str, a: &Association) -> Result<bool, StoreError> {
+        let mut batch = Batch::default();
+        push_association(&mut batch, namespace, a);
+        Ok(self.run(batch).await?.last() == Some(&1))
     }
 
     /// Removes an association (`true` if it existed).
     pub async fn delete_association(&self, namespace: &str, resource_type: &str) -> Result<bool, StoreError> {
         delete_children(&self.db, "metadef_associations", "resource_type", namespace, Some(resource_type)).await
     }
+}
+
+/// Adds the resource type of `a` to the catalog unless it is there, and
+/// the association.
+fn push_association(batch: &mut Batch, namespace: &str, a: &Association) {
+    batch.push(
+        "INSERT OR IGNORE INTO metadef_resource_types (name, protected, created_at, updated_at) VALUES (?, 0, ?, ?)",
+        vec![text(&a.resource_type), text(&a.created_at), text(&a.updated_at)],
+    );
+    let params = vec![
+        text(namespace),
+        text(&a.resource_type),
+        maybe(a.prefix.as_deref()),
+        maybe(a.properties_target.as_deref()),
+        text(&a.created_at),
+        text(&a.updated_at),
+    ];
+    batch.push_child("metadef_associations", ASSOCIATION_COLUMNS, params);
+}
+
+fn definition_params(namespace: &str, d: &Definition) -> Vec<SqlValue> {
+    let body = serde_json::Value::Object(d.body.clone()).to_string();
+    vec![text(namespace), text(&d.name), text(&body), text(&d.created_at), text(&d.updated_at)]
+}
+
+fn tag_params(namespace: &str, tag: &Tag) -> Vec<SqlValue> {
+    vec![text(namespace), text(&tag.name), text(&tag.created_at), text(&tag.updated_at)]
 }
 
 fn namespace_params(ns: &Namespace) -> [SqlValue; 8] {

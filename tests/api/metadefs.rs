@@ -3,7 +3,12 @@
 //! associations, the bulk tag modes, the 404/409/403 answers, the resource
 //! type list and the ten schemas. The noauth caller is an admin; the
 //! refusals of non-admins are unit tests of the policy functions. The
-//! catalog is shared: every test makes its own namespace names.
+//! catalog is shared: every test makes its own namespace names. Then the
+//! atomic writes (concurrent tag replacements) and Glance's schema rules.
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Barrier};
+use std::thread;
 
 use serde_json::{json, Value};
 
@@ -278,4 +283,174 @@ fn the_ten_metadefs_schemas_are_served_with_the_names_clients_check() {
         assert_eq!(schema["name"], name, "metadefs/{path}");
     }
     app().get("/v2/schemas/metadefs/image").assert_error(404, "metadefs/image");
+}
+
+// Atomic writes (issue 18): what Glance writes in one transaction is one D1
+// batch here.
+
+/// The body of a `POST .../tags` with these names.
+fn tag_list(names: &BTreeSet<String>) -> Value {
+    json!({"tags": names.iter().map(|n| json!({"name": n})).collect::<Vec<_>>()})
+}
+
+#[test]
+fn concurrent_tag_replacements_leave_exactly_one_requests_set() {
+    // Several "replace all tags" calls at once, each with its own set, for
+    // a few rounds: each must leave the namespace with exactly one of the
+    // sets (they used to delete and insert one statement at a time, and
+    // two requests' inserts interleaved into a mix).
+    const WRITERS: usize = 4;
+    const TAGS: usize = 8;
+    const ROUNDS: usize = 5;
+    let (_, path) = namespace(json!({}));
+    for round in 0..ROUNDS {
+        let sets: Vec<BTreeSet<String>> =
+            (0..WRITERS).map(|w| (0..TAGS).map(|i| format!("r{round}-w{w}-t{i}")).collect()).collect();
+        let start = Arc::new(Barrier::new(WRITERS));
+        let writers: Vec<_> = sets
+            .iter()
+            .map(|set| {
+                let (path, body, start) = (path.clone(), tag_list(set), Arc::clone(&start));
+                thread::spawn(move || {
+                    start.wait();
+                    app().post_json(&format!("{path}/tags"), &body)
+                })
+            })
+            .collect();
+        for reply in writers.into_iter().map(|w| w.join().unwrap()) {
+            assert_eq!(reply.status, 201, "round {round}: {}", String::from_utf8_lossy(&reply.body));
+        }
+        let left: BTreeSet<String> = tag_names(&path).into_iter().collect();
+        assert!(sets.contains(&left), "round {round}: the tags left are no single request's set: {left:?}");
+    }
+}
+
+#[test]
+fn an_append_that_collides_adds_none_of_its_tags() {
+    let (_, path) = namespace(json!({"tags": [{"name": "kept"}]}));
+    let body = json!({"tags": [{"name": "fresh-1"}, {"name": "kept"}, {"name": "fresh-2"}]});
+    app()
+        .request(
+            "POST",
+            &format!("{path}/tags"),
+            &[("Content-Type", "application/json"), ("X-Openstack-Append", "true")],
+            Some(body.to_string().as_bytes()),
+        )
+        .assert_error(409, "name=kept");
+    assert_eq!(tag_names(&path), ["kept"], "a refused append adds nothing");
+}
+
+#[test]
+fn a_namespace_is_created_with_all_its_contents_or_not_at_all() {
+    let (name, path) = namespace(json!({
+        "tags": [{"name": "t1"}, {"name": "t2"}],
+        "objects": [{"name": "o1"}, {"name": "o2"}],
+        "properties": {"p1": {"title": "P", "type": "string"}},
+        "resource_type_associations": [{"name": "OS::Glance::Image", "prefix": "x_"}],
+    }));
+    let shown = ok(app().get(&path), 200);
+    assert_eq!(shown["tags"], json!([{"name": "t1"}, {"name": "t2"}]));
+    assert_eq!(shown["objects"].as_array().unwrap().len(), 2);
+    assert_eq!(shown["resource_type_associations"][0]["prefix"], "x_");
+    // Created again under the same name with other contents: refused whole,
+    // and what exists is untouched.
+    let again = json!({"namespace": name, "tags": [{"name": "t3"}], "objects": [{"name": "o3"}]});
+    app().post_json("/v2/metadefs/namespaces", &again).assert_error(409, "already exists");
+    assert_eq!(tag_names(&path), ["t1", "t2"]);
+    let objects = ok(app().get(&format!("{path}/objects")), 200);
+    assert_eq!(objects["objects"].as_array().unwrap().len(), 2, "{objects}");
+    // Deleted with all of it: a namespace made anew under the name is empty.
+    ok(delete(&path), 204);
+    namespace_named(&name);
+    let fresh = ok(app().get(&path), 200);
+    for key in ["tags", "objects", "properties", "resource_type_associations"] {
+        assert!(fresh.get(key).is_none(), "{key} survived the delete: {fresh}");
+    }
+    ok(delete(&path), 204);
+}
+
+fn namespace_named(name: &str) {
+    ok(app().post_json("/v2/metadefs/namespaces", &json!({"namespace": name, "visibility": "public"})), 201);
+}
+
+// Glance's schema rules: each refusal is a JSON 400 naming the problem.
+
+/// Asserts `reply` is a 400 whose message mentions `needle`.
+fn refused(reply: Reply, needle: &str) {
+    reply.assert_error(400, needle);
+}
+
+#[test]
+fn a_tag_name_longer_than_80_characters_is_refused_everywhere() {
+    let (_, path) = namespace(json!({}));
+    let long = "t".repeat(81);
+    refused(app().post_json(&format!("{path}/tags"), &json!({"tags": [{"name": long}]})), "at most 80");
+    refused(app().request("POST", &format!("{path}/tags/{long}"), &[], None), "at most 80");
+    ok(app().request("POST", &format!("{path}/tags/short"), &[], None), 201);
+    refused(put_json(&format!("{path}/tags/short"), &json!({"name": long})), "at most 80");
+    let body = json!({"namespace": format!("OS::Test::{}", unique_tag()), "tags": [{"name": long}]});
+    refused(app().post_json("/v2/metadefs/namespaces", &body), "at most 80");
+    assert_eq!(tag_names(&path), ["short"]);
+    let at_limit = "t".repeat(80);
+    ok(app().request("POST", &format!("{path}/tags/{at_limit}"), &[], None), 201);
+}
+
+#[test]
+fn property_definitions_glance_refuses_are_refused() {
+    let (_, path) = namespace(json!({}));
+    let property = |extra: Value| {
+        let mut body = json!({"name": "p", "title": "P", "type": "array"});
+        body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        body
+    };
+    for (extra, needle) in [
+        (json!({"items": 5}), "'items' of the property 'p' must be an object"),
+        (json!({"items": {"type": "text"}}), "Invalid 'type' \"text\" of the 'items'"),
+        (json!({"items": {"enum": "a"}}), "'enum' of the 'items'"),
+        (json!({"description": 5}), "'description' of the property 'p' must be a string"),
+        (json!({"pattern": 5}), "'pattern' of the property 'p' must be a string"),
+        (json!({"operators": [1, 2]}), "'operators' of the property 'p' must be a list of strings"),
+        (json!({"operators": "<or>"}), "'operators'"),
+        (json!({"minItems": -1}), "'minItems'"),
+        (json!({"required": ["a", "a"]}), "lists 'a' twice"),
+        (json!({"name": "p".repeat(81)}), "property name is 81 characters"),
+    ] {
+        refused(app().post_json(&format!("{path}/properties"), &property(extra.clone())), needle);
+    }
+    assert_eq!(ok(app().get(&format!("{path}/properties")), 200)["properties"], json!({}));
+    // The same rules on update, inside objects and inside a new namespace.
+    ok(app().post_json(&format!("{path}/properties"), &property(json!({"items": {"type": "string"}}))), 201);
+    refused(put_json(&format!("{path}/properties/p"), &property(json!({"items": 5}))), "'items'");
+    let object = json!({"name": "o", "properties": {"q": {"title": "Q", "type": "string", "operators": [1]}}});
+    refused(app().post_json(&format!("{path}/objects"), &object), "'operators' of the property 'q'");
+    let name = format!("OS::Test::{}", unique_tag());
+    let body = json!({"namespace": name, "properties": {"q": {"title": "Q", "type": "string", "description": []}}});
+    refused(app().post_json("/v2/metadefs/namespaces", &body), "'description' of the property 'q'");
+    app().get(&format!("/v2/metadefs/namespaces/{name}")).assert_error(404, &name);
+}
+
+#[test]
+fn names_and_texts_longer_than_glance_allows_are_refused() {
+    let (_, path) = namespace(json!({}));
+    let long = |n: usize| "x".repeat(n);
+    for (body, needle) in [
+        (json!({"namespace": long(81)}), "namespace name is 81 characters"),
+        (json!({"namespace": unique_tag(), "display_name": long(81)}), "'display_name'"),
+        (json!({"namespace": unique_tag(), "description": long(501)}), "'description'"),
+        (json!({"namespace": unique_tag(), "owner": long(256)}), "'owner'"),
+        (json!({"namespace": unique_tag(), "objects": [{"name": long(81)}]}), "object name is 81 characters"),
+        (json!({"namespace": unique_tag(), "resource_type_associations": [{"name": long(81)}]}), "resource type"),
+    ] {
+        refused(app().post_json("/v2/metadefs/namespaces", &body), needle);
+    }
+    refused(put_json(&path, &json!({"display_name": long(81)})), "'display_name'");
+    refused(app().post_json(&format!("{path}/objects"), &json!({"name": long(81)})), "object name is 81");
+    for (body, needle) in [
+        (json!({"name": long(81)}), "resource type name is 81 characters"),
+        (json!({"name": "OS::Glance::Image", "prefix": long(81)}), "'prefix'"),
+        (json!({"name": "OS::Glance::Image", "properties_target": long(81)}), "'properties_target'"),
+    ] {
+        refused(app().post_json(&format!("{path}/resource_types"), &body), needle);
+    }
+    assert_eq!(ok(app().get(&format!("{path}/resource_types")), 200)["resource_type_associations"], json!([]));
 }

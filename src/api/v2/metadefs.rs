@@ -5,7 +5,8 @@
 //! Every handler reads: find the namespace the caller may see (404
 //! otherwise), check the write right (403, admin only) and the protection
 //! of what it deletes, parse the body with `domain::metadefs`, apply it to
-//! the store, render the view.
+//! the store, render the view. Refusals are `MetadefError`s; `src/error.rs`
+//! gives each its status.
 
 use serde_json::{json, Value};
 use worker::{Request, Response};
@@ -16,7 +17,7 @@ use crate::domain::access::policy;
 use crate::domain::metadefs::{
     self as md, apply_namespace_update, association_json, check_name, namespace_json, object_json, parse_association,
     parse_new_namespace, parse_object, parse_property, parse_tag_rename, parse_tags, properties_map, property_json,
-    resource_type_json, strip_prefix, tag_json, Contents, Namespace, NamespaceQuery, Tag,
+    resource_type_json, strip_prefix, tag_json, Contents, Item, MetadefError, Namespace, NamespaceQuery, Tag,
 };
 use crate::error::ApiError;
 use crate::router::MetadefRoute;
@@ -60,27 +61,30 @@ pub async fn handle(app: &App, req: &mut Request, route: MetadefRoute, query: &s
 
 // Access.
 
-fn namespace_not_found(ns: &str) -> ApiError {
-    ApiError::not_found(format!("Metadata definition namespace={ns} was not found."))
+fn namespace_not_found(ns: &str) -> MetadefError {
+    MetadefError::NamespaceNotFound(ns.to_owned())
 }
 
-fn missing(what: &str, name: &str, ns: &str) -> ApiError {
-    ApiError::not_found(format!("Metadata definition {what}={name} was not found in namespace={ns}."))
+fn missing(item: Item, name: &str, ns: &str) -> MetadefError {
+    MetadefError::NotFound { item, name: name.to_owned(), namespace: ns.to_owned() }
 }
 
-/// A store write, with a duplicate name reported as 409 `conflict`.
-fn or_conflict(result: Result<(), StoreError>, conflict: impl FnOnce() -> String) -> Result<(), ApiError> {
+/// A store write whose `Duplicate` means `taken` (a name in use), and
+/// whose `false` means the namespace went away meanwhile.
+fn written(result: Result<bool, StoreError>, ns: &str, taken: impl FnOnce() -> MetadefError) -> Result<(), ApiError> {
     match result {
-        Err(StoreError::Duplicate) => Err(ApiError::conflict(conflict())),
-        other => other.map_err(ApiError::from),
+        Ok(true) => Ok(()),
+        Ok(false) => Err(namespace_not_found(ns).into()),
+        Err(StoreError::Duplicate) => Err(taken().into()),
+        Err(other) => Err(other.into()),
     }
 }
 
-fn check_write(app: &App) -> Result<(), ApiError> {
+fn check_write(app: &App) -> Result<(), MetadefError> {
     if policy::may_write_metadefs(app.caller.caller()) {
         Ok(())
     } else {
-        Err(ApiError::forbidden("Only administrators may change metadata definitions."))
+        Err(MetadefError::WriteForbidden)
     }
 }
 
@@ -89,7 +93,7 @@ async fn readable(app: &App, ns: &str) -> Result<Namespace, ApiError> {
     let namespace = app.metadefs.namespace(ns).await?.ok_or_else(|| namespace_not_found(ns))?;
     let public = namespace.visibility == md::NamespaceVisibility::Public;
     if !policy::can_see_namespace(app.caller.caller(), namespace.owner.as_deref(), public) {
-        return Err(namespace_not_found(ns));
+        return Err(namespace_not_found(ns).into());
     }
     Ok(namespace)
 }
@@ -99,17 +103,6 @@ async fn writable(app: &App, ns: &str) -> Result<Namespace, ApiError> {
     let namespace = readable(app, ns).await?;
     check_write(app)?;
     Ok(namespace)
-}
-
-/// Nothing is deleted from a protected namespace (403), as Glance.
-fn check_unprotected(namespace: &Namespace, what: &str) -> Result<(), ApiError> {
-    if namespace.protected {
-        return Err(ApiError::forbidden(format!(
-            "Cannot delete {what} of namespace {}: it is protected (set protected to false first).",
-            namespace.namespace
-        )));
-    }
-    Ok(())
 }
 
 /// The prefix the namespace's association with `?resource_type=` gives
@@ -157,24 +150,11 @@ async fn list_namespaces(app: &App, raw_query: &str) -> Result<Response, ApiErro
 async fn create_namespace(app: &App, req: &mut Request) -> Result<Response, ApiError> {
     check_write(app)?;
     let body = read_json(req).await?;
-    let now = now();
-    let new = parse_new_namespace(&body, app.caller.project_id.as_deref(), &now)?;
-    let name = new.namespace.namespace.clone();
-    or_conflict(app.metadefs.insert_namespace(&new.namespace).await, || {
-        format!("Metadata definition namespace={name} already exists.")
-    })?;
-    for object in &new.contents.objects {
-        app.metadefs.insert_definition(Kind::Object, &name, object).await?;
-    }
-    for property in &new.contents.properties {
-        app.metadefs.insert_definition(Kind::Property, &name, property).await?;
-    }
-    for tag in &new.contents.tags {
-        app.metadefs.insert_tag(&name, tag).await?;
-    }
-    for association in &new.contents.associations {
-        app.metadefs.insert_association(&name, association).await?;
-    }
+    let new = parse_new_namespace(&body, app.caller.project_id.as_deref(), &now())?;
+    match app.metadefs.create_namespace(&new).await {
+        Err(StoreError::Duplicate) => Err(MetadefError::NamespaceExists(new.namespace.namespace.clone()).into()),
+        other => other.map_err(ApiError::from),
+    }?;
     json_response(201, &namespace_json(&new.namespace, Some(&new.contents), None))
 }
 
@@ -189,29 +169,24 @@ async fn update_namespace(app: &App, req: &mut Request, ns: &str) -> Result<Resp
     let current = writable(app, ns).await?;
     let body = read_json(req).await?;
     let updated = apply_namespace_update(&current, &body, &now())?;
-    or_conflict(app.metadefs.update_namespace(ns, &updated).await, || {
-        format!("Metadata definition namespace={} already exists.", updated.namespace)
+    written(app.metadefs.update_namespace(ns, &updated).await, ns, || {
+        MetadefError::NamespaceExists(updated.namespace.clone())
     })?;
     json_response(200, &namespace_json(&updated, None, None))
 }
 
 async fn delete_namespace(app: &App, ns: &str) -> Result<Response, ApiError> {
-    let namespace = writable(app, ns).await?;
-    if namespace.protected {
-        return Err(ApiError::forbidden(format!(
-            "Namespace {ns} is protected and cannot be deleted (set protected to false first)."
-        )));
-    }
+    writable(app, ns).await?.check_deletable()?;
     app.metadefs.delete_namespace(ns).await?;
     no_content()
 }
 
 // Objects and properties.
 
-fn noun(kind: Kind) -> &'static str {
+fn item(kind: Kind) -> Item {
     match kind {
-        Kind::Object => "object",
-        Kind::Property => "property",
+        Kind::Object => Item::Object,
+        Kind::Property => Item::Property,
     }
 }
 
@@ -229,7 +204,8 @@ async fn list_objects(app: &App, ns: &str) -> Result<Response, ApiError> {
 
 async fn show_object(app: &App, ns: &str, name: &str) -> Result<Response, ApiError> {
     readable(app, ns).await?;
-    let object = app.metadefs.definition(Kind::Object, ns, name).await?.ok_or_else(|| missing("object", name, ns))?;
+    let object =
+        app.metadefs.definition(Kind::Object, ns, name).await?.ok_or_else(|| missing(Item::Object, name, ns))?;
     json_response(200, &object_json(ns, &object))
 }
 
@@ -242,14 +218,12 @@ async fn list_properties(app: &App, ns: &str) -> Result<Response, ApiError> {
 async fn show_property(app: &App, ns: &str, requested: &str, query: &str) -> Result<Response, ApiError> {
     readable(app, ns).await?;
     let prefix = prefix_for(app, ns, query).await?;
-    let name = strip_prefix(requested, prefix.as_deref()).ok_or_else(|| {
-        ApiError::not_found(format!(
-            "Property {requested} does not start with the prefix '{}' of the resource type association.",
-            prefix.as_deref().unwrap_or_default()
-        ))
+    let name = strip_prefix(requested, prefix.as_deref()).ok_or_else(|| MetadefError::NotPrefixed {
+        requested: requested.to_owned(),
+        prefix: prefix.clone().unwrap_or_default(),
     })?;
     let property =
-        app.metadefs.definition(Kind::Property, ns, name).await?.ok_or_else(|| missing("property", name, ns))?;
+        app.metadefs.definition(Kind::Property, ns, name).await?.ok_or_else(|| missing(Item::Property, name, ns))?;
     json_response(200, &property_json(&property, requested))
 }
 
@@ -260,19 +234,23 @@ fn render(kind: Kind, ns: &str, definition: &md::Definition) -> Value {
     }
 }
 
-fn parse_definition(kind: Kind, body: &Value, now: &str) -> Result<md::Definition, ApiError> {
-    Ok(match kind {
-        Kind::Object => parse_object(body, now)?,
-        Kind::Property => parse_property(body, None, now)?,
-    })
+fn parse_definition(kind: Kind, body: &Value, now: &str) -> Result<md::Definition, md::Invalid> {
+    match kind {
+        Kind::Object => parse_object(body, now),
+        Kind::Property => parse_property(body, None, now),
+    }
+}
+
+fn definition_exists(kind: Kind, name: &str, ns: &str) -> MetadefError {
+    MetadefError::Exists { item: item(kind), name: name.to_owned(), namespace: ns.to_owned() }
 }
 
 async fn create_definition(app: &App, req: &mut Request, kind: Kind, ns: &str) -> Result<Response, ApiError> {
     writable(app, ns).await?;
     let body = read_json(req).await?;
     let definition = parse_definition(kind, &body, &now())?;
-    or_conflict(app.metadefs.insert_definition(kind, ns, &definition).await, || {
-        format!("Metadata definition {}={} already exists in namespace={ns}.", noun(kind), definition.name)
+    written(app.metadefs.insert_definition(kind, ns, &definition).await, ns, || {
+        definition_exists(kind, &definition.name, ns)
     })?;
     json_response(201, &render(kind, ns, &definition))
 }
@@ -285,7 +263,7 @@ async fn update_definition(
     name: &str,
 ) -> Result<Response, ApiError> {
     writable(app, ns).await?;
-    let current = app.metadefs.definition(kind, ns, name).await?.ok_or_else(|| missing(noun(kind), name, ns))?;
+    let current = app.metadefs.definition(kind, ns, name).await?.ok_or_else(|| missing(item(kind), name, ns))?;
     let mut body = read_json(req).await?;
     // The name may stay implicit: the URL gives it.
     if let Some(map) = body.as_object_mut() {
@@ -293,32 +271,31 @@ async fn update_definition(
     }
     let mut updated = parse_definition(kind, &body, &now())?;
     updated.created_at = current.created_at;
-    or_conflict(app.metadefs.update_definition(kind, ns, name, &updated).await, || {
-        format!("Metadata definition {}={} already exists in namespace={ns}.", noun(kind), updated.name)
-    })?;
+    match app.metadefs.update_definition(kind, ns, name, &updated).await {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(missing(item(kind), name, ns).into()),
+        Err(StoreError::Duplicate) => Err(definition_exists(kind, &updated.name, ns).into()),
+        Err(other) => Err(ApiError::from(other)),
+    }?;
     json_response(200, &render(kind, ns, &updated))
 }
 
 async fn delete_definitions(app: &App, kind: Kind, ns: &str, name: Option<&str>) -> Result<Response, ApiError> {
     let namespace = writable(app, ns).await?;
     let what = match (kind, name) {
-        (_, Some(name)) => format!("{} {name}", noun(kind)),
+        (_, Some(name)) => format!("{} {name}", item(kind)),
         (Kind::Object, None) => "the objects".to_owned(),
         (Kind::Property, None) => "the properties".to_owned(),
     };
     if let Some(name) = name {
-        app.metadefs.definition(kind, ns, name).await?.ok_or_else(|| missing(noun(kind), name, ns))?;
+        app.metadefs.definition(kind, ns, name).await?.ok_or_else(|| missing(item(kind), name, ns))?;
     }
-    check_unprotected(&namespace, &what)?;
+    namespace.check_contents_deletable(what)?;
     app.metadefs.delete_definitions(kind, ns, name).await?;
     no_content()
 }
 
 // Tags.
-
-fn tag_conflict(name: &str, ns: &str) -> String {
-    format!("A metadata tag with name={name} already exists in namespace={ns}.")
-}
 
 async fn list_tags(app: &App, ns: &str) -> Result<Response, ApiError> {
     readable(app, ns).await?;
@@ -327,28 +304,31 @@ async fn list_tags(app: &App, ns: &str) -> Result<Response, ApiError> {
 }
 
 /// `POST .../tags`: with `X-Openstack-Append: true` the tags join the
-/// namespace's; otherwise they replace them.
+/// namespace's; otherwise they replace them. Either way in one batch: all
+/// of the request's tags are written or none.
 async fn create_tags(app: &App, req: &mut Request, ns: &str) -> Result<Response, ApiError> {
     writable(app, ns).await?;
     let append = header(req, "X-Openstack-Append").is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
-    let body = read_json(req).await?;
-    let tags = match parse_tags(&body, &now()) {
-        Ok(tags) => tags,
-        Err(Ok(duplicate)) => return Err(ApiError::conflict(tag_conflict(&duplicate, ns))),
-        Err(Err(invalid)) => return Err(invalid.into()),
-    };
-    if append {
-        let existing = app.metadefs.tags(ns).await?;
-        if let Some(tag) = tags.iter().find(|t| existing.iter().any(|e| e.name == t.name)) {
-            return Err(ApiError::conflict(tag_conflict(&tag.name, ns)));
-        }
-    } else {
-        app.metadefs.delete_tags(ns, None).await?;
-    }
-    for tag in &tags {
-        or_conflict(app.metadefs.insert_tag(ns, tag).await, || tag_conflict(&tag.name, ns))?;
+    let tags = parse_tags(&read_json(req).await?, ns, &now())?;
+    match app.metadefs.insert_tags(ns, &tags, !append).await {
+        Ok(true) => {}
+        Ok(false) => return Err(namespace_not_found(ns).into()),
+        Err(StoreError::Duplicate) => return Err(taken_tag(app, ns, &tags).await?.into()),
+        Err(other) => return Err(other.into()),
     }
     json_response(201, &json!({ "tags": tags.iter().map(tag_json).collect::<Vec<_>>() }))
+}
+
+/// The conflict of an append refused because the namespace has one of
+/// `tags` (the names within one request are distinct already).
+async fn taken_tag(app: &App, ns: &str, tags: &[Tag]) -> Result<MetadefError, ApiError> {
+    let existing = app.metadefs.tags(ns).await?;
+    let taken = tags.iter().find(|t| existing.iter().any(|e| e.name == t.name)).or(tags.first());
+    Ok(MetadefError::TagExists { name: taken.map(|t| t.name.clone()).unwrap_or_default(), namespace: ns.to_owned() })
+}
+
+fn tag_exists(name: &str, ns: &str) -> MetadefError {
+    MetadefError::TagExists { name: name.to_owned(), namespace: ns.to_owned() }
 }
 
 async fn create_tag(app: &App, ns: &str, name: &str) -> Result<Response, ApiError> {
@@ -356,13 +336,13 @@ async fn create_tag(app: &App, ns: &str, name: &str) -> Result<Response, ApiErro
     check_name(name, md::MAX_TAG, "tag")?;
     let now = now();
     let tag = Tag { name: name.to_owned(), created_at: now.clone(), updated_at: now };
-    or_conflict(app.metadefs.insert_tag(ns, &tag).await, || tag_conflict(name, ns))?;
+    written(app.metadefs.insert_tags(ns, std::slice::from_ref(&tag), false).await, ns, || tag_exists(name, ns))?;
     json_response(201, &tag_json(&tag))
 }
 
 async fn find_tag(app: &App, ns: &str, name: &str) -> Result<Tag, ApiError> {
     let tags = app.metadefs.tags(ns).await?;
-    tags.into_iter().find(|t| t.name == name).ok_or_else(|| missing("tag", name, ns))
+    Ok(tags.into_iter().find(|t| t.name == name).ok_or_else(|| missing(Item::Tag, name, ns))?)
 }
 
 async fn show_tag(app: &App, ns: &str, name: &str) -> Result<Response, ApiError> {
@@ -375,8 +355,12 @@ async fn rename_tag(app: &App, req: &mut Request, ns: &str, name: &str) -> Resul
     let current = find_tag(app, ns, name).await?;
     let new_name = parse_tag_rename(&read_json(req).await?)?;
     let now = now();
-    let renamed = app.metadefs.rename_tag(ns, name, &new_name, &now).await;
-    or_conflict(renamed.map(|_| ()), || tag_conflict(&new_name, ns))?;
+    match app.metadefs.rename_tag(ns, name, &new_name, &now).await {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(missing(Item::Tag, name, ns).into()),
+        Err(StoreError::Duplicate) => Err(tag_exists(&new_name, ns).into()),
+        Err(other) => Err(ApiError::from(other)),
+    }?;
     json_response(200, &tag_json(&Tag { name: new_name, created_at: current.created_at, updated_at: now }))
 }
 
@@ -385,7 +369,7 @@ async fn delete_tags(app: &App, ns: &str, name: Option<&str>) -> Result<Response
     if let Some(name) = name {
         find_tag(app, ns, name).await?;
     }
-    check_unprotected(&namespace, &name.map_or("the tags".to_owned(), |n| format!("tag {n}")))?;
+    namespace.check_contents_deletable(name.map_or("the tags".to_owned(), |n| format!("tag {n}")))?;
     app.metadefs.delete_tags(ns, name).await?;
     no_content()
 }
@@ -394,7 +378,7 @@ async fn delete_tags(app: &App, ns: &str, name: Option<&str>) -> Result<Response
 
 async fn list_resource_types(app: &App) -> Result<Response, ApiError> {
     if !policy::may_read_metadefs(app.caller.caller()) {
-        return Err(ApiError::forbidden("You are not permitted to list resource types."));
+        return Err(MetadefError::ReadForbidden.into());
     }
     let types = app.metadefs.resource_types().await?;
     json_response(200, &json!({ "resource_types": types.iter().map(resource_type_json).collect::<Vec<_>>() }))
@@ -412,8 +396,9 @@ async fn list_associations(app: &App, ns: &str) -> Result<Response, ApiError> {
 async fn associate(app: &App, req: &mut Request, ns: &str) -> Result<Response, ApiError> {
     writable(app, ns).await?;
     let association = parse_association(&read_json(req).await?, &now())?;
-    or_conflict(app.metadefs.insert_association(ns, &association).await, || {
-        format!("The resource type {} is already associated with namespace={ns}.", association.resource_type)
+    written(app.metadefs.insert_association(ns, &association).await, ns, || MetadefError::AlreadyAssociated {
+        resource_type: association.resource_type.clone(),
+        namespace: ns.to_owned(),
     })?;
     json_response(201, &association_json(&association))
 }
@@ -422,11 +407,11 @@ async fn dissociate(app: &App, ns: &str, resource_type: &str) -> Result<Response
     let namespace = writable(app, ns).await?;
     let associations = app.metadefs.associations(ns).await?;
     if !associations.iter().any(|a| a.resource_type == resource_type) {
-        return Err(ApiError::not_found(format!(
-            "The resource type {resource_type} is not associated with namespace={ns}."
-        )));
+        return Err(
+            MetadefError::NotAssociated { resource_type: resource_type.to_owned(), namespace: ns.to_owned() }.into()
+        );
     }
-    check_unprotected(&namespace, &format!("the association with {resource_type}"))?;
+    namespace.check_contents_deletable(format!("the association with {resource_type}"))?;
     app.metadefs.delete_association(ns, resource_type).await?;
     no_content()
 }

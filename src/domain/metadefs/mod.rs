@@ -4,53 +4,28 @@
 //! records, the validation of request bodies, the JSON views, the prefix
 //! rules of `?resource_type=` and the namespace list query. Who may read or
 //! write is in [`crate::domain::access::policy`].
+//!
+//! - `parse`: request bodies to records, with Glance's schema
+//!   rules (lengths, field types, property definitions);
+//! - `error`: [`MetadefError`], every reason a request is
+//!   refused, mapped to HTTP only in `src/error.rs`.
 
 use serde_json::{json, Map, Value};
 
 use crate::domain::listing::{DEFAULT_LIMIT, MAX_LIMIT};
 
-/// A request body or query the catalog refuses (400).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct Invalid(pub String);
+mod error;
+mod parse;
+
+pub use error::{Invalid, Item, MetadefError};
+pub use parse::{
+    apply_namespace_update, check_name, parse_association, parse_new_namespace, parse_object, parse_property,
+    parse_tag_rename, parse_tags, MAX_DESCRIPTION, MAX_DISPLAY_NAME, MAX_NAME, MAX_OWNER, MAX_TAG, PROPERTY_TYPES,
+};
 
 fn invalid<T>(message: impl Into<String>) -> Result<T, Invalid> {
     Err(Invalid(message.into()))
 }
-
-/// Longest namespace, object and property name (Glance's schemas).
-pub const MAX_NAME: usize = 80;
-/// Longest tag name.
-pub const MAX_TAG: usize = 255;
-
-/// The JSON types a property definition may declare.
-pub const PROPERTY_TYPES: [&str; 6] = ["array", "boolean", "integer", "number", "object", "string"];
-
-/// The fields of a property definition besides `name` (Glance's
-/// `PropertyType`); anything else is refused.
-const PROPERTY_FIELDS: [&str; 18] = [
-    "title",
-    "description",
-    "type",
-    "default",
-    "minimum",
-    "maximum",
-    "minLength",
-    "maxLength",
-    "pattern",
-    "enum",
-    "items",
-    "uniqueItems",
-    "additionalItems",
-    "readonly",
-    "operators",
-    "minItems",
-    "maxItems",
-    "additionalProperties",
-];
-
-/// Fields a client may echo back from a view; ignored on writes.
-const READ_ONLY: [&str; 4] = ["created_at", "updated_at", "schema", "self"];
 
 /// Who may see a namespace.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -175,283 +150,23 @@ pub struct NewNamespace {
     pub contents: Contents,
 }
 
-fn object_of(body: &Value) -> Result<&Map<String, Value>, Invalid> {
-    body.as_object().ok_or_else(|| Invalid("The request body must be a JSON object.".into()))
-}
-
-fn name_field(body: &Map<String, Value>, key: &str, max: usize, what: &str) -> Result<String, Invalid> {
-    match body.get(key) {
-        Some(Value::String(s)) => check_name(s, max, what).map(|_| s.clone()),
-        Some(_) => invalid(format!("The {what} name must be a string.")),
-        None => invalid(format!("The {what} needs a '{key}'.")),
-    }
-}
-
-/// Checks a name taken from a body or a URL.
-pub fn check_name(name: &str, max: usize, what: &str) -> Result<(), Invalid> {
-    if name.trim().is_empty() {
-        return invalid(format!("The {what} name may not be empty."));
-    }
-    if name.chars().count() > max {
-        return invalid(format!("The {what} name is longer than {max} characters."));
-    }
-    Ok(())
-}
-
-fn optional_text(body: &Map<String, Value>, key: &str) -> Result<Option<String>, Invalid> {
-    match body.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(_) => invalid(format!("'{key}' must be a string.")),
-    }
-}
-
-fn reject_unknown(body: &Map<String, Value>, known: &[&str], what: &str) -> Result<(), Invalid> {
-    match body.keys().find(|k| !known.contains(&k.as_str()) && !READ_ONLY.contains(&k.as_str())) {
-        Some(key) => invalid(format!("Additional properties are not allowed ('{key}' was unexpected) in the {what}.")),
-        None => Ok(()),
-    }
-}
-
-fn visibility_field(body: &Map<String, Value>) -> Result<Option<NamespaceVisibility>, Invalid> {
-    match body.get("visibility") {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => NamespaceVisibility::parse(s)
-            .map(Some)
-            .ok_or_else(|| Invalid(format!("Invalid visibility '{s}': it must be 'public' or 'private'."))),
-        Some(_) => invalid("'visibility' must be a string."),
-    }
-}
-
-fn protected_field(body: &Map<String, Value>) -> Result<Option<bool>, Invalid> {
-    match body.get("protected") {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Bool(b)) => Ok(Some(*b)),
-        Some(_) => invalid("'protected' must be a boolean."),
-    }
-}
-
-const NAMESPACE_FIELDS: [&str; 10] = [
-    "namespace",
-    "display_name",
-    "description",
-    "visibility",
-    "protected",
-    "owner",
-    "objects",
-    "properties",
-    "tags",
-    "resource_type_associations",
-];
-
-/// Validates a namespace creation body. The namespace belongs to `owner`
-/// (the caller's project) unless the body names one.
-pub fn parse_new_namespace(body: &Value, owner: Option<&str>, now: &str) -> Result<NewNamespace, Invalid> {
-    let body = object_of(body)?;
-    reject_unknown(body, &NAMESPACE_FIELDS, "namespace")?;
-    let namespace = Namespace {
-        namespace: name_field(body, "namespace", MAX_NAME, "namespace")?,
-        display_name: optional_text(body, "display_name")?,
-        description: optional_text(body, "description")?,
-        visibility: visibility_field(body)?.unwrap_or(NamespaceVisibility::Private),
-        protected: protected_field(body)?.unwrap_or(false),
-        owner: optional_text(body, "owner")?.or_else(|| owner.map(str::to_owned)),
-        created_at: now.to_owned(),
-        updated_at: now.to_owned(),
-    };
-    let mut contents = Contents::default();
-    if let Some(objects) = body.get("objects").filter(|v| !v.is_null()) {
-        let list = objects.as_array().ok_or_else(|| Invalid("'objects' must be a list.".into()))?;
-        for object in list {
-            contents.objects.push(parse_object(object, now)?);
+impl Namespace {
+    /// A protected namespace cannot be deleted.
+    pub fn check_deletable(&self) -> Result<(), MetadefError> {
+        if self.protected {
+            return Err(MetadefError::NamespaceProtected(self.namespace.clone()));
         }
+        Ok(())
     }
-    if let Some(properties) = body.get("properties").filter(|v| !v.is_null()) {
-        let map = properties.as_object().ok_or_else(|| Invalid("'properties' must be an object.".into()))?;
-        for (name, definition) in map {
-            contents.properties.push(parse_property(definition, Some(name), now)?);
-        }
-    }
-    if let Some(tags) = body.get("tags").filter(|v| !v.is_null()) {
-        contents.tags = parse_tag_list(tags, now)?;
-    }
-    if let Some(associations) = body.get("resource_type_associations").filter(|v| !v.is_null()) {
-        let list =
-            associations.as_array().ok_or_else(|| Invalid("'resource_type_associations' must be a list.".into()))?;
-        for association in list {
-            contents.associations.push(parse_association(association, now)?);
-        }
-    }
-    for (what, names) in [
-        ("object", contents.objects.iter().map(|d| d.name.as_str()).collect::<Vec<_>>()),
-        ("tag", contents.tags.iter().map(|t| t.name.as_str()).collect()),
-        ("resource type association", contents.associations.iter().map(|a| a.resource_type.as_str()).collect()),
-    ] {
-        if let Some(name) = first_duplicate(&names) {
-            return invalid(format!("Duplicate {what} '{name}' in the request."));
-        }
-    }
-    Ok(NewNamespace { namespace, contents })
-}
 
-fn first_duplicate<'a>(names: &[&'a str]) -> Option<&'a str> {
-    names.iter().enumerate().find(|(i, n)| names[..*i].contains(n)).map(|(_, n)| *n)
-}
-
-/// Applies a `PUT /v2/metadefs/namespaces/{ns}` body to `current`: the
-/// fields the body carries replace the current ones.
-pub fn apply_namespace_update(current: &Namespace, body: &Value, now: &str) -> Result<Namespace, Invalid> {
-    let map = object_of(body)?;
-    reject_unknown(map, &NAMESPACE_FIELDS, "namespace")?;
-    let mut updated = current.clone();
-    if map.contains_key("namespace") {
-        updated.namespace = name_field(map, "namespace", MAX_NAME, "namespace")?;
-    }
-    if map.contains_key("display_name") {
-        updated.display_name = optional_text(map, "display_name")?;
-    }
-    if map.contains_key("description") {
-        updated.description = optional_text(map, "description")?;
-    }
-    if let Some(visibility) = visibility_field(map)? {
-        updated.visibility = visibility;
-    }
-    if let Some(protected) = protected_field(map)? {
-        updated.protected = protected;
-    }
-    if let Some(owner) = optional_text(map, "owner")? {
-        updated.owner = Some(owner);
-    }
-    updated.updated_at = now.to_owned();
-    Ok(updated)
-}
-
-/// Validates an object definition (`name`, `description`, `required`,
-/// `properties`).
-pub fn parse_object(body: &Value, now: &str) -> Result<Definition, Invalid> {
-    let map = object_of(body)?;
-    reject_unknown(map, &["name", "description", "required", "properties"], "object")?;
-    let name = name_field(map, "name", MAX_NAME, "object")?;
-    let mut definition = Map::new();
-    if let Some(description) = optional_text(map, "description")? {
-        definition.insert("description".into(), Value::String(description));
-    }
-    match map.get("required") {
-        None | Some(Value::Null) => {}
-        Some(Value::Array(items)) if items.iter().all(Value::is_string) => {
-            definition.insert("required".into(), Value::Array(items.clone()));
+    /// Nothing is deleted from a protected namespace, as in Glance; `what`
+    /// names what the request would delete (`tag t`, `the objects`).
+    pub fn check_contents_deletable(&self, what: impl Into<String>) -> Result<(), MetadefError> {
+        if self.protected {
+            return Err(MetadefError::ContentsProtected { namespace: self.namespace.clone(), what: what.into() });
         }
-        Some(_) => return invalid("'required' must be a list of property names."),
+        Ok(())
     }
-    let mut properties = Map::new();
-    match map.get("properties") {
-        None | Some(Value::Null) => {}
-        Some(Value::Object(given)) => {
-            for (key, value) in given {
-                let property = parse_property(value, Some(key), now)?;
-                properties.insert(property.name, Value::Object(property.body));
-            }
-        }
-        Some(_) => return invalid("'properties' must be an object."),
-    }
-    definition.insert("properties".into(), Value::Object(properties));
-    Ok(Definition { name, body: definition, created_at: now.to_owned(), updated_at: now.to_owned() })
-}
-
-/// Validates a property definition. `name` is the key it was given under
-/// (inside a namespace or object body); otherwise the body's `name`.
-pub fn parse_property(body: &Value, name: Option<&str>, now: &str) -> Result<Definition, Invalid> {
-    let map = object_of(body)?;
-    reject_unknown(map, &[&["name"][..], &PROPERTY_FIELDS[..]].concat(), "property")?;
-    let name = match (name, map.get("name")) {
-        (Some(key), _) => {
-            check_name(key, MAX_NAME, "property")?;
-            key.to_owned()
-        }
-        (None, _) => name_field(map, "name", MAX_NAME, "property")?,
-    };
-    match map.get("title") {
-        Some(Value::String(_)) => {}
-        Some(_) => return invalid("The property's 'title' must be a string."),
-        None => return invalid(format!("The property {name} needs a 'title'.")),
-    }
-    match map.get("type") {
-        Some(Value::String(t)) if PROPERTY_TYPES.contains(&t.as_str()) => {}
-        Some(other) => {
-            return invalid(format!("Invalid property type {other}: it must be one of {}.", PROPERTY_TYPES.join(", ")))
-        }
-        None => return invalid(format!("The property {name} needs a 'type'.")),
-    }
-    for key in ["minimum", "maximum"] {
-        if map.get(key).is_some_and(|v| !v.is_number() && !v.is_null()) {
-            return invalid(format!("'{key}' must be a number."));
-        }
-    }
-    for key in ["minLength", "maxLength", "minItems", "maxItems"] {
-        if map.get(key).is_some_and(|v| !v.is_u64() && !v.is_null()) {
-            return invalid(format!("'{key}' must be a non-negative integer."));
-        }
-    }
-    for key in ["readonly", "uniqueItems", "additionalItems"] {
-        if map.get(key).is_some_and(|v| !v.is_boolean() && !v.is_null()) {
-            return invalid(format!("'{key}' must be a boolean."));
-        }
-    }
-    for key in ["enum", "operators"] {
-        if map.get(key).is_some_and(|v| !v.is_array() && !v.is_null()) {
-            return invalid(format!("'{key}' must be a list."));
-        }
-    }
-    let body: Map<String, Value> = map
-        .iter()
-        .filter(|(k, _)| PROPERTY_FIELDS.contains(&k.as_str()))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    Ok(Definition { name, body, created_at: now.to_owned(), updated_at: now.to_owned() })
-}
-
-fn parse_tag(body: &Value, now: &str) -> Result<Tag, Invalid> {
-    let map = object_of(body)?;
-    reject_unknown(map, &["name"], "tag")?;
-    Ok(Tag { name: name_field(map, "name", MAX_TAG, "tag")?, created_at: now.to_owned(), updated_at: now.to_owned() })
-}
-
-fn parse_tag_list(tags: &Value, now: &str) -> Result<Vec<Tag>, Invalid> {
-    let list = tags.as_array().ok_or_else(|| Invalid("'tags' must be a list.".into()))?;
-    list.iter().map(|t| parse_tag(t, now)).collect()
-}
-
-/// Validates a `POST .../tags` body (`{"tags": [{"name": ...}]}`); a name
-/// given twice is reported as the duplicate it would be (`Err(Ok(name))`).
-pub fn parse_tags(body: &Value, now: &str) -> Result<Vec<Tag>, Result<String, Invalid>> {
-    let map = object_of(body).map_err(Err)?;
-    let tags = map.get("tags").ok_or_else(|| Err(Invalid("The request needs 'tags'.".into())))?;
-    let tags = parse_tag_list(tags, now).map_err(Err)?;
-    let names: Vec<&str> = tags.iter().map(|t| t.name.as_str()).collect();
-    if let Some(name) = first_duplicate(&names) {
-        return Err(Ok(name.to_owned()));
-    }
-    Ok(tags)
-}
-
-/// Validates a `PUT .../tags/{tag}` body: the new name.
-pub fn parse_tag_rename(body: &Value) -> Result<String, Invalid> {
-    let map = object_of(body)?;
-    reject_unknown(map, &["name"], "tag")?;
-    name_field(map, "name", MAX_TAG, "tag")
-}
-
-/// Validates an association body (`name`, `prefix`, `properties_target`).
-pub fn parse_association(body: &Value, now: &str) -> Result<Association, Invalid> {
-    let map = object_of(body)?;
-    reject_unknown(map, &["name", "prefix", "properties_target"], "resource type association")?;
-    Ok(Association {
-        resource_type: name_field(map, "name", MAX_NAME, "resource type")?,
-        prefix: optional_text(map, "prefix")?,
-        properties_target: optional_text(map, "properties_target")?,
-        created_at: now.to_owned(),
-        updated_at: now.to_owned(),
-    })
 }
 
 // Views.

@@ -110,12 +110,131 @@ fn objects_validate_their_properties() {
 
 #[test]
 fn bulk_tags_report_a_repeated_name_as_a_duplicate() {
-    let tags = parse_tags(&json!({"tags": [{"name": "a"}, {"name": "b"}]}), NOW).unwrap();
+    let tags = parse_tags(&json!({"tags": [{"name": "a"}, {"name": "b"}]}), "n", NOW).unwrap();
     assert_eq!(tags.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(), ["a", "b"]);
-    assert_eq!(parse_tags(&json!({"tags": [{"name": "a"}, {"name": "a"}]}), NOW), Err(Ok("a".into())));
-    assert!(matches!(parse_tags(&json!({"tags": [{"name": ""}]}), NOW), Err(Err(_))));
-    assert!(matches!(parse_tags(&json!({}), NOW), Err(Err(_))));
+    assert_eq!(
+        parse_tags(&json!({"tags": [{"name": "a"}, {"name": "a"}]}), "n", NOW),
+        Err(MetadefError::TagExists { name: "a".into(), namespace: "n".into() })
+    );
+    for body in [json!({"tags": [{"name": ""}]}), json!({}), json!({"tags": ["a"]}), json!({"tags": [], "x": 1})] {
+        assert!(matches!(parse_tags(&body, "n", NOW), Err(MetadefError::Invalid(_))), "{body}");
+    }
     assert_eq!(parse_tag_rename(&json!({"name": "c"})).unwrap(), "c");
+}
+
+/// The message of the refusal of `result`, which must be one.
+fn refusal<T: std::fmt::Debug>(result: Result<T, Invalid>) -> String {
+    result.expect_err("should be refused").0
+}
+
+#[test]
+fn tag_names_are_capped_at_80_characters_as_glance_caps_them() {
+    let at_limit = "t".repeat(80);
+    let over = "t".repeat(81);
+    assert_eq!(parse_tags(&json!({"tags": [{"name": at_limit}]}), "n", NOW).unwrap()[0].name, at_limit);
+    let refused = parse_tags(&json!({"tags": [{"name": over}]}), "n", NOW).unwrap_err();
+    assert!(refused.to_string().contains("at most 80"), "{refused}");
+    assert!(refusal(parse_tag_rename(&json!({"name": over}))).contains("tag name is 81 characters"));
+    assert!(check_name(&over, MAX_TAG, "tag").is_err());
+    assert!(parse_new_namespace(&json!({"namespace": "n", "tags": [{"name": over}]}), None, NOW).is_err());
+}
+
+#[test]
+fn names_and_texts_longer_than_glances_schemas_allow_are_refused() {
+    let long = |n: usize| "x".repeat(n);
+    assert!(parse_new_namespace(&json!({"namespace": long(80)}), None, NOW).is_ok());
+    for (body, needle) in [
+        (json!({"namespace": long(81)}), "namespace name is 81 characters"),
+        (json!({"namespace": "n", "display_name": long(81)}), "'display_name'"),
+        (json!({"namespace": "n", "description": long(501)}), "'description'"),
+        (json!({"namespace": "n", "owner": long(256)}), "'owner'"),
+        (json!({"namespace": "n", "description": 5}), "must be a string, not a number"),
+    ] {
+        let message = refusal(parse_new_namespace(&body, None, NOW));
+        assert!(message.contains(needle), "{body}: {message}");
+    }
+    let ns = ns("n", NOW, NamespaceVisibility::Public);
+    assert!(refusal(apply_namespace_update(&ns, &json!({"display_name": long(81)}), NOW)).contains("'display_name'"));
+    assert!(parse_new_namespace(&json!({"namespace": "n", "description": long(500)}), None, NOW).is_ok());
+
+    assert!(refusal(parse_object(&json!({"name": long(81)}), NOW)).contains("object name is 81 characters"));
+    assert!(refusal(parse_property(&json!({"name": long(81), "title": "T", "type": "string"}), None, NOW))
+        .contains("property name is 81 characters"));
+    let keyed = json!({"title": "T", "type": "string"});
+    assert!(refusal(parse_property(&keyed, Some(&long(81)), NOW)).contains("property name"));
+    assert!(refusal(parse_association(&json!({"name": long(81)}), NOW)).contains("resource type name"));
+    for key in ["prefix", "properties_target"] {
+        let message = refusal(parse_association(&json!({"name": "OS::X", key: long(81)}), NOW));
+        assert!(message.contains(key), "{message}");
+    }
+    assert!(parse_association(&json!({"name": long(80), "prefix": long(80)}), NOW).is_ok());
+}
+
+#[test]
+fn property_fields_hold_what_glances_property_schema_says() {
+    let with = |extra: Value| {
+        let mut body = json!({"name": "p", "title": "P", "type": "array"});
+        body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        parse_property(&body, None, NOW)
+    };
+    let accepted = with(json!({
+        "description": "d", "pattern": "^a+$", "operators": ["<or>", "<all-in>"], "enum": ["a", 1],
+        "items": {"type": "string", "enum": ["a", "b"]}, "minItems": 0, "maxItems": 3, "uniqueItems": true,
+        "additionalItems": false, "readonly": true, "default": ["a"], "minimum": 1.5, "maximum": 2,
+        "minLength": 0, "maxLength": 10, "required": ["x"],
+    }))
+    .unwrap();
+    assert_eq!(accepted.body["items"], json!({"type": "string", "enum": ["a", "b"]}));
+    assert_eq!(accepted.body.keys().next().map(String::as_str), Some("title"), "the client's order is kept");
+    for (extra, needle) in [
+        (json!({"items": 5}), "'items' of the property 'p' must be an object, not a number"),
+        (json!({"items": "string"}), "'items'"),
+        (json!({"items": {"type": "text"}}), "Invalid 'type' \"text\" of the 'items'"),
+        (json!({"items": {"type": 3}}), "'type'"),
+        (json!({"items": {"enum": "a"}}), "'enum' of the 'items'"),
+        (json!({"description": 5}), "'description' of the property 'p' must be a string"),
+        (json!({"description": null}), "'description'"),
+        (json!({"pattern": ["a"]}), "'pattern' of the property 'p' must be a string, not a list"),
+        (json!({"operators": "<or>"}), "'operators' of the property 'p' must be a list of strings"),
+        (json!({"operators": [1, 2]}), "'operators'"),
+        (json!({"title": 7}), "'title'"),
+        (json!({"enum": "a"}), "'enum'"),
+        (json!({"minimum": "1"}), "'minimum'"),
+        (json!({"maxLength": -1}), "'maxLength'"),
+        (json!({"minItems": 1.5}), "'minItems'"),
+        (json!({"readonly": "yes"}), "'readonly'"),
+        (json!({"required": ["a", "a"]}), "lists 'a' twice"),
+        (json!({"additionalProperties": false}), "'additionalProperties' was unexpected"),
+        (json!({"confidential": true}), "'confidential' was unexpected"),
+    ] {
+        let message = refusal(with(extra.clone()));
+        assert!(message.contains(needle), "{extra}: {message:?} should mention {needle:?}");
+    }
+}
+
+#[test]
+fn objects_refuse_what_glances_object_schema_refuses() {
+    for (body, needle) in [
+        (json!({"name": "o", "description": 1}), "'description' of the object 'o'"),
+        (json!({"name": "o", "required": ["a", "a"]}), "lists 'a' twice"),
+        (json!({"name": "o", "required": [1]}), "list of strings"),
+        (json!({"name": "o", "properties": {"p": {"title": "P", "type": "string", "items": 1}}}), "'items'"),
+        (json!({"name": 5}), "object name must be a string"),
+    ] {
+        let message = refusal(parse_object(&body, NOW));
+        assert!(message.contains(needle), "{body}: {message}");
+    }
+}
+
+#[test]
+fn a_protected_namespace_refuses_deletion_of_itself_and_its_contents() {
+    let mut namespace = ns("n", NOW, NamespaceVisibility::Public);
+    assert_eq!(namespace.check_deletable(), Ok(()));
+    assert_eq!(namespace.check_contents_deletable("tag t"), Ok(()));
+    namespace.protected = true;
+    assert_eq!(namespace.check_deletable(), Err(MetadefError::NamespaceProtected("n".into())));
+    let refused = namespace.check_contents_deletable("tag t").unwrap_err();
+    assert!(refused.to_string().contains("Cannot delete tag t of namespace n"), "{refused}");
 }
 
 #[test]
