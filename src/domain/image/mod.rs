@@ -530,10 +530,15 @@ fn non_negative(key: &str, value: &Value) -> Result<u64, ValidationError> {
 }
 
 fn custom_value(key: &str, value: &Value) -> Result<String, ValidationError> {
-    if key.is_empty() || key.chars().count() > MAX_STRING {
+    let length = key.chars().count();
+    if length > MAX_STRING {
+        // Not echoed: it may be megabytes long.
         return Err(ValidationError::Invalid(format!(
-            "Property key '{key}' must be 1 to {MAX_STRING} characters long."
+            "Property key of {length} characters is too long: a key must be 1 to {MAX_STRING} characters long."
         )));
+    }
+    if key.is_empty() {
+        return Err(ValidationError::Invalid(format!("Property key '' must be 1 to {MAX_STRING} characters long.")));
     }
     match value {
         Value::String(s) if s.chars().count() <= MAX_STRING => Ok(s.clone()),
