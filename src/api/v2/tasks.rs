@@ -7,6 +7,7 @@ use worker::{Request, Response};
 use crate::api::app::App;
 use crate::api::respond::{internal, json_response, now, read_json};
 use crate::domain::access::policy::{self, Action};
+use crate::domain::import::request::check_task_input;
 use crate::domain::task::{parse_create_request, Task, TaskKind, TaskQuery};
 use crate::error::ApiError;
 use crate::store::jobs::Job;
@@ -54,6 +55,8 @@ pub async fn create(app: &App, req: &mut Request) -> Result<Response, ApiError> 
     if kind != TaskKind::Import {
         return Err(ApiError::bad_request(format!("Tasks of type {} cannot be created.", kind.as_str())));
     }
+    // The input is kept whole as the task's: bounded before anything is done.
+    check_task_input(&input)?;
     let url = input.get("import_from").and_then(Value::as_str).unwrap_or_default();
     let filter = app.config.uri_filter.as_ref().map_err(ApiError::internal)?;
     filter.check(url).map_err(|refused| ApiError::bad_request(refused.to_string()))?;
