@@ -802,6 +802,10 @@ async fn precache(app: &App, image_id: &str) -> Result<(), String> {
     let Some(cache) = EdgeCache::open() else {
         return Err("the runtime has no edge cache (caches.default)".into());
     };
+    if size == 0 {
+        // Empty data: nothing to fetch or to put; recorded cached, 0 bytes.
+        return image_cache::record_fill(entries, &cache, image_id, checksum, &entry.cache_key, 0).await;
+    }
     let body = super::data::open_whole(app, &image).await.map_err(|e| e.message)?;
     cache.put(&entry.cache_key, body, size).await?;
     image_cache::record_fill(entries, &cache, image_id, checksum, &entry.cache_key, size).await
