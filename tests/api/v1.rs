@@ -274,7 +274,7 @@ fn an_image_only_in_the_secondary_store_is_shown_in_secondary() {
         assert_eq!(meta(&get, "store"), Some("secondary"), "GET {id}");
         assert!(get.body == data, "the data of {id}");
     }
-    let detail = app().get(&format!("/v1/images/detail?visibility=private&tag={tag}")).json();
+    let detail = app().get(&format!("/v1/images/detail?visibility=all&tag={tag}")).json();
     let stores: Vec<&Value> = detail["images"].as_array().unwrap().iter().map(|i| &i["store"]).collect();
     assert_eq!(stores, [&json!("secondary"), &json!("secondary")], "{detail}");
     // An image in both stores is read from (and shown in) the heavier one.
