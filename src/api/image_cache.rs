@@ -24,7 +24,6 @@ use worker::Context;
 
 use super::app::App;
 use super::respond::now_seconds;
-use crate::domain::image::status::ImageStatus;
 use crate::domain::image::Image;
 use crate::error::ApiError;
 use crate::store::cache::{EdgeCache, MAX_ENTRY_BYTES};
@@ -38,22 +37,9 @@ pub fn key_of(base_url: &str, image: &Image) -> Option<String> {
 }
 
 /// Whether `image` can be queued for pre-caching: active, with data the
-/// Cache API can hold. Glance answers 400 for an image that is not active.
+/// Cache API can hold ([`Image::check_cacheable`]); an empty image can.
 pub fn check_cacheable(image: &Image) -> Result<(), ApiError> {
-    if image.status != ImageStatus::Active {
-        return Err(ApiError::bad_request(format!(
-            "Image {} is {}: only active images can be queued for caching.",
-            image.id, image.status
-        )));
-    }
-    match image.size {
-        Some(size) if size > MAX_ENTRY_BYTES => Err(ApiError::bad_request(format!(
-            "Image {} has {size} bytes: the edge cache holds at most {MAX_ENTRY_BYTES}.",
-            image.id
-        ))),
-        Some(size) if size > 0 && image.has_data() && image.checksum.is_some() => Ok(()),
-        _ => Err(ApiError::bad_request(format!("Image {} has no data to cache.", image.id))),
-    }
+    image.check_cacheable(MAX_ENTRY_BYTES).map_err(ApiError::from)
 }
 
 /// Records that `key` now holds image `image_id`'s data (`checksum`,

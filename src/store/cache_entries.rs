@@ -10,6 +10,7 @@ use worker::D1Database;
 
 use super::d1::Db;
 use super::StoreError;
+use crate::domain::image::status::ImageStatus;
 use crate::domain::listing::SqlValue;
 
 /// Where an image stands in the cache.
@@ -22,12 +23,21 @@ pub enum CacheState {
 }
 
 impl CacheState {
-    /// The stored name.
+    /// Every state.
+    pub const ALL: [CacheState; 2] = [CacheState::Queued, CacheState::Cached];
+
+    /// The stored name: the only place the words are written; the SQL binds
+    /// them as parameters.
     pub fn as_str(self) -> &'static str {
         match self {
             CacheState::Queued => "queued",
             CacheState::Cached => "cached",
         }
+    }
+
+    /// The state stored as `raw`.
+    fn parse(raw: &str) -> Option<CacheState> {
+        CacheState::ALL.into_iter().find(|state| state.as_str() == raw)
     }
 }
 
@@ -64,11 +74,8 @@ struct EntryRow {
 impl TryFrom<EntryRow> for CacheEntry {
     type Error = StoreError;
     fn try_from(row: EntryRow) -> Result<CacheEntry, StoreError> {
-        let state = match row.state.as_str() {
-            "queued" => CacheState::Queued,
-            "cached" => CacheState::Cached,
-            _ => return Err(StoreError::Corrupt(format!("cache state of image {}", row.image_id))),
-        };
+        let state = CacheState::parse(&row.state)
+            .ok_or_else(|| StoreError::Corrupt(format!("cache state of image {}", row.image_id)))?;
         Ok(CacheEntry {
             image_id: row.image_id,
             state,
@@ -81,15 +88,16 @@ impl TryFrom<EntryRow> for CacheEntry {
     }
 }
 
-/// Records a fill, but only while the image is still active with this
-/// checksum: a fill that finishes after the image was deleted, deactivated
-/// or purged records nothing (and its caller removes the key it wrote).
+/// Records a fill (state `?6`, cached), but only while the image is still
+/// in status `?7` (active) with this checksum: a fill that finishes after
+/// the image was deleted, deactivated or purged records nothing (and its
+/// caller removes the key it wrote).
 const RECORD_FILL: &str =
     "INSERT INTO image_cache (image_id, state, cache_key, size, hits, last_accessed, last_modified)
-     SELECT id, 'cached', ?2, ?3, 0, ?4, ?4 FROM images
-      WHERE id = ?1 AND deleted = 0 AND status = 'active' AND checksum = ?5
+     SELECT id, ?6, ?2, ?3, 0, ?4, ?4 FROM images
+      WHERE id = ?1 AND deleted = 0 AND status = ?7 AND checksum = ?5
      ON CONFLICT (image_id) DO UPDATE SET
-        state = 'cached', cache_key = excluded.cache_key, size = excluded.size,
+        state = excluded.state, cache_key = excluded.cache_key, size = excluded.size,
         last_modified = excluded.last_modified";
 
 /// The image cache's rows. Cheap to clone (one shared binding), so a
@@ -124,8 +132,14 @@ impl CacheEntries {
     /// is already queued or cached (nothing to do, as Glance).
     pub async fn queue(&self, image_id: &str, cache_key: &str, now: i64) -> Result<bool, StoreError> {
         let sql = "INSERT INTO image_cache (image_id, state, cache_key, size, hits, last_accessed, last_modified)
-                   VALUES (?, 'queued', ?, 0, 0, ?, ?) ON CONFLICT (image_id) DO NOTHING";
-        let params = [text(image_id), text(cache_key), SqlValue::Int(now), SqlValue::Int(now)];
+                   VALUES (?, ?, ?, 0, 0, ?, ?) ON CONFLICT (image_id) DO NOTHING";
+        let params = [
+            text(image_id),
+            text(CacheState::Queued.as_str()),
+            text(cache_key),
+            SqlValue::Int(now),
+            SqlValue::Int(now),
+        ];
         Ok(self.db.changes(sql, &params).await? == 1)
     }
 
@@ -140,15 +154,24 @@ impl CacheEntries {
         size: u64,
         now: i64,
     ) -> Result<bool, StoreError> {
-        let params = [text(image_id), text(cache_key), SqlValue::Int(size as i64), SqlValue::Int(now), text(checksum)];
+        let params = [
+            text(image_id),
+            text(cache_key),
+            SqlValue::Int(size as i64),
+            SqlValue::Int(now),
+            text(checksum),
+            text(CacheState::Cached.as_str()),
+            text(ImageStatus::Active.as_str()),
+        ];
         Ok(self.db.changes(RECORD_FILL, &params).await? >= 1)
     }
 
     /// Counts a download served from the edge cache (a row that was never
     /// recorded stays unrecorded: the list shows what this catalog filled).
     pub async fn record_hit(&self, image_id: &str, now: i64) -> Result<(), StoreError> {
-        let sql = "UPDATE image_cache SET hits = hits + 1, last_accessed = ? WHERE image_id = ? AND state = 'cached'";
-        self.db.changes(sql, &[SqlValue::Int(now), text(image_id)]).await.map(|_| ())
+        let sql = "UPDATE image_cache SET hits = hits + 1, last_accessed = ? WHERE image_id = ? AND state = ?";
+        let params = [SqlValue::Int(now), text(image_id), text(CacheState::Cached.as_str())];
+        self.db.changes(sql, &params).await.map(|_| ())
     }
 
     /// Removes an image's row, returning what was removed.
@@ -158,8 +181,8 @@ impl CacheEntries {
 
     /// Removes an image's row if it is still queued; `false` otherwise.
     pub async fn dequeue(&self, image_id: &str) -> Result<bool, StoreError> {
-        let sql = "DELETE FROM image_cache WHERE image_id = ? AND state = 'queued'";
-        Ok(self.db.changes(sql, &[text(image_id)]).await? == 1)
+        let sql = "DELETE FROM image_cache WHERE image_id = ? AND state = ?";
+        Ok(self.db.changes(sql, &[text(image_id), text(CacheState::Queued.as_str())]).await? == 1)
     }
 
     /// Removes every row in `state` (`None`: every row), returning them.

@@ -208,3 +208,28 @@ fn changing_visibility_purges_the_entry_and_other_changes_do_not() {
     assert!(cached(&id).is_none());
     assert_eq!(app().delete(&format!("/v2/images/{id}")).status, 204);
 }
+
+#[test]
+fn an_empty_active_image_is_queued_and_recorded_cached_with_size_0() {
+    let _turn = serial();
+    // Empty data uploaded through v2 (an empty object in R2), and a v1
+    // zero-size image (no object at all): nothing to fetch either way.
+    let uploaded = app().create_active(&unique_tag(), b"", None);
+    let reply =
+        app().request("POST", "/v1/images", &[("x-image-meta-name", "empty"), ("x-image-meta-size", "0")], None);
+    assert_eq!(reply.status, 201, "{}", String::from_utf8_lossy(&reply.body));
+    let v1_empty = reply.json()["image"]["id"].as_str().unwrap().to_owned();
+    for id in [&uploaded, &v1_empty] {
+        assert_eq!(app().show(id)["size"], 0);
+        let reply = queue(id);
+        assert_eq!(reply.status, 202, "queueing empty image {id}: {}", String::from_utf8_lossy(&reply.body));
+        let entry = wait_until("the empty image to be recorded cached", CACHED_IN_TIME, || {
+            cached(id).ok_or_else(|| cache_list().to_string())
+        });
+        assert_eq!(entry["size"], 0, "{entry}");
+        assert!(!queued(id));
+        let reply = app().get(&format!("/v2/images/{id}/file"));
+        assert_eq!((reply.status, reply.body.len()), (200, 0));
+        assert_eq!(app().delete(&format!("/v2/cache/{id}")).status, 204);
+    }
+}

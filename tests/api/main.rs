@@ -20,6 +20,7 @@
 mod fixture_server;
 mod helpers;
 
+mod bounds;
 mod cache;
 mod cli;
 mod client;

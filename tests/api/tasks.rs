@@ -277,3 +277,14 @@ fn malformed_task_bodies_are_400() {
     let reply = app().request("POST", "/v2/tasks", &[("Content-Type", "application/json")], Some(b"{not json"));
     assert_eq!(reply.status, 400);
 }
+
+#[test]
+fn filtering_tasks_by_a_type_other_than_import_is_400_as_in_glance() {
+    // The catalog records api_image_import and location_import tasks too,
+    // but Glance's task list filters by `import` only.
+    for kind in ["api_image_import", "location_import", "bogus"] {
+        app().get(&format!("/v2/tasks?type={kind}")).assert_error(400, &format!("Invalid type value: {kind}"));
+    }
+    assert_eq!(app().get("/v2/tasks?type=import&limit=1").status, 200);
+    assert_eq!(app().get("/v2/tasks?type=&limit=1").status, 200, "an empty filter is no filter");
+}

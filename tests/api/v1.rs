@@ -1,8 +1,8 @@
 use std::time::Duration;
 
-use serde_json::json;
+use serde_json::{json, Value};
 
-use crate::helpers::{app, md5_hex, random_bytes, unique_tag, Reply};
+use crate::helpers::{app, md5_hex, random_bytes, unique_tag, Reply, IMPORT_TIMEOUT};
 
 fn create(headers: &[(&str, &str)], body: Option<&[u8]>) -> Reply {
     app().request("POST", "/v1/images", headers, body)
@@ -252,4 +252,35 @@ fn non_ascii_property_values_survive_as_percent_encoding_in_headers() {
     std::thread::sleep(Duration::from_millis(1));
     let detail = app().get("/v1/images/detail?city=Z%C3%BCrich&visibility=all").json();
     assert_eq!(detail["images"][0]["properties"]["city"], "Zürich");
+}
+
+#[test]
+fn an_image_only_in_the_secondary_store_is_shown_in_secondary() {
+    let tag = unique_tag();
+    let data = random_bytes(20_000, 71);
+    // Uploaded to secondary alone, and copied there then removed from primary.
+    let uploaded = app().create_active(&tag, &data, Some("secondary"));
+    let moved = app().create_active(&tag, &data, None);
+    app().start_import(&moved, &json!({"method": {"name": "copy-image"}, "stores": ["secondary"]}));
+    app().wait_for_import(&moved, IMPORT_TIMEOUT);
+    assert_eq!(app().delete(&format!("/v2/stores/primary/{moved}")).status, 204);
+    for id in [&uploaded, &moved] {
+        assert_eq!(app().show(id)["stores"], "secondary");
+        let head = app().request("HEAD", &format!("/v1/images/{id}"), &[], None);
+        assert_eq!(head.status, 200);
+        assert_eq!(meta(&head, "store"), Some("secondary"), "HEAD {id}");
+        let get = app().get(&format!("/v1/images/{id}"));
+        assert_eq!(get.status, 200);
+        assert_eq!(meta(&get, "store"), Some("secondary"), "GET {id}");
+        assert!(get.body == data, "the data of {id}");
+    }
+    let detail = app().get(&format!("/v1/images/detail?visibility=all&tag={tag}")).json();
+    let stores: Vec<&Value> = detail["images"].as_array().unwrap().iter().map(|i| &i["store"]).collect();
+    assert_eq!(stores, [&json!("secondary"), &json!("secondary")], "{detail}");
+    // An image in both stores is read from (and shown in) the heavier one.
+    let both = app().create_active(&tag, &data, None);
+    app().start_import(&both, &json!({"method": {"name": "copy-image"}, "stores": ["secondary"]}));
+    app().wait_for_import(&both, IMPORT_TIMEOUT);
+    let head = app().request("HEAD", &format!("/v1/images/{both}"), &[], None);
+    assert_eq!(meta(&head, "store"), Some("primary"));
 }

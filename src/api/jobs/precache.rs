@@ -32,6 +32,11 @@ pub async fn run(app: &App, image_id: &str) -> Result<(), JobError> {
     let Some(cache) = EdgeCache::open() else {
         return Err(JobError::Retry("the runtime has no edge cache (caches.default)".into()));
     };
+    if size == 0 {
+        // Nothing to fetch: an empty image is cached as what it is.
+        image_cache::record_fill(entries, &cache, image_id, checksum, &entry.cache_key, 0).await?;
+        return Ok(());
+    }
     let body = crate::api::download::open_whole(app, &image).await?;
     cache.put(&entry.cache_key, body, size).await?;
     image_cache::record_fill(entries, &cache, image_id, checksum, &entry.cache_key, size).await?;

@@ -18,7 +18,7 @@ use crate::domain::image::status::ImageEvent;
 use crate::domain::image::Image;
 use crate::domain::image::ImageId;
 use crate::domain::listing::ListQuery;
-use crate::domain::wire::v1::{brief, detailed, header_safe, to_headers, V1Meta};
+use crate::domain::wire::v1::{brief, detailed, header_safe, store_of, to_headers, V1Meta};
 use crate::error::ApiError;
 
 fn uri(app: &App, image: &Image) -> String {
@@ -35,14 +35,14 @@ pub async fn list(app: &App, raw_query: &str, detail: bool) -> Result<Response, 
     let images = page(app, &ListQuery::parse(&query)?).await?;
     let records: Vec<Value> = images
         .iter()
-        .map(|i| if detail { detailed(i, &uri(app, i), &app.config.store_id) } else { brief(i, &uri(app, i)) })
+        .map(|i| if detail { detailed(i, &uri(app, i), store_of(i, app.stores())) } else { brief(i, &uri(app, i)) })
         .collect();
     json_response(200, &json!({ "images": records }))
 }
 
 /// The `x-image-meta-*` headers of an image.
 fn meta_headers(app: &App, image: &Image, headers: &Headers) -> Result<(), ApiError> {
-    for (name, value) in to_headers(image, &uri(app, image), &app.config.store_id) {
+    for (name, value) in to_headers(image, &uri(app, image), store_of(image, app.stores())) {
         headers.set(&name, &header_safe(&value)).map_err(internal)?;
     }
     Ok(())
@@ -107,7 +107,7 @@ fn v1_rules(app: &App, meta: &V1Meta) -> UploadRules {
 
 fn record_response(app: &App, status: u16, image: &Image) -> Result<Response, ApiError> {
     let mut response =
-        json_response(status, &json!({ "image": detailed(image, &uri(app, image), &app.config.store_id) }))?;
+        json_response(status, &json!({ "image": detailed(image, &uri(app, image), store_of(image, app.stores())) }))?;
     response.headers_mut().set("Location", &uri(app, image)).map_err(internal)?;
     Ok(response)
 }

@@ -8,9 +8,9 @@ use crate::api::app::App;
 use crate::api::respond::{internal, json_response, now, read_json};
 use crate::domain::access::policy::{self, Action};
 use crate::domain::image::ImageId;
+use crate::domain::import::request::check_task_input;
 use crate::domain::task::{parse_create_request, Task, TaskKind, TaskQuery};
 use crate::error::ApiError;
-use crate::store::jobs::Job;
 
 fn check_access(app: &App) -> Result<(), ApiError> {
     if policy::may_use_tasks_api(app.caller.caller()) {
@@ -51,13 +51,14 @@ pub async fn show(app: &App, id: &str) -> Result<Response, ApiError> {
 pub async fn create(app: &App, req: &mut Request) -> Result<Response, ApiError> {
     check_access(app)?;
     let body: Value = read_json(req).await?;
-    let (kind, input) = parse_create_request(&body).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let (kind, input) = parse_create_request(&body)?;
     if kind != TaskKind::Import {
         return Err(ApiError::bad_request(format!("Tasks of type {} cannot be created.", kind.as_str())));
     }
+    // The input is kept whole as the task's: bounded before anything is done.
+    check_task_input(&input)?;
     let url = input.get("import_from").and_then(Value::as_str).unwrap_or_default();
-    let filter = app.config.filter()?;
-    filter.check(url).map_err(|refused| ApiError::bad_request(refused.to_string()))?;
+    app.config.filter()?.check(url)?;
     let task = Task::new(
         kind,
         app.caller.project_id.clone(),
@@ -68,12 +69,7 @@ pub async fn create(app: &App, req: &mut Request) -> Result<Response, ApiError> 
         &now(),
     );
     app.tasks.insert(&task).await?;
-    if let Err(e) = app.jobs.send(&Job { task_id: task.id.clone(), token: None, precache: None }).await {
-        crate::api::jobs::give_up(app, &task.id, &format!("The task could not be queued: {e}"))
-            .await
-            .map_err(internal)?;
-        return Err(ApiError::unavailable(format!("The task could not be queued ({e}).")));
-    }
+    crate::api::jobs::enqueue(app, &task.id, None).await?;
     let mut response = json_response(201, &task.to_json())?;
     response.headers_mut().set("Location", &format!("{}{}", app.base_url, task.location())).map_err(internal)?;
     Ok(response)

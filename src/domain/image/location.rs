@@ -17,6 +17,45 @@ use super::{Image, ValidationError};
 /// Glance's `image_location_quota`.
 pub const MAX_LOCATIONS: usize = 10;
 
+/// The longest URL a location (or an import) may have, in bytes. Glance's
+/// image schema caps a PATCH location's `url` at 255 characters and its
+/// add-location and import APIs set no cap at all; signed object-store URLs
+/// run to a few kilobytes, and 8 KiB is what common web servers accept as a
+/// request line, so a longer URL could not be fetched anyway. Checked when
+/// the value is parsed, before anything is read or written.
+pub const MAX_URL_BYTES: usize = 8 * 1024;
+
+/// The largest `metadata` a location may carry, as JSON, in bytes: room for
+/// any store's bookkeeping, while the ten locations of an image stay well
+/// inside one D1 row (2 MB at most).
+pub const MAX_METADATA_BYTES: usize = 16 * 1024;
+
+/// Refuses a URL longer than [`MAX_URL_BYTES`] (400), naming the field.
+pub fn check_url_length(field: &str, url: &str) -> Result<(), ValidationError> {
+    if url.len() > MAX_URL_BYTES {
+        return Err(ValidationError::Invalid(format!(
+            "{field} is too long: {} bytes, at most {MAX_URL_BYTES} are allowed.",
+            url.len()
+        )));
+    }
+    Ok(())
+}
+
+/// `text` as an error message quotes it: whole when short, else its start
+/// and its length (a client's value may be megabytes long).
+pub fn shown(text: &str) -> String {
+    const SHOWN: usize = 64;
+    match text.char_indices().nth(SHOWN) {
+        None => text.to_owned(),
+        Some((cut, _)) => format!("{}... ({} bytes)", &text[..cut], text.len()),
+    }
+}
+
+/// The size of `value` written as JSON, in bytes.
+pub fn json_len(value: &impl Serialize) -> usize {
+    serde_json::to_vec(value).map_or(usize::MAX, |bytes| bytes.len())
+}
+
 /// One copy of the image's data.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Location {
@@ -96,7 +135,7 @@ impl ValidationData {
         for (key, raw) in object {
             let text = raw
                 .as_str()
-                .ok_or_else(|| ValidationError::Invalid(format!("validation_data.{key} must be a string.")))?
+                .ok_or_else(|| ValidationError::Invalid(format!("validation_data.{} must be a string.", shown(key))))?
                 .to_ascii_lowercase();
             match key.as_str() {
                 "checksum" => data.checksum = Some(text),
@@ -104,7 +143,8 @@ impl ValidationData {
                 "os_hash_value" => data.os_hash_value = Some(text),
                 other => {
                     return Err(ValidationError::Invalid(format!(
-                        "validation_data has an unknown key '{other}': only checksum, os_hash_algo and os_hash_value are allowed."
+                        "validation_data has an unknown key '{}': only checksum, os_hash_algo and os_hash_value are allowed.",
+                        shown(other)
                     )))
                 }
             }
@@ -112,7 +152,8 @@ impl ValidationData {
         if let Some(checksum) = &data.checksum {
             if checksum.len() != 32 || !is_hex(checksum) {
                 return Err(ValidationError::Invalid(format!(
-                    "validation_data.checksum must be 32 hex digits (an md5), got '{checksum}'."
+                    "validation_data.checksum must be 32 hex digits (an md5), got '{}'.",
+                    shown(checksum)
                 )));
             }
         }
@@ -131,7 +172,8 @@ impl ValidationData {
                 let Some((_, length)) = HASH_ALGORITHMS.iter().find(|(name, _)| name == algo) else {
                     let known: Vec<&str> = HASH_ALGORITHMS.iter().map(|(n, _)| *n).collect();
                     return Err(ValidationError::Invalid(format!(
-                        "validation_data.os_hash_algo '{algo}' is not supported: use one of {}.",
+                        "validation_data.os_hash_algo '{}' is not supported: use one of {}.",
+                        shown(algo),
                         known.join(", ")
                     )));
                 };
@@ -208,7 +250,8 @@ pub struct NewLocation {
 }
 
 impl NewLocation {
-    /// Parses `{"url", "metadata"?, "validation_data"?}`.
+    /// Parses `{"url", "metadata"?, "validation_data"?}`; the url and the
+    /// metadata are bounded ([`MAX_URL_BYTES`], [`MAX_METADATA_BYTES`]).
     pub fn parse(value: &Value) -> Result<NewLocation, ValidationError> {
         let Some(object) = value.as_object() else {
             return Err(ValidationError::Invalid("A location must be an object with a 'url'.".into()));
@@ -217,16 +260,25 @@ impl NewLocation {
             .get("url")
             .and_then(Value::as_str)
             .filter(|u| !u.is_empty())
-            .ok_or_else(|| ValidationError::Invalid("A location needs a 'url' string.".into()))?
-            .to_owned();
+            .ok_or_else(|| ValidationError::Invalid("A location needs a 'url' string.".into()))?;
+        check_url_length("The location's url", url)?;
+        let url = url.to_owned();
         let metadata = match object.get("metadata") {
             None | Some(Value::Null) => Map::new(),
-            Some(Value::Object(m)) => m.clone(),
+            Some(Value::Object(m)) => {
+                let size = json_len(m);
+                if size > MAX_METADATA_BYTES {
+                    return Err(ValidationError::Invalid(format!(
+                        "The location's metadata is too large: {size} bytes as JSON, at most {MAX_METADATA_BYTES} are allowed."
+                    )));
+                }
+                m.clone()
+            }
             Some(_) => return Err(ValidationError::Invalid("A location's 'metadata' must be an object.".into())),
         };
         for key in object.keys() {
             if !["url", "metadata", "validation_data"].contains(&key.as_str()) {
-                return Err(ValidationError::Invalid(format!("A location has no attribute '{key}'.")));
+                return Err(ValidationError::Invalid(format!("A location has no attribute '{}'.", shown(key))));
             }
         }
         let validation = ValidationData::parse(object.get("validation_data"))?;
@@ -349,6 +401,38 @@ mod tests {
         let ok = ValidationData::parse(Some(&json!({"os_hash_algo": "sha256", "os_hash_value": sha256}))).unwrap();
         assert_eq!(ok.unwrap().os_hash_algo.as_deref(), Some("sha256"));
         assert_eq!(ValidationData::parse(None).unwrap(), None);
+    }
+
+    #[test]
+    fn location_urls_and_metadata_are_bounded_when_parsed() {
+        let at_limit = format!("http://h/{}", "a".repeat(MAX_URL_BYTES - 9));
+        assert_eq!(NewLocation::parse(&json!({"url": at_limit})).unwrap().url.len(), MAX_URL_BYTES);
+        let over = format!("{at_limit}a");
+        let error = NewLocation::parse(&json!({"url": over})).unwrap_err();
+        assert!(matches!(&error, ValidationError::Invalid(m) if m.contains("url is too long")), "{error:?}");
+
+        let big = json!({"note": "m".repeat(MAX_METADATA_BYTES)});
+        let error = NewLocation::parse(&json!({"url": "http://h/a", "metadata": big})).unwrap_err();
+        assert!(matches!(&error, ValidationError::Invalid(m) if m.contains("metadata is too large")), "{error:?}");
+        let fits = json!({"note": "m".repeat(MAX_METADATA_BYTES - 20)});
+        assert!(NewLocation::parse(&json!({"url": "http://h/a", "metadata": fits})).is_ok());
+
+        // Values refused for their content are quoted, but never whole.
+        let huge = "x".repeat(1 << 20);
+        for bad in [
+            json!({"url": "http://h/a", huge.clone(): 1}),
+            json!({"url": "http://h/a", "validation_data": {"checksum": huge}}),
+        ] {
+            let ValidationError::Invalid(message) = NewLocation::parse(&bad).unwrap_err() else { panic!("400") };
+            assert!(message.len() < 300 && message.contains("(1048576 bytes)"), "{message}");
+        }
+
+        // The same bounds hold for every way a location comes in: PATCH's
+        // `replace /locations` parses each item the same way.
+        let mut image = image();
+        image.locations = vec![Location::new("web", "http://h/a".into())];
+        let replace = json!([{"url": "http://h/a", "metadata": {"note": "m".repeat(MAX_METADATA_BYTES)}}]);
+        assert!(matches!(image.replaced_locations(&replace), Err(ValidationError::Invalid(_))));
     }
 
     #[test]

@@ -340,6 +340,28 @@ impl Image {
             && matches!(self.status, ImageStatus::Active | ImageStatus::Deactivated | ImageStatus::PendingDelete)
     }
 
+    /// Whether the image can be queued for pre-caching into an edge cache
+    /// whose entries hold at most `max_entry_bytes`: it must be active
+    /// (Glance answers 400 otherwise) with data of known checksum (the cache
+    /// key); empty data qualifies, as Glance queues any active image (there
+    /// is just nothing to fetch).
+    pub fn check_cacheable(&self, max_entry_bytes: u64) -> Result<(), ValidationError> {
+        if self.status != ImageStatus::Active {
+            return Err(ValidationError::Invalid(format!(
+                "Image {} is {}: only active images can be queued for caching.",
+                self.id, self.status
+            )));
+        }
+        match self.size {
+            Some(size) if size > max_entry_bytes => Err(ValidationError::Invalid(format!(
+                "Image {} has {size} bytes: the edge cache holds at most {max_entry_bytes}.",
+                self.id
+            ))),
+            Some(_) if self.checksum.is_some() => Ok(()),
+            _ => Err(ValidationError::Invalid(format!("Image {} has no data to cache.", self.id))),
+        }
+    }
+
     /// The `virtual_size` of `size` bytes of this image's data: raw data is
     /// its own disk; other formats would need header inspection.
     pub fn virtual_size_of(&self, size: u64) -> Option<u64> {
@@ -531,10 +553,15 @@ fn non_negative(key: &str, value: &Value) -> Result<u64, ValidationError> {
 }
 
 fn custom_value(key: &str, value: &Value) -> Result<String, ValidationError> {
-    if key.is_empty() || key.chars().count() > MAX_STRING {
+    let length = key.chars().count();
+    if length > MAX_STRING {
+        // Not echoed: it may be megabytes long.
         return Err(ValidationError::Invalid(format!(
-            "Property key '{key}' must be 1 to {MAX_STRING} characters long."
+            "Property key of {length} characters is too long: a key must be 1 to {MAX_STRING} characters long."
         )));
+    }
+    if key.is_empty() {
+        return Err(ValidationError::Invalid(format!("Property key '' must be 1 to {MAX_STRING} characters long.")));
     }
     match value {
         Value::String(s) if s.chars().count() <= MAX_STRING => Ok(s.clone()),
@@ -674,6 +701,26 @@ mod tests {
         ] {
             assert!(matches!(create(body.clone()), Err(ValidationError::Invalid(_))), "{body}");
         }
+    }
+
+    #[test]
+    fn any_active_image_with_known_data_is_cacheable_even_an_empty_one() {
+        let mut image = Image::new(ImageId::generate(), Some("p1".into()), NOW);
+        assert!(matches!(image.check_cacheable(100), Err(ValidationError::Invalid(m)) if m.contains("queued")));
+        image.status = ImageStatus::Active;
+        image.size = Some(0);
+        image.checksum = Some(EMPTY_MD5.into());
+        assert_eq!(image.check_cacheable(100), Ok(()), "an empty image is queued like any other");
+        image.size = Some(100);
+        assert_eq!(image.check_cacheable(100), Ok(()));
+        image.size = Some(101);
+        assert!(matches!(image.check_cacheable(100), Err(ValidationError::Invalid(m)) if m.contains("at most 100")));
+        image.size = Some(1);
+        image.checksum = None;
+        assert!(matches!(image.check_cacheable(100), Err(ValidationError::Invalid(m)) if m.contains("no data")));
+        image.checksum = Some(EMPTY_MD5.into());
+        image.status = ImageStatus::Deactivated;
+        assert!(image.check_cacheable(100).is_err());
     }
 
     #[test]

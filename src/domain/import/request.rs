@@ -13,8 +13,9 @@
 
 use serde_json::Value;
 
+use crate::domain::image::location::{check_url_length, json_len, shown};
 use crate::domain::image::status::{ImageEvent, ImageStatus};
-use crate::domain::image::{Image, ImageId, ValidationError};
+use crate::domain::image::{Image, ImageId, ValidationError, MAX_STRING};
 
 /// The task holding the import lock.
 pub const IMPORT_TASK: &str = "os_glance_import_task";
@@ -22,6 +23,13 @@ pub const IMPORT_TASK: &str = "os_glance_import_task";
 pub const IMPORTING_TO: &str = "os_glance_importing_to_stores";
 /// Stores an import failed to write.
 pub const FAILED_IMPORT: &str = "os_glance_failed_import";
+
+/// The largest import request (and legacy import task `input`), as JSON,
+/// in bytes. The whole body is kept as the task's input, as in Glance, so
+/// it is bounded: a well-formed request is a few hundred bytes (a URL of at
+/// most [`MAX_URL_BYTES`](crate::domain::image::location::MAX_URL_BYTES),
+/// store ids), and the limit leaves ample room for `image_properties`.
+pub const MAX_REQUEST_BYTES: usize = 64 * 1024;
 
 /// An interoperable import method.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -139,11 +147,17 @@ impl ImportRequest {
             .ok_or_else(|| invalid("The import request needs 'method.name'."))?;
         let method = ImportMethod::parse(name)
             .filter(|m| enabled.contains(m))
-            .ok_or_else(|| invalid(format!("Import method {name} is not supported by this catalog.")))?;
+            .ok_or_else(|| invalid(format!("Import method {} is not supported by this catalog.", shown(name))))?;
         let text = |key: &str| method_object.get(key).and_then(Value::as_str).map(str::to_owned);
         let uri = match method {
             ImportMethod::WebDownload => {
-                Some(text("uri").filter(|u| !u.is_empty()).ok_or_else(|| invalid("web-download needs 'method.uri'."))?)
+                let uri = method_object
+                    .get("uri")
+                    .and_then(Value::as_str)
+                    .filter(|u| !u.is_empty())
+                    .ok_or_else(|| invalid("web-download needs 'method.uri'."))?;
+                check_url_length("method.uri", uri)?;
+                Some(uri.to_owned())
             }
             _ => None,
         };
@@ -152,14 +166,14 @@ impl ImportRequest {
                 let image_id = text("glance_image_id")
                     .ok_or_else(|| invalid("glance-download needs 'method.glance_image_id'."))?;
                 if ImageId::parse(&image_id).is_none() {
-                    return Err(invalid(format!("Remote image id does not look like a UUID: {image_id}")));
+                    return Err(invalid(format!("Remote image id does not look like a UUID: {}", shown(&image_id))));
                 }
-                Some(RemoteImage {
-                    image_id,
-                    region: text("glance_region")
-                        .ok_or_else(|| invalid("glance-download needs 'method.glance_region'."))?,
-                    interface: text("glance_service_interface").unwrap_or_else(|| "public".into()),
-                })
+                let region =
+                    text("glance_region").ok_or_else(|| invalid("glance-download needs 'method.glance_region'."))?;
+                let interface = text("glance_service_interface").unwrap_or_else(|| "public".into());
+                check_short("method.glance_region", &region)?;
+                check_short("method.glance_service_interface", &interface)?;
+                Some(RemoteImage { image_id, region, interface })
             }
             _ => None,
         };
@@ -175,6 +189,10 @@ impl ImportRequest {
             ),
             Some(_) => return Err(invalid("'stores' must be a list of store ids.")),
         };
+        for store in stores.iter().flatten() {
+            check_short("A store id in 'stores'", store)?;
+        }
+        check_request_size("The import request", body)?;
         Ok(ImportRequest {
             method,
             uri,
@@ -213,6 +231,40 @@ impl ImportRequest {
         }
         Ok(())
     }
+}
+
+/// Refuses a name longer than [`MAX_STRING`] characters (400).
+fn check_short(field: &str, value: &str) -> Result<(), ValidationError> {
+    if value.chars().count() > MAX_STRING {
+        return Err(invalid(format!("{field} is too long: at most {MAX_STRING} characters are allowed.")));
+    }
+    Ok(())
+}
+
+/// Refuses a request document over [`MAX_REQUEST_BYTES`] as JSON (413).
+fn check_request_size(what: &str, document: &Value) -> Result<(), ValidationError> {
+    let size = json_len(document);
+    if size > MAX_REQUEST_BYTES {
+        return Err(ValidationError::OverLimit(format!(
+            "{what} is too large: {size} bytes as JSON, at most {MAX_REQUEST_BYTES} are allowed."
+        )));
+    }
+    Ok(())
+}
+
+/// Checks the `input` of a legacy import task (`POST /v2/tasks`), which is
+/// kept whole as the task's input: `import_from` is a URL of at most
+/// [`MAX_URL_BYTES`](crate::domain::image::location::MAX_URL_BYTES), and
+/// the whole input at most [`MAX_REQUEST_BYTES`]. The keys' presence and
+/// types are `domain::task::parse_create_request`'s business.
+pub fn check_task_input(input: &Value) -> Result<(), ValidationError> {
+    if let Some(url) = input.get("import_from").and_then(Value::as_str) {
+        check_url_length("input.import_from", url)?;
+    }
+    if let Some(format) = input.get("import_from_format").and_then(Value::as_str) {
+        check_short("input.import_from_format", format)?;
+    }
+    check_request_size("The task input", input)
 }
 
 /// Splits a comma-separated store list property.
@@ -293,6 +345,47 @@ mod tests {
             &all,
         );
         assert!(format!("{:?}", bad_uuid.unwrap_err()).contains("does not look like a UUID"));
+    }
+
+    #[test]
+    fn uris_names_and_whole_requests_are_bounded_when_parsed() {
+        use crate::domain::image::location::MAX_URL_BYTES;
+        let all = ImportMethod::ALL;
+        let web = |uri: String| json!({"method": {"name": "web-download", "uri": uri}});
+        let at_limit = format!("http://h/{}", "a".repeat(MAX_URL_BYTES - 9));
+        assert!(ImportRequest::parse(&web(at_limit.clone()), &all).is_ok());
+        let error = ImportRequest::parse(&web(format!("{at_limit}a")), &all).unwrap_err();
+        assert!(matches!(&error, ValidationError::Invalid(m) if m.contains("method.uri is too long")), "{error:?}");
+
+        let remote = |region: String| json!({"method": {"name": "glance-download", "glance_image_id": "6f0c2a5e-0000-4000-8000-000000000000", "glance_region": region}});
+        assert!(ImportRequest::parse(&remote("R".repeat(MAX_STRING)), &all).is_ok());
+        assert!(ImportRequest::parse(&remote("R".repeat(MAX_STRING + 1)), &all).is_err());
+        let long_store = json!({"method": {"name": "copy-image"}, "stores": ["s".repeat(MAX_STRING + 1)]});
+        assert!(matches!(ImportRequest::parse(&long_store, &all), Err(ValidationError::Invalid(_))));
+
+        // Glance ignores keys it does not know, but the body is kept as the
+        // task's input: its size is bounded whatever carries the bulk.
+        let padded = json!({"method": {"name": "copy-image"}, "note": "n".repeat(MAX_REQUEST_BYTES)});
+        let error = ImportRequest::parse(&padded, &all).unwrap_err();
+        assert!(
+            matches!(&error, ValidationError::OverLimit(m) if m.contains("import request is too large")),
+            "{error:?}"
+        );
+    }
+
+    #[test]
+    fn legacy_task_inputs_are_bounded() {
+        use crate::domain::image::location::MAX_URL_BYTES;
+        let input = |url: String, properties: Value| json!({"import_from": url, "import_from_format": "raw", "image_properties": properties});
+        assert!(check_task_input(&input("http://h/x".into(), json!({"name": "n"}))).is_ok());
+        let long = format!("http://h/{}", "a".repeat(MAX_URL_BYTES));
+        assert!(
+            matches!(check_task_input(&input(long, json!({}))), Err(ValidationError::Invalid(m)) if m.contains("import_from"))
+        );
+        let bulky = json!({"description": "d".repeat(MAX_REQUEST_BYTES)});
+        assert!(matches!(check_task_input(&input("http://h/x".into(), bulky)), Err(ValidationError::OverLimit(_))));
+        let format = json!({"import_from": "http://h/x", "import_from_format": "f".repeat(MAX_STRING + 1)});
+        assert!(check_task_input(&format).is_err());
     }
 
     #[test]

@@ -355,8 +355,12 @@ impl TaskQuery {
         };
         for (key, value) in &pairs {
             match key.as_str() {
-                "type" => {
-                    let kind = TaskKind::parse(value).ok_or_else(|| bad(format!("Invalid type value: {value}")))?;
+                // Glance filters by `import` only (the kind the tasks API
+                // creates): the other kinds are 400 too.
+                "type" if !value.is_empty() => {
+                    let kind = TaskKind::parse(value)
+                        .filter(|kind| *kind == TaskKind::Import)
+                        .ok_or_else(|| bad(format!("Invalid type value: {value}")))?;
                     parsed.kind = Some(kind);
                 }
                 "status" => {
@@ -641,6 +645,9 @@ mod tests {
         assert_eq!(q.status, Some(TaskStatus::Success));
         assert_eq!((q.sort_key, q.descending, q.limit), (TaskSortKey::ExpiresAt, false, 1000));
         assert_eq!(query_error("type=export"), "Invalid type value: export");
+        assert_eq!(query_error("type=api_image_import"), "Invalid type value: api_image_import");
+        assert_eq!(query_error("type=location_import"), "Invalid type value: location_import");
+        assert_eq!(query("type=").kind, None, "an empty filter is no filter, as in Glance");
         assert_eq!(query_error("status=done"), "Invalid status value: done");
         assert!(query_error("sort_key=owner").contains("Invalid sort_key"));
         assert_eq!(query_error("sort_dir=up"), "Invalid sort direction: up");

@@ -11,6 +11,7 @@
 use serde_json::{json, Map, Value};
 
 use crate::domain::image::{Image, ImageId, ValidationError, Visibility, Writer};
+use crate::domain::stores::Stores;
 
 /// Prefix of metadata headers.
 pub const META_PREFIX: &str = "x-image-meta-";
@@ -161,8 +162,24 @@ pub fn v1_time(v2_time: &str) -> String {
     v2_time.trim_end_matches('Z').replacen('T', " ", 1)
 }
 
-/// The `x-image-meta-*` response headers of an image.
-pub fn to_headers(image: &Image, uri: &str, store_id: &str) -> Vec<(String, String)> {
+/// The store v1 names for `image` (`x-image-meta-store`, a record's
+/// `store`). v1 knows one store per image, so it is the one the data is
+/// read from: the heaviest store holding a copy
+/// ([`Stores::download_order`]), whichever that is (an image uploaded to or
+/// copied into `secondary` alone is in `secondary`). Data with no location
+/// (an empty v1 image) counts as in the default store; an image without
+/// data is in none.
+pub fn store_of<'a>(image: &Image, stores: &'a Stores) -> Option<&'a str> {
+    if !image.has_data() {
+        return None;
+    }
+    let read_from = stores.download_order(&image.store_ids()).into_iter().next();
+    Some(read_from.unwrap_or_else(|| stores.default_store()).id.as_str())
+}
+
+/// The `x-image-meta-*` response headers of an image in `store`
+/// ([`store_of`]).
+pub fn to_headers(image: &Image, uri: &str, store: Option<&str>) -> Vec<(String, String)> {
     let text = |v: Option<&str>| v.unwrap_or("").to_owned();
     let mut headers = vec![
         ("uri", uri.to_owned()),
@@ -186,8 +203,8 @@ pub fn to_headers(image: &Image, uri: &str, store_id: &str) -> Vec<(String, Stri
     .into_iter()
     .map(|(k, v)| (format!("{META_PREFIX}{k}"), v))
     .collect::<Vec<_>>();
-    if image.has_data() {
-        headers.push((format!("{META_PREFIX}store"), store_id.to_owned()));
+    if let Some(store) = store {
+        headers.push((format!("{META_PREFIX}store"), store.to_owned()));
     }
     for (key, value) in &image.properties {
         headers.push((format!("{PROPERTY_PREFIX}{key}"), value.clone()));
@@ -222,8 +239,9 @@ pub fn brief(image: &Image, uri: &str) -> Value {
     })
 }
 
-/// The detailed list record (`GET /v1/images/detail`).
-pub fn detailed(image: &Image, uri: &str, store_id: &str) -> Value {
+/// The detailed list record (`GET /v1/images/detail`) of an image in
+/// `store` ([`store_of`]).
+pub fn detailed(image: &Image, uri: &str, store: Option<&str>) -> Value {
     let mut record = brief(image, uri);
     let properties: Map<String, Value> =
         image.properties.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
@@ -234,7 +252,7 @@ pub fn detailed(image: &Image, uri: &str, store_id: &str) -> Value {
         "min_disk": image.min_disk,
         "min_ram": image.min_ram,
         "owner": image.owner,
-        "store": if image.has_data() { Some(store_id) } else { None },
+        "store": store,
         "created_at": v1_time(&image.created_at),
         "updated_at": v1_time(&image.updated_at),
         "deleted_at": Value::Null,
@@ -337,18 +355,43 @@ mod tests {
             .unwrap();
         image.status = ImageStatus::Active;
         image.size = Some(5);
-        let headers = to_headers(&image, "http://h/v1/images/x", "r2");
+        let headers = to_headers(&image, "http://h/v1/images/x", Some("r2"));
         let get = |k: &str| headers.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
         assert_eq!(get("x-image-meta-size"), Some("5"));
         assert_eq!(get("x-image-meta-is_public"), Some("false"));
         assert_eq!(get("x-image-meta-store"), Some("r2"));
         assert_eq!(get("x-image-meta-property-distro"), Some("debian"));
         assert_eq!(get("x-image-meta-created_at"), Some("2026-11-22 12:13:07"));
-        let record = detailed(&image, "http://h/v1/images/x", "r2");
+        let record = detailed(&image, "http://h/v1/images/x", Some("r2"));
         assert_eq!(record["properties"]["distro"], "debian");
         assert_eq!(record["uri"], "http://h/v1/images/x");
         let short = brief(&image, "u");
         assert_eq!(short.as_object().unwrap().len(), 7);
+    }
+
+    #[test]
+    fn the_store_named_is_the_one_the_data_is_read_from() {
+        use crate::domain::image::location::Location;
+        let stores = Stores::parse(
+            r#"[{"id":"primary","binding":"A","weight":100,"default":true},{"id":"secondary","binding":"B","weight":50},{"id":"web","type":"http"}]"#,
+        )
+        .unwrap();
+        let mut image = parse(&[("x-image-meta-name", "n")]).unwrap().new_image(WRITER, NOW).unwrap();
+        assert_eq!(store_of(&image, &stores), None, "no data, no store");
+        image.status = ImageStatus::Active;
+        image.size = Some(5);
+        image.locations = vec![Location::in_r2("secondary", "images/x")];
+        assert_eq!(store_of(&image, &stores), Some("secondary"), "only in secondary");
+        image.locations.push(Location::in_r2("primary", "images/x"));
+        assert_eq!(store_of(&image, &stores), Some("primary"), "the heaviest copy is read");
+        image.locations = vec![Location::new("web", "http://h/x".into())];
+        assert_eq!(store_of(&image, &stores), Some("web"));
+        image.locations.clear();
+        image.size = Some(0);
+        assert_eq!(store_of(&image, &stores), Some("primary"), "empty data: the default store");
+        let headers = to_headers(&image, "u", None);
+        assert!(headers.iter().all(|(name, _)| name != "x-image-meta-store"));
+        assert_eq!(detailed(&image, "u", Some("secondary"))["store"], "secondary");
     }
 
     #[test]
