@@ -76,10 +76,13 @@ pub async fn run(app: &Rc<App>, task: &Task, token: Option<&str>) -> Result<Valu
                     let heartbeat = Heartbeat::Task(task.id.clone());
                     transfer(app, &image, bucket, &key, incoming, heartbeat).await.map_err(JobError::from)
                 }
-                Err(failure) => {
+                Err(JobError::Failed(reason)) => {
                     revert(app, &image.id, &task.id, request.method, &[]).await?;
-                    return Err(failure);
+                    return Err(JobError::Failed(reason));
                 }
+                // Ours: the image stays locked for the queue's retry (or,
+                // after the retries, the dead-letter consumer's revert).
+                Err(retry) => return Err(retry),
             },
             Some(data) => copy_between(app, &image, &task.id, app.bucket(&done[0])?, bucket, data).await,
         };
@@ -89,10 +92,10 @@ pub async fn run(app: &Rc<App>, task: &Task, token: Option<&str>) -> Result<Valu
                 done.push(store.clone());
                 note_store(app, image_id, store, true).await?;
             }
-            Err(JobError::Retry(e)) if stored.is_none() => {
-                revert(app, image_id, &task.id, request.method, &done).await?;
-                return Err(JobError::Retry(e));
-            }
+            // Ours, before the source was read whole: the run is retried
+            // from the start, with the image still locked by this task (the
+            // transfer removed what it wrote).
+            Err(retry @ JobError::Retry(_)) if stored.is_none() => return Err(retry),
             Err(stop) => {
                 failures.push(format!("{store}: {stop}"));
                 note_store(app, image_id, store, false).await?;

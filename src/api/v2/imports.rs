@@ -15,7 +15,7 @@ use crate::api::jobs;
 use crate::api::respond::{empty_response, header, no_content, now, read_json};
 use crate::api::upload::{receive, Incoming, UploadRules};
 use crate::domain::access::policy::Action;
-use crate::domain::image::ImageId;
+use crate::domain::image::{Image, ImageId};
 use crate::domain::import::request::{ImportMethod, ImportRequest, IMPORT_TASK};
 use crate::domain::task::{Task, TaskKind};
 use crate::error::ApiError;
@@ -40,6 +40,39 @@ pub async fn import(app: &App, req: &mut Request, id: &ImageId) -> Result<Respon
     let header_store = header(req, "x-image-meta-store");
     let token = if request.method == ImportMethod::GlanceDownload { header(req, "x-auth-token") } else { None };
     let image = app.image_for(id, action).await?;
+    let dead_lock = dead_lock_of(app, &image).await?;
+    let copy = request.method == ImportMethod::CopyImage;
+    // What the import does to the image's record (also checked on the
+    // first read before anything is recorded, so a request that cannot
+    // start answers 409/400 with nothing written): its targets, and the
+    // lock taken.
+    let lock = |image: &mut Image, task_id: &str| -> Result<Vec<String>, ApiError> {
+        // Glance's lock stealing: a lock held by a task that no longer
+        // exists or has finished is released; a live one keeps it (409).
+        if let Some(dead) = dead_lock.as_deref() {
+            image.end_import(dead);
+        }
+        request.check_image(image)?;
+        let already_in = image.store_ids();
+        let targets = app.stores().resolve_import_targets(
+            request.stores.as_deref(),
+            request.all_stores,
+            header_store.as_deref(),
+            &already_in,
+            copy,
+        )?;
+        // copy-image to a store that has the data already: 400, unless the
+        // request asked for all stores (those that have it are skipped).
+        if copy && !request.all_stores {
+            if let Some(present) = targets.iter().find(|s| already_in.contains(s)) {
+                return Err(ApiError::bad_request(format!(
+                    "Image {id} is already present in store {present}: nothing to copy there."
+                )));
+            }
+        }
+        image.begin_import(task_id, &targets);
+        Ok(targets)
+    };
     let mut task = Task::new(
         TaskKind::ApiImageImport,
         image.owner.clone(),
@@ -49,6 +82,7 @@ pub async fn import(app: &App, req: &mut Request, id: &ImageId) -> Result<Respon
         app.caller.user_id.clone(),
         &now(),
     );
+    lock(&mut image.clone(), &task.id)?;
     if let Some(uri) = &request.uri {
         if let Err(refused) = app.config.filter()?.check(uri) {
             // Refused at once (400), and on the record: the image's task
@@ -58,8 +92,6 @@ pub async fn import(app: &App, req: &mut Request, id: &ImageId) -> Result<Respon
             return Err(refused.into());
         }
     }
-    let dead_lock = dead_lock_of(app, &image).await?;
-    let copy = request.method == ImportMethod::CopyImage;
     let mut targets = Vec::new();
     write_image(
         app,
@@ -67,30 +99,7 @@ pub async fn import(app: &App, req: &mut Request, id: &ImageId) -> Result<Respon
         Some(image),
         async || app.image_for(id, action).await.map(Some),
         |image| {
-            // Glance's lock stealing: a lock held by a task that no longer
-            // exists or has finished is released; a live one keeps it (409).
-            if let Some(dead) = dead_lock.as_deref() {
-                image.end_import(dead);
-            }
-            request.check_image(image)?;
-            let already_in = image.store_ids();
-            targets = app.stores().resolve_import_targets(
-                request.stores.as_deref(),
-                request.all_stores,
-                header_store.as_deref(),
-                &already_in,
-                copy,
-            )?;
-            // copy-image to a store that has the data already: 400, unless the
-            // request asked for all stores (those that have it are skipped).
-            if copy && !request.all_stores {
-                if let Some(present) = targets.iter().find(|s| already_in.contains(s)) {
-                    return Err(ApiError::bad_request(format!(
-                        "Image {id} is already present in store {present}: nothing to copy there."
-                    )));
-                }
-            }
-            image.begin_import(&task.id, &targets);
+            targets = lock(image, &task.id)?;
             Ok(request.method.begin_event())
         },
     )
@@ -107,7 +116,7 @@ pub async fn import(app: &App, req: &mut Request, id: &ImageId) -> Result<Respon
 
 /// The task holding `image`'s import lock, if it is dead: gone, or
 /// finished without releasing the lock.
-async fn dead_lock_of(app: &App, image: &crate::domain::image::Image) -> Result<Option<String>, ApiError> {
+async fn dead_lock_of(app: &App, image: &Image) -> Result<Option<String>, ApiError> {
     let Some(holder) = image.properties.get(IMPORT_TASK) else { return Ok(None) };
     let alive = app.tasks.get(holder).await?.is_some_and(|task| !task.status.is_final());
     Ok((!alive).then(|| holder.clone()))
