@@ -35,6 +35,10 @@ use crate::domain::listing::SqlValue;
 /// (>= 5 MiB) except the last; 10 MiB keeps memory bounded and calls few.
 const PART_SIZE: u32 = 10 * 1024 * 1024;
 
+/// How long the idle watchdogs wait, once they see the bound passed, for
+/// pending I/O (a chunk already delivered) before calling a body stalled.
+const CONFIRM_SILENCE: Duration = Duration::from_millis(500);
+
 /// The longest the progress callback stays silent while bytes arrive.
 const HEARTBEAT_SECONDS: f64 = 15.0;
 
@@ -141,11 +145,19 @@ impl Progress<'_> {
         // Checked a few times per bound, so silence is noticed at most a
         // quarter of the bound (and 5 s) late.
         let check = Duration::from_millis((limit / 4.0).clamp(250.0, 5000.0) as u64);
+        let silent = || js_sys::Date::now() - self.last_chunk.get() >= limit;
         let watchdog = async {
             loop {
                 worker::Delay::from(check).await;
-                if js_sys::Date::now() - self.last_chunk.get() >= limit {
-                    return;
+                // A busy isolate (imports run side by side) may run this
+                // timer before a chunk that has already arrived: silence is
+                // confirmed after letting pending I/O in, so a live body is
+                // never taken for a stalled one.
+                if silent() {
+                    worker::Delay::from(CONFIRM_SILENCE).await;
+                    if silent() {
+                        return;
+                    }
                 }
             }
         };

@@ -39,11 +39,20 @@ export function watchedPipe(readable, writable, idleMs, beatMs, onBeat) {
   let sinceYield = 0;
   let total = 0;
   const every = Math.min(Math.max(idleMs / 4, 250), 5000);
+  // A busy isolate (imports run side by side) may run this timer before a
+  // chunk that has already arrived: silence is confirmed half a second
+  // later, after pending I/O had its turn, so a live body is never cut.
+  let confirming = false;
   const watchdog = setInterval(() => {
-    if (Date.now() - last >= idleMs) {
-      stalled = true;
-      reader.cancel().catch(() => {});
-    }
+    if (confirming || Date.now() - last < idleMs) return;
+    confirming = true;
+    setTimeout(() => {
+      confirming = false;
+      if (Date.now() - last >= idleMs) {
+        stalled = true;
+        reader.cancel().catch(() => {});
+      }
+    }, 500);
   }, every);
   return (async () => {
     try {
