@@ -15,7 +15,7 @@ pub fn versions(base_url: &str, status: u16) -> Result<Response, ApiError> {
 
 /// `GET /v2/schemas/{name}`.
 pub fn schema(name: SchemaName) -> Result<Response, ApiError> {
-    text_response(200, "application/json", documents::schema(name).to_owned())
+    text_response(200, "application/json", documents::schema(name))
 }
 
 /// `GET /v2/info/import`: the methods this catalog runs.

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use super::StoreError;
+use crate::domain::image::columns::PLAIN_COLUMNS;
 use crate::domain::image::{ContainerFormat, DiskFormat, Image, ImageId, Visibility};
 use crate::domain::listing::SqlValue;
 
@@ -34,10 +35,6 @@ pub struct ImageRow {
     pub size: Option<f64>,
     /// Virtual size.
     pub virtual_size: Option<f64>,
-    /// Minimum disk.
-    pub min_disk: f64,
-    /// Minimum RAM.
-    pub min_ram: f64,
     /// Disk format name.
     pub disk_format: Option<String>,
     /// Container format name.
@@ -57,6 +54,10 @@ pub struct ImageRow {
     /// JSON array of locations.
     #[serde(default = "no_locations")]
     pub locations: String,
+    /// The other columns: the plain columns (`domain::image::columns`)
+    /// are read from here by name, whatever they are.
+    #[serde(flatten)]
+    pub rest: BTreeMap<String, serde_json::Value>,
 }
 
 fn no_locations() -> String {
@@ -86,8 +87,13 @@ impl TryFrom<ImageRow> for Image {
             os_hash_value: row.os_hash_value,
             size: row.size.map(|n| n as u64),
             virtual_size: row.virtual_size.map(|n| n as u64),
-            min_disk: row.min_disk as u64,
-            min_ram: row.min_ram as u64,
+            plain: PLAIN_COLUMNS
+                .iter()
+                .map(|c| {
+                    let value = row.rest.get(c.name).and_then(serde_json::Value::as_f64).unwrap_or(0.0);
+                    (c.name, value as u64)
+                })
+                .collect(),
             disk_format: row
                 .disk_format
                 .as_deref()
@@ -156,20 +162,20 @@ pub fn locations_json(locations: &[crate::domain::image::location::Location]) ->
 /// the data fields or the revision, which only the store's compare-and-set
 /// statements move.
 pub fn mutable_values(image: &Image) -> Vec<(&'static str, SqlValue)> {
-    vec![
+    let mut values = vec![
         ("name", text(image.name.as_deref())),
         ("visibility", SqlValue::Text(image.visibility.as_str().into())),
         ("protected", SqlValue::Int(i64::from(image.protected))),
         ("os_hidden", SqlValue::Int(i64::from(image.os_hidden))),
-        ("min_disk", SqlValue::Int(image.min_disk as i64)),
-        ("min_ram", SqlValue::Int(image.min_ram as i64)),
         ("disk_format", text(image.disk_format.map(|f| f.as_str()))),
         ("container_format", text(image.container_format.map(|f| f.as_str()))),
         ("owner", text(image.owner.as_deref())),
         ("tags", SqlValue::Text(serde_json::to_string(&image.tags).unwrap_or_else(|_| "[]".into()))),
         ("properties", SqlValue::Text(serde_json::to_string(&image.properties).unwrap_or_else(|_| "{}".into()))),
         ("updated_at", SqlValue::Text(image.updated_at.clone())),
-    ]
+    ];
+    values.extend(PLAIN_COLUMNS.iter().map(|c| (c.name, SqlValue::Int(image.plain(c.name) as i64))));
+    values
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ use serde_json::{Map, Value};
 
 use status::ImageStatus;
 
+pub mod columns;
 pub mod data;
 pub mod location;
 pub mod patch;
@@ -56,19 +57,10 @@ pub const READ_ONLY: [&str; 13] = [
 /// Attributes reserved for the server (403 "is reserved").
 pub const RESERVED: [&str; 3] = ["location", "deleted", "deleted_at"];
 
-/// The writable base attributes; anything else is a custom property.
-pub const WRITABLE_BASE: [&str; 10] = [
-    "name",
-    "visibility",
-    "protected",
-    "os_hidden",
-    "min_disk",
-    "min_ram",
-    "disk_format",
-    "container_format",
-    "owner",
-    "tags",
-];
+/// The writable base attributes besides the plain columns
+/// ([`columns::PLAIN_COLUMNS`]); anything else is a custom property.
+pub const WRITABLE_BASE: [&str; 8] =
+    ["name", "visibility", "protected", "os_hidden", "disk_format", "container_format", "owner", "tags"];
 
 /// Why a write to an image was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -233,10 +225,8 @@ pub struct Image {
     pub size: Option<u64>,
     /// Size of the disk the data expands to, when known.
     pub virtual_size: Option<u64>,
-    /// Minimum disk (GB) to boot.
-    pub min_disk: u64,
-    /// Minimum RAM (MB) to boot.
-    pub min_ram: u64,
+    /// The plain columns' values, every one of [`columns::PLAIN_COLUMNS`].
+    pub plain: BTreeMap<&'static str, u64>,
     /// Disk format.
     pub disk_format: Option<DiskFormat>,
     /// Container format.
@@ -294,8 +284,7 @@ impl Image {
             os_hash_value: None,
             size: None,
             virtual_size: None,
-            min_disk: 0,
-            min_ram: 0,
+            plain: columns::PLAIN_COLUMNS.iter().map(|c| (c.name, 0)).collect(),
             disk_format: None,
             container_format: None,
             owner,
@@ -392,8 +381,10 @@ impl Image {
             }
             "protected" => self.protected = boolean(key, value)?,
             "os_hidden" => self.os_hidden = boolean(key, value)?,
-            "min_disk" => self.min_disk = non_negative(key, value)?,
-            "min_ram" => self.min_ram = non_negative(key, value)?,
+            _ if columns::plain_column(key).is_some() => {
+                let column = columns::plain_column(key).expect("matched");
+                self.plain.insert(column.name, column.parse(value)?);
+            }
             "disk_format" => {
                 let format = optional_string(key, value, MAX_STRING)?.map(|raw| DiskFormat::parse(&raw)).transpose()?;
                 if format != self.disk_format {
@@ -431,7 +422,7 @@ impl Image {
     /// Removes a custom property (base properties cannot be removed).
     pub fn remove_attribute(&mut self, key: &str) -> Result<(), ValidationError> {
         Self::check_writable_key(key)?;
-        if WRITABLE_BASE.contains(&key) {
+        if WRITABLE_BASE.contains(&key) || columns::plain_column(key).is_some() {
             return Err(ValidationError::Forbidden(format!("Base property '{key}' cannot be removed.")));
         }
         if self.properties.remove(key).is_none() {
@@ -442,7 +433,7 @@ impl Image {
 
     /// Whether `key` currently has a value (base attributes always do).
     pub fn has_attribute(&self, key: &str) -> bool {
-        WRITABLE_BASE.contains(&key) || self.properties.contains_key(key)
+        WRITABLE_BASE.contains(&key) || columns::plain_column(key).is_some() || self.properties.contains_key(key)
     }
 
     /// Upload needs both formats (Glance answers 400 otherwise).
@@ -484,8 +475,9 @@ impl Image {
         map.insert("status".into(), self.status.as_str().into());
         map.insert("checksum".into(), self.checksum.clone().into());
         map.insert("protected".into(), self.protected.into());
-        map.insert("min_ram".into(), self.min_ram.into());
-        map.insert("min_disk".into(), self.min_disk.into());
+        for column in columns::PLAIN_COLUMNS {
+            map.insert(column.name.into(), self.plain(column.name).into());
+        }
         map.insert("owner".into(), self.owner.clone().into());
         map.insert("os_hidden".into(), self.os_hidden.into());
         map.insert("os_hash_algo".into(), self.os_hash_algo.clone().into());
@@ -507,7 +499,7 @@ impl Image {
     }
 }
 
-fn type_error(key: &str, value: &Value, expected: &str) -> ValidationError {
+pub(crate) fn type_error(key: &str, value: &Value, expected: &str) -> ValidationError {
     ValidationError::Invalid(format!(
         "Provided object does not match schema 'image': {value} is not of type {expected} (attribute '{key}')"
     ))
@@ -532,25 +524,7 @@ fn boolean(key: &str, value: &Value) -> Result<bool, ValidationError> {
     value.as_bool().ok_or_else(|| type_error(key, value, "'boolean'"))
 }
 
-/// Glance keeps `min_disk` and `min_ram` in 32-bit columns: larger values
-/// are refused rather than silently changed.
-pub const MAX_MIN_VALUE: u64 = i32::MAX as u64;
-
-/// A `min_disk`/`min_ram` value: an integer from 0 to [`MAX_MIN_VALUE`].
-/// Floats and out-of-range numbers (even ones JSON parses as u64 or f64)
-/// are refused, so whatever is accepted is stored exactly.
-fn non_negative(key: &str, value: &Value) -> Result<u64, ValidationError> {
-    let out_of_range = || {
-        ValidationError::Invalid(format!(
-            "Attribute '{key}' must be an integer from 0 to {MAX_MIN_VALUE}, got {value}."
-        ))
-    };
-    match value {
-        Value::Number(n) if n.is_u64() => n.as_u64().filter(|n| *n <= MAX_MIN_VALUE).ok_or_else(out_of_range),
-        Value::Number(n) if n.is_i64() => Err(out_of_range()),
-        _ => Err(type_error(key, value, "'integer'")),
-    }
-}
+pub use columns::MAX_MIN_VALUE;
 
 fn custom_value(key: &str, value: &Value) -> Result<String, ValidationError> {
     let length = key.chars().count();

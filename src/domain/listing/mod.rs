@@ -252,7 +252,15 @@ pub struct ListQuery {
     pairs: Vec<(String, String)>,
 }
 
-const INTEGER_COLUMNS: [&str; 4] = ["size", "virtual_size", "min_disk", "min_ram"];
+/// The integer column filtered by equality on `key`: the sizes and the
+/// plain columns.
+fn integer_column(key: &str) -> Option<&'static str> {
+    match key {
+        "size" => Some("size"),
+        "virtual_size" => Some("virtual_size"),
+        _ => crate::domain::image::columns::plain_column(key).map(|c| c.name),
+    }
+}
 const TEXT_COLUMNS: [&str; 9] =
     ["name", "id", "status", "container_format", "disk_format", "owner", "checksum", "os_hash_value", "os_hash_algo"];
 const IN_CAPABLE: [&str; 5] = ["name", "id", "status", "container_format", "disk_format"];
@@ -446,7 +454,7 @@ impl ListQuery {
         if let Some(column) = TEXT_COLUMNS.iter().find(|c| **c == key) {
             return Ok(Filter::ColumnIn(column, values.into_iter().map(SqlValue::Text).collect()));
         }
-        if let Some(column) = INTEGER_COLUMNS.iter().find(|c| **c == key) {
+        if let Some(column) = integer_column(key) {
             let numbers = values.iter().map(|v| parse_int(key, v).map(SqlValue::Int)).collect::<Result<_, _>>()?;
             return Ok(Filter::ColumnIn(column, numbers));
         }

@@ -8,6 +8,7 @@
 //! v1 and v2 are two views of the same [`Image`]: everything here maps to and
 //! from the same record the v2 API uses.
 
+use crate::domain::image::columns::{plain_column, PLAIN_COLUMNS};
 use serde_json::{json, Map, Value};
 
 use crate::domain::image::{Image, ImageId, ValidationError, Visibility, Writer};
@@ -107,7 +108,9 @@ impl V1Meta {
                     meta.attributes.push(("visibility".into(), visibility.as_str().into()));
                 }
                 "protected" => meta.attributes.push(("protected".into(), truthy(value).into())),
-                "min_disk" | "min_ram" => meta.attributes.push((field.into(), integer(field, value)?.into())),
+                _ if plain_column(field).is_some() => {
+                    meta.attributes.push((field.into(), integer(field, value)?.into()))
+                }
                 "name" | "disk_format" | "container_format" | "owner" => {
                     meta.attributes.push((field.into(), value.into()))
                 }
@@ -192,8 +195,6 @@ pub fn to_headers(image: &Image, uri: &str, store: Option<&str>) -> Vec<(String,
         ("status", image.status.as_str().to_owned()),
         ("is_public", (image.visibility == Visibility::Public).to_string()),
         ("protected", image.protected.to_string()),
-        ("min_disk", image.min_disk.to_string()),
-        ("min_ram", image.min_ram.to_string()),
         ("owner", text(image.owner.as_deref())),
         ("created_at", v1_time(&image.created_at)),
         ("updated_at", v1_time(&image.updated_at)),
@@ -203,6 +204,9 @@ pub fn to_headers(image: &Image, uri: &str, store: Option<&str>) -> Vec<(String,
     .into_iter()
     .map(|(k, v)| (format!("{META_PREFIX}{k}"), v))
     .collect::<Vec<_>>();
+    for column in PLAIN_COLUMNS {
+        headers.push((format!("{META_PREFIX}{}", column.name), image.plain(column.name).to_string()));
+    }
     if let Some(store) = store {
         headers.push((format!("{META_PREFIX}store"), store.to_owned()));
     }
@@ -249,8 +253,6 @@ pub fn detailed(image: &Image, uri: &str, store: Option<&str>) -> Value {
         "status": image.status.as_str(),
         "is_public": image.visibility == Visibility::Public,
         "protected": image.protected,
-        "min_disk": image.min_disk,
-        "min_ram": image.min_ram,
         "owner": image.owner,
         "store": store,
         "created_at": v1_time(&image.created_at),
@@ -261,6 +263,9 @@ pub fn detailed(image: &Image, uri: &str, store: Option<&str>) -> Value {
     });
     if let (Some(record), Value::Object(extra)) = (record.as_object_mut(), extra) {
         record.extend(extra);
+        for column in PLAIN_COLUMNS {
+            record.insert(column.name.into(), image.plain(column.name).into());
+        }
     }
     record
 }
