@@ -188,10 +188,10 @@ async fn run(app: &Rc<App>, job: &Job) -> Result<(), JobError> {
         }
     };
     match beating(app, &task.id, work).await {
-        Ok(result) => finish(app, task, Ok(result)).await,
+        Ok(result) => finish(app, task, Ending::Succeeded(result)).await,
         Err(JobError::Failed(message)) => {
             worker::console_warn!("task {} failed: {message}", task.id);
-            finish(app, task, Err(message)).await
+            finish(app, task, Ending::Failed(message)).await
         }
         Err(retry) => Err(retry),
     }
@@ -217,12 +217,20 @@ async fn beating<T>(app: &App, task_id: &str, work: impl std::future::Future<Out
     }
 }
 
-/// Moves the task to success (with its result) or failure (with why).
-async fn finish(app: &App, mut task: Task, outcome: Result<Value, String>) -> Result<(), JobError> {
+/// How a task ends.
+enum Ending {
+    /// With its result object.
+    Succeeded(Value),
+    /// Saying why it failed.
+    Failed(String),
+}
+
+/// Moves the task to success or failure through the task machine.
+async fn finish(app: &App, mut task: Task, ending: Ending) -> Result<(), JobError> {
     let ttl = app.config.task_ttl_hours;
-    let transition = match outcome {
-        Ok(result) => task.succeed(result, &now(), ttl)?,
-        Err(message) => task.fail(&message, &now(), ttl)?,
+    let transition = match ending {
+        Ending::Succeeded(result) => task.succeed(result, &now(), ttl)?,
+        Ending::Failed(message) => task.fail(&message, &now(), ttl)?,
     };
     app.tasks.save(&task, transition).await?;
     Ok(())
@@ -246,7 +254,7 @@ pub async fn give_up(app: &App, task_id: &str, reason: &str) -> Result<(), JobEr
             worker::console_warn!("could not settle image {image_id} of task {task_id}: {e}");
         }
     }
-    finish(app, task, Err(reason.to_owned())).await
+    finish(app, task, Ending::Failed(reason.to_owned())).await
 }
 
 /// Sends task `task_id`'s message again (a pending task whose message was
