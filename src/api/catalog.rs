@@ -8,7 +8,7 @@
 use super::app::App;
 use super::image_cache::purge;
 use super::respond::now;
-use crate::domain::access::policy::Action;
+use crate::domain::access::policy::{self, Action};
 use crate::domain::image::status::{ImageEvent, ImageStatus};
 use crate::domain::image::Image;
 use crate::domain::listing::ListQuery;
@@ -23,6 +23,9 @@ pub const WRITE_ATTEMPTS: usize = 32;
 
 /// One page of a list query, as the caller may see it.
 pub async fn page(app: &App, query: &ListQuery) -> Result<Vec<Image>, ApiError> {
+    if !policy::may_list_images(app.caller.caller()) {
+        return Err(ApiError::forbidden("You are not permitted to list images."));
+    }
     let marker = match &query.marker {
         None => None,
         Some(id) => {

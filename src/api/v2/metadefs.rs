@@ -80,7 +80,18 @@ fn check_write(app: &App) -> Result<(), ApiError> {
     if policy::may_write_metadefs(app.caller.caller()) {
         Ok(())
     } else {
-        Err(ApiError::forbidden("Only administrators may change metadata definitions."))
+        Err(refused(app, "Only administrators may change metadata definitions."))
+    }
+}
+
+/// A refusal: 403 with `message`, or 404 for a caller the policy hides the
+/// whole catalog from (no reading role in a project).
+fn refused(app: &App, message: &str) -> ApiError {
+    match policy::metadefs_refusal(app.caller.caller(), message) {
+        policy::Decision::Forbidden(message) => ApiError::forbidden(message),
+        policy::Decision::Invisible | policy::Decision::Allowed => {
+            ApiError::not_found("The resource could not be found.")
+        }
     }
 }
 
@@ -127,6 +138,9 @@ async fn prefix_for(app: &App, ns: &str, query: &str) -> Result<Option<String>, 
 async fn list_namespaces(app: &App, raw_query: &str) -> Result<Response, ApiError> {
     let query = NamespaceQuery::parse(raw_query)?;
     let caller = app.caller.caller();
+    if !policy::may_read_metadefs(caller) {
+        return Err(refused(app, "You are not permitted to list namespaces."));
+    }
     let visible: Vec<_> = app
         .metadefs
         .namespaces()
@@ -394,7 +408,7 @@ async fn delete_tags(app: &App, ns: &str, name: Option<&str>) -> Result<Response
 
 async fn list_resource_types(app: &App) -> Result<Response, ApiError> {
     if !policy::may_read_metadefs(app.caller.caller()) {
-        return Err(ApiError::forbidden("You are not permitted to list resource types."));
+        return Err(refused(app, "You are not permitted to list resource types."));
     }
     let types = app.metadefs.resource_types().await?;
     json_response(200, &json!({ "resource_types": types.iter().map(resource_type_json).collect::<Vec<_>>() }))
