@@ -112,13 +112,16 @@ def test_every_image_is_404_to_a_scoped_admin(catalog, people, image, who, which
         ("GET", f"/v1/images/{image_id}", None, None),
         ("DELETE", base, None, None),
     ]
+    before = catalog.json("admin", "GET", base, expect=200)
     for method, path, body, headers in calls:
         status, _, answer = catalog.call(who, method, path, body, headers)
         assert status == 404, f"{who} {method} {path}: {status} {answer[:300]!r}"
         assert DATA not in answer
-    # Untouched, and still shared with beta.
-    shown = catalog.json("owner", "GET", base, expect=200)
-    assert shown["status"] == "active" and shown["tags"] == [] and not shown["name"] == "x"
+    # Untouched (the shared image active, the public one queued), and the
+    # shared one still shared with beta.
+    shown = catalog.json("admin", "GET", base, expect=200)
+    assert shown["status"] == before["status"] == ("active" if which == "shared" else "queued"), shown
+    assert shown["tags"] == [] and shown["name"] == before["name"] and shown["updated_at"] == before["updated_at"]
     if which == "shared":
         members = catalog.json("owner", "GET", f"{base}/members", expect=200)["members"]
         assert [m["member_id"] for m in members] == [people["accepted"].project_id]
