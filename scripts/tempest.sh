@@ -1,5 +1,6 @@
-# OpenStack Tempest's image API v2 suite against the catalog in keystone
-# mode. Source it after scripts/lib.sh and scripts/keystone.sh (it uses
+# OpenStack Tempest's image API v2 suite, and Glance's own RBAC suite
+# (glance-tempest-plugin, the `rbac` profile), against the catalog in
+# keystone mode. Source it after scripts/lib.sh and scripts/keystone.sh (it uses
 # ROOT, say, ensure_venv, free_port, stop_group, KEYSTONE_VENV and what
 # start_keystone exports); don't run it. Set-up as in the reference run with
 # real Glance (see docs/testing.md): a service user with `service` and
@@ -16,9 +17,9 @@ TEMPEST_SERVICE_PASSWORD="${TEMPEST_SERVICE_PASSWORD:-tempest-service-secret}"
 # `image` endpoints of RegionOne at its catalog while Tempest runs.
 TEMPEST_REGION="${TEMPEST_REGION:-RegionTempest}"
 
-# ensure_tempest: Tempest in its own virtual environment (.venv-tempest),
-# pinned in tests/tempest/requirements.txt; pip runs again only when that
-# file changes.
+# ensure_tempest: Tempest and glance-tempest-plugin in their own virtual
+# environment (.venv-tempest), pinned in tests/tempest/requirements.txt;
+# pip runs again only when that file changes.
 ensure_tempest() {
   ensure_venv "$TEMPEST_VENV" "$ROOT/tests/tempest/requirements.txt" "Tempest"
 }
@@ -151,18 +152,37 @@ PY
   fi
 }
 
+# The profiles: `default` and `max` run Tempest's image v2 suite, `rbac`
+# Glance's RBAC suite (glance-tempest-plugin).
+TEMPEST_PROFILES="default max rbac"
+
+# tempest_regex PROFILE: the tests a profile runs: Tempest's image API v2
+# suite, or for `rbac` the plugin's (186 tests: images and metadefs as a
+# project admin, member and reader).
+tempest_regex() {
+  case "$1" in
+    rbac) echo '^glance_tempest_plugin\.' ;;
+    *) echo '^tempest\.api\.image\.v2' ;;
+  esac
+}
+
 # tempest_conf PROFILE WORKSPACE: Tempest's configuration. The
 # `default` profile is the reference one; `max` also turns on the optional
 # features a full Glance has (locations, store weights) and lets unknown
-# formats in, so the most tests run.
+# formats in, so the most tests run; `rbac` is `default` for the plugin.
+# Every profile enforces scope (`[enforce_scope] glance`: the plugin skips
+# everything without it, and Tempest reads through a `reader`) and says, as
+# Glance 33 does, that there is no system scope (`[glance_api]
+# system_scope_supported = false`: the plugin then expects a system-scoped
+# admin to be refused: 403 to create and list, 404 for each image).
 tempest_conf() {
   local profile=$1 workspace=$2
   local manage_locations=false enforcement=true weights=false
   case "$profile" in
-    default) ;;
+    default | rbac) ;;
     max) manage_locations=true enforcement=false weights=true ;;
     *)
-      echo "unknown Tempest profile: $profile (default or max)" >&2
+      echo "unknown Tempest profile: $profile ($TEMPEST_PROFILES)" >&2
       return 1
       ;;
   esac
@@ -194,6 +214,8 @@ neutron = false
 swift = false
 [enforce_scope]
 glance = true
+[glance_api]
+system_scope_supported = false
 [image]
 catalog_type = image
 endpoint_type = public
@@ -218,16 +240,19 @@ run_validation = false
 EOF
 }
 
-# run_tempest PROFILE CATALOG_URL OUT_DIR [REGEX]: Tempest's image v2 tests
-# (or those matching REGEX) with PROFILE's configuration against the catalog
-# at CATALOG_URL (registered in Keystone first, see tempest_keystone), two
-# workers. Keeps the workspace, the subunit stream, Tempest's log
-# and the failures' tracebacks in OUT_DIR; prints one line per test and the
-# totals. Non-zero if a test failed, the run broke or nothing ran. Needs
-# IMAGE_SERVER_URL and start_keystone's exports.
+# run_tempest PROFILE CATALOG_URL OUT_DIR [REGEX]: the profile's tests
+# (tempest_regex; or those matching REGEX) with PROFILE's configuration
+# against the catalog at CATALOG_URL (registered in Keystone first, see
+# tempest_keystone), two workers. Keeps the workspace, the subunit stream,
+# Tempest's log and the failures' tracebacks in OUT_DIR; prints one line per
+# test and the totals. Non-zero if a test failed, the run broke or nothing
+# ran, and for `rbac` if a test skipped (every test of Glance's RBAC suite
+# must run and pass). Needs IMAGE_SERVER_URL and start_keystone's exports.
 run_tempest() {
-  local profile=$1 catalog_url=$2 out=$3 regex=${4:-'^tempest\.api\.image\.v2'}
-  local workspace start rc=0
+  local profile=$1 catalog_url=$2 out=$3 regex=${4:-}
+  local workspace start rc=0 strict=()
+  [ -n "$regex" ] || regex="$(tempest_regex "$profile")"
+  [ "$profile" != rbac ] || strict=(--fail-on-skip)
   mkdir -p "$out"
   out="$(cd "$out" && pwd)"
   workspace="$out/workspace"
@@ -256,8 +281,8 @@ run_tempest() {
   }
   # An empty list leaves nothing out (an empty pattern would match all).
   exclude="${exclude:-^\$NOTHING}"
-  grep '^tempest\.' "$out/all-tests.txt" | grep -Ev "$exclude" >"$out/tests.txt" || true
-  grep '^tempest\.' "$out/all-tests.txt" | grep -E "$exclude" | while read -r test; do
+  grep -E '^(tempest|glance_tempest_plugin)\.' "$out/all-tests.txt" | grep -Ev "$exclude" >"$out/tests.txt" || true
+  grep -E '^(tempest|glance_tempest_plugin)\.' "$out/all-tests.txt" | grep -E "$exclude" | while read -r test; do
     while IFS=$'\t' read -r pattern reason; do
       if [[ "$test" =~ $pattern ]]; then
         printf '%s\t%s\n' "$test" "$reason"
@@ -271,7 +296,7 @@ run_tempest() {
   echo "Tempest ($profile) ran in $((SECONDS - start)) s (tempest run exit status $rc)"
   if ! "$TEMPEST_VENV/bin/python" "$ROOT/tests/tempest/report.py" "$profile" "$out/run.subunit" "$out" \
       --log "$workspace/logs/tempest.log" --list "$out/tests.txt" --not-run "$out/not-run.txt" \
-      --catalog "$catalog_url"; then
+      --catalog "$catalog_url" ${strict[@]+"${strict[@]}"}; then
     rc=1
   fi
   if [ "$rc" != 0 ] && [ ! -s "$out/failures.txt" ]; then
@@ -283,7 +308,8 @@ run_tempest() {
 }
 
 # start_tempest_job LOG OUT_DIR PROFILE...: run_tempest for each PROFILE,
-# one after the other (one catalog: the cache tests clear its whole cache),
+# one after the other (one catalog: the cache tests clear its whole cache;
+# at once they would only queue on Keystone),
 # against TEMPEST_CATALOG_URL, results in OUT_DIR/PROFILE, in the
 # background and in a session of its own, so stop_tempest_job stops Tempest
 # and its workers too; its output goes to LOG. Sets TEMPEST_JOB_PID. After

@@ -3,7 +3,7 @@
 //! from the authentication mode: the local `noauth` admin, or the identity
 //! Keystone gave for the request's token.
 
-use crate::domain::access::auth::Identity;
+use crate::domain::access::auth::{Identity, Scope};
 use crate::domain::access::policy::Caller;
 use crate::domain::image::Writer;
 use crate::domain::listing::Viewer;
@@ -17,7 +17,8 @@ pub struct RequestContext {
     pub user_id: Option<String>,
     /// The caller's project.
     pub project_id: Option<String>,
-    /// The caller's roles in that project.
+    /// The caller's roles in that project: none without one (a token
+    /// scoped to the system or a domain, or unscoped).
     pub roles: Vec<String>,
 }
 
@@ -33,14 +34,18 @@ impl RequestContext {
         }
     }
 
-    /// The caller a validated Keystone token names.
+    /// The caller a validated Keystone token names. Glance 33 has no system
+    /// (or domain) scope: every one of its policies has
+    /// `scope_types=['project']` and scope is enforced, so roles held on the
+    /// system or a domain count for nothing. Such a caller has no project
+    /// and no roles, and the policy table answers it as Glance does
+    /// (creating and listing images 403, every image 404).
     pub fn from_identity(request_id: String, identity: Identity) -> RequestContext {
-        RequestContext {
-            request_id,
-            user_id: Some(identity.user_id),
-            project_id: identity.project_id,
-            roles: identity.roles,
-        }
+        let (project_id, roles) = match identity.scope {
+            Scope::Project(project_id) => (Some(project_id), identity.roles),
+            Scope::Domain(_) | Scope::System | Scope::Unscoped => (None, Vec::new()),
+        };
+        RequestContext { request_id, user_id: Some(identity.user_id), project_id, roles }
     }
 
     /// Whether the caller holds the admin role.
@@ -87,7 +92,7 @@ mod tests {
     fn a_keystone_identity_gives_user_project_and_roles() {
         let identity = Identity {
             user_id: "u1".into(),
-            project_id: Some("p1".into()),
+            scope: Scope::Project("p1".into()),
             roles: vec!["reader".into()],
             expires_at: 0,
         };
@@ -98,5 +103,38 @@ mod tests {
         assert!(sees(&ctx, "p1", Visibility::Private));
         assert!(!sees(&ctx, "p2", Visibility::Private));
         assert_eq!(ctx.viewer(), Viewer { project_id: Some("p1".into()), is_admin: false });
+    }
+
+    /// A system-scoped admin token (and a domain-scoped one) is no admin of
+    /// anything here: no project, no roles, so the policy table refuses it
+    /// what Glance 33 refuses it.
+    #[test]
+    fn roles_on_the_system_or_a_domain_count_for_nothing() {
+        let admin: Vec<String> = ["admin", "member", "reader"].map(String::from).to_vec();
+        for scope in [Scope::System, Scope::Domain("default".into()), Scope::Unscoped] {
+            let identity = Identity { user_id: "u1".into(), scope: scope.clone(), roles: admin.clone(), expires_at: 0 };
+            let ctx = RequestContext::from_identity("r".into(), identity);
+            assert_eq!(ctx.project_id, None, "{scope:?}");
+            assert!(ctx.roles.is_empty(), "{scope:?}");
+            assert!(!ctx.is_admin(), "{scope:?}");
+            assert!(!ctx.writer().is_admin);
+            assert_eq!(ctx.viewer(), Viewer { project_id: None, is_admin: false });
+            assert!(!policy::may_list_images(ctx.caller()), "{scope:?}");
+            assert!(!policy::may_use_tasks_api(ctx.caller()));
+            assert!(!policy::may_manage_image_cache(ctx.caller()));
+            assert!(!policy::may_see_store_details(ctx.caller()));
+            assert!(!policy::may_read_metadefs(ctx.caller()));
+            for visibility in [Visibility::Public, Visibility::Community, Visibility::Shared, Visibility::Private] {
+                let image = Image::sample("p1", visibility);
+                assert_eq!(
+                    policy::authorize(ctx.caller(), policy::Action::Show, &image, false),
+                    policy::Decision::Invisible,
+                    "{scope:?} {visibility:?}"
+                );
+            }
+        }
+        let project =
+            Identity { user_id: "u1".into(), scope: Scope::Project("p1".into()), roles: admin, expires_at: 0 };
+        assert!(RequestContext::from_identity("r".into(), project).is_admin());
     }
 }

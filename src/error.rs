@@ -306,9 +306,10 @@ impl From<crate::domain::metadefs::MetadefError> for ApiError {
             M::NamespaceExists(_) | M::Exists { .. } | M::TagExists { .. } | M::AlreadyAssociated { .. } => {
                 ApiError::conflict(message)
             }
-            M::NamespaceProtected(_) | M::ContentsProtected { .. } | M::WriteForbidden | M::ReadForbidden => {
+            M::NamespaceProtected(_) | M::ContentsProtected { .. } | M::WriteForbidden | M::ReadForbidden(_) => {
                 ApiError::forbidden(message)
             }
+            M::Hidden => ApiError::not_found(message),
         }
     }
 }

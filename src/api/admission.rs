@@ -33,7 +33,7 @@ pub async fn authenticate(
     request_id: String,
     base_url: &str,
 ) -> Result<RequestContext, ApiError> {
-    let mode = config.auth.as_ref().map_err(|e| ApiError::internal(format!("authentication misconfigured: {e}")))?;
+    let mode = config.auth.as_ref().map_err(Clone::clone)?;
     let settings = match mode {
         AuthMode::NoAuth { project_id } => return Ok(RequestContext::noauth_admin(request_id, project_id)),
         AuthMode::Keystone(settings) => settings,

@@ -7,7 +7,7 @@
 use super::app::App;
 use super::image_cache::purge;
 use super::image_write::write_image;
-use crate::domain::access::policy::Action;
+use crate::domain::access::policy::{self, Action};
 use crate::domain::image::status::{ImageEvent, ImageStatus};
 use crate::domain::image::{Image, ImageId};
 use crate::domain::listing::ListQuery;
@@ -17,6 +17,9 @@ use crate::store::blobs::staging_key;
 
 /// One page of a list query, as the caller may see it.
 pub async fn page(app: &App, query: &ListQuery) -> Result<Vec<Image>, ApiError> {
+    if !policy::may_list_images(app.caller.caller()) {
+        return Err(ApiError::forbidden("You are not permitted to list images."));
+    }
     let marker = match &query.marker {
         None => None,
         Some(id) => {

@@ -57,7 +57,7 @@ const DEFAULT_UPLOAD_IDLE_SECONDS: u64 = 60;
 pub struct Config {
     /// How callers are authenticated (`Err`: misconfigured, every
     /// authenticated route answers 500 rather than guessing).
-    pub auth: Result<AuthMode, String>,
+    pub auth: Result<AuthMode, Misconfigured>,
     /// The image stores (`Err`: misconfigured; routes that need them
     /// answer 500 naming the problem).
     pub stores: Result<Stores, Misconfigured>,

@@ -132,9 +132,10 @@ impl<'a> Keystone<'a> {
             .subject_token
             .ok_or_else(|| AuthFailure::Unavailable("Keystone issued no X-Subject-Token".into()))?;
         let identity = serde_json::from_str(&answer.body)
-            .map_err(|e| e.to_string())
-            .and_then(|v| parse_token(&v))
-            .map_err(|e| AuthFailure::Unavailable(format!("unreadable service token: {e}")))?;
+            .map_err(|e| AuthFailure::Unavailable(format!("unreadable service token: {e}")))
+            .and_then(|v| {
+                parse_token(&v).map_err(|e| AuthFailure::Unavailable(format!("unreadable service token: {e}")))
+            })?;
         let service_token = ServiceToken { token: token.clone(), issued_at: now, expires_at: identity.expires_at };
         SERVICE_TOKEN.with(|slot| *slot.borrow_mut() = Some(service_token));
         Ok(token)

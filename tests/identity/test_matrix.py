@@ -8,6 +8,13 @@ policy module. Each image is made `shared` first so that it has an accepted,
 a pending and a rejected member, then moved to the visibility under test:
 Glance keeps memberships across visibility changes, and only `shared` images
 let them count.
+
+Readers (the reader role only, in the owner's project, in a member project
+and in an unrelated one) see what members of their project see, but may not
+download (`download_image` needs the member role) or write: 403. A
+system-scoped admin is refused everything, as by Glance 33, where every
+image policy has `scope_types=['project']`: listing is 403 and each image
+404, as if it did not exist.
 """
 
 import json
@@ -15,15 +22,22 @@ import uuid
 
 import pytest
 
-from conftest import CALLERS
+from conftest import CALLERS, READERS
 
 VISIBILITIES = ("public", "private", "shared", "community")
 IMAGE_DATA = b"matrix image data " * 64
 
 
+# A reader's project: whom it sees the image as.
+PROJECT_OF = {"reader": "owner", "accepted_reader": "accepted", "other_reader": "other"}
+
+
 def visible(visibility, caller):
+    if caller == "system_admin":
+        return False
+    caller = PROJECT_OF.get(caller, caller)
     return (
-        caller in ("owner", "reader", "admin")
+        caller in ("owner", "admin")
         or visibility in ("public", "community")
         or (visibility == "shared" and caller in ("accepted", "pending", "rejected"))
     )
@@ -34,28 +48,36 @@ def may_write(caller):
     return caller in ("owner", "admin")
 
 
+def listed(visibility, caller, member_statuses):
+    """Default list: a non-admin gets owned, public and shared images whose
+    membership has one of `member_statuses` (community only if owned); an
+    admin everything but others' community images."""
+    caller = PROJECT_OF.get(caller, caller)
+    if caller == "admin":
+        return visibility != "community"
+    return caller == "owner" or visibility == "public" or (
+        visibility == "shared" and caller in member_statuses)
+
+
 def expected(op, visibility, caller):
     """The status code (and for lists/members, what is listed)."""
-    if op in ("show", "download"):
+    if op == "show":
         return 200 if visible(visibility, caller) else 404
+    if op == "download":
+        if not visible(visibility, caller):
+            return 404
+        return 403 if caller in READERS else 200
     if op in ("update", "delete"):
         if not visible(visibility, caller):
             return 404
         success = 200 if op == "update" else 204
         return success if may_write(caller) else 403
+    if caller == "system_admin" and op.startswith("list"):
+        return 403
     if op == "list":
-        # Default list: a non-admin gets owned, public and accepted-shared
-        # images (community only if owned); an admin everything but others'
-        # community images.
-        if caller == "admin":
-            return visibility != "community"
-        return caller in ("owner", "reader") or visibility == "public" or (
-            visibility == "shared" and caller == "accepted")
+        return listed(visibility, caller, ("accepted",))
     if op == "list_all_member_statuses":
-        if caller == "admin":
-            return visibility != "community"
-        return caller in ("owner", "reader") or visibility == "public" or (
-            visibility == "shared" and caller in ("accepted", "pending", "rejected"))
+        return listed(visibility, caller, ("accepted", "pending", "rejected"))
     if op == "list_community":
         return visibility == "community"
     if op == "members":
@@ -64,7 +86,7 @@ def expected(op, visibility, caller):
         if visibility != "shared":
             return 403, None
         # Owners and admins see every membership; a member only its own.
-        return 200, 3 if caller in ("owner", "reader", "admin") else 1
+        return 200, 3 if PROJECT_OF.get(caller, caller) in ("owner", "admin") else 1
     raise AssertionError(op)
 
 
@@ -127,8 +149,13 @@ def test_list(catalog, images, op, visibility, caller):
     image_id, name = images[visibility]
     query = {"list": "", "list_all_member_statuses": "&member_status=all",
              "list_community": "&visibility=community"}[op]
-    listed = catalog.json(caller, "GET", f"/v2/images?name={name}{query}", expect=200)["images"]
-    assert (image_id in [i["id"] for i in listed]) == expected(op, visibility, caller), f"{caller} {op} {visibility}"
+    want = expected(op, visibility, caller)
+    if want == 403:
+        status, _, body = catalog.call(caller, "GET", f"/v2/images?name={name}{query}")
+        assert status == 403, f"{caller} {op} {visibility}: {status} {body[:300]!r}"
+        return
+    found = catalog.json(caller, "GET", f"/v2/images?name={name}{query}", expect=200)["images"]
+    assert (image_id in [i["id"] for i in found]) == want, f"{caller} {op} {visibility}"
 
 
 @pytest.mark.parametrize("visibility,caller", [(v, c) for v in VISIBILITIES for c in CALLERS])

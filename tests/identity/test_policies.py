@@ -1,6 +1,7 @@
 """Glance's default policies beyond the matrix, with real Keystone tokens:
 create and owner, readers, publicize/communitize, deactivate, protected,
-uploads, and who may add, answer and remove memberships."""
+uploads, and who may add, answer and remove memberships. System-scoped
+tokens: test_scope.py."""
 
 import json
 import uuid
@@ -51,7 +52,12 @@ def test_a_reader_may_read_but_every_write_is_403(catalog, people, unique):
     assert catalog.call("reader", "DELETE", f"/v2/images/{image_id}")[0] == 403
     assert upload(catalog, "owner", image_id)[0] == 204
     assert catalog.call("reader", "POST", f"/v2/images/{image_id}/actions/deactivate")[0] == 403
-    assert catalog.call("reader", "GET", f"/v2/images/{image_id}/file")[2] == DATA
+    # Downloading needs the member role (Glance's download_image), v1 too.
+    status, _, body = catalog.call("reader", "GET", f"/v2/images/{image_id}/file")
+    assert status == 403 and DATA not in body, (status, body[:200])
+    assert "download" in json.loads(body)["message"]
+    assert catalog.call("reader", "GET", f"/v1/images/{image_id}")[0] == 403
+    assert catalog.call("owner", "GET", f"/v2/images/{image_id}/file")[2] == DATA
     # The image is untouched.
     shown = catalog.json("owner", "GET", f"/v2/images/{image_id}", expect=200)
     assert shown["name"] == unique and shown["tags"] == [] and shown["status"] == "active"

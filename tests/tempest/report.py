@@ -7,9 +7,11 @@
 
 then `PROFILE: N pass, N fail, N skip`. The full tracebacks of failures go
 to OUT_DIR/failures.txt and, without Tempest's library frames, to stdout.
-Exit status 1 if any test failed or nothing ran, else 0.
+Exit status 1 if any test failed or nothing ran (or, with --fail-on-skip,
+any test skipped), else 0. The same for Glance's RBAC suite
+(glance-tempest-plugin, `glance_tempest_plugin.` tests).
 
-    python report.py PROFILE RUN.subunit OUT_DIR [--log TEMPEST.log] [--list TESTS]
+    python report.py PROFILE RUN.subunit OUT_DIR [--log TEMPEST.log] [--list TESTS] [--fail-on-skip]
 
 With --list (`tempest run --list-tests` of the same selection), a class
 that skips or fails in its set-up (`setUpClass (module.Class)`) counts as
@@ -36,6 +38,8 @@ NO_TRACEBACK = {
     "inprogress": "started, never finished (did its worker die?)",
     "no result": "listed, never reported (did its worker die?)",
 }
+# The test modules of Tempest itself and of Glance's plugin (the RBAC suite).
+SUITES = ("tempest.", "glance_tempest_plugin.")
 TRACEBACK_LINES = 30
 LINE_CHARS = 400
 
@@ -169,7 +173,7 @@ def trimmed(traceback):
     out, keep = [], True
     for line in traceback.rstrip().splitlines():
         if line.startswith("  File "):
-            keep = "/tempest/" in line and "/tempest/lib/" not in line
+            keep = ("/tempest/" in line and "/tempest/lib/" not in line) or "/glance_tempest_plugin/" in line
             if keep:
                 out.append(re.sub(r'"[^"]*/site-packages/', '"', line))
             elif out and out[-1] != "  ...":
@@ -194,12 +198,14 @@ def main():
     parser.add_argument("--list")
     parser.add_argument("--not-run", help="tests left out of the run: lines 'test_id<TAB>reason'")
     parser.add_argument("--catalog", help="fail if Tempest sent image API calls elsewhere")
+    parser.add_argument("--fail-on-skip", action="store_true",
+                        help="a skipped test fails the run (a suite whose every test must run)")
     args = parser.parse_args()
     profile, out_dir, log_path = args.profile, args.out_dir, args.log
     tests = read_stream(args.stream)
     if args.list:
         with open(args.list) as listing:
-            listed = [line.strip() for line in listing if line.strip().startswith("tempest.")]
+            listed = [line.strip() for line in listing if line.strip().startswith(SUITES)]
         tests = per_test(tests, listed)
 
     requests = requests_by_caller(log_path)
@@ -263,6 +269,9 @@ def main():
             return 1
     if total == 0:
         print(f"{profile}: no test ran", file=sys.stderr)
+        return 1
+    if args.fail_on_skip and counts["SKIP"]:
+        print(f"{profile}: {counts['SKIP']} tests skipped; every test of this suite must run", file=sys.stderr)
         return 1
     return 1 if counts["FAIL"] else 0
 

@@ -84,7 +84,16 @@ fn check_write(app: &App) -> Result<(), MetadefError> {
     if policy::may_write_metadefs(app.caller.caller()) {
         Ok(())
     } else {
-        Err(MetadefError::WriteForbidden)
+        Err(refused(app, MetadefError::WriteForbidden))
+    }
+}
+
+/// A refusal: `forbidden`, or hidden (404) from a caller the policy hides
+/// the whole catalog from (no reading role in a project).
+fn refused(app: &App, forbidden: MetadefError) -> MetadefError {
+    match policy::metadefs_refusal(app.caller.caller(), &forbidden.to_string()) {
+        policy::Decision::Forbidden(_) => forbidden,
+        policy::Decision::Invisible | policy::Decision::Allowed => MetadefError::Hidden,
     }
 }
 
@@ -120,6 +129,9 @@ async fn prefix_for(app: &App, ns: &str, query: &str) -> Result<Option<String>, 
 async fn list_namespaces(app: &App, raw_query: &str) -> Result<Response, ApiError> {
     let query = NamespaceQuery::parse(raw_query)?;
     let caller = app.caller.caller();
+    if !policy::may_read_metadefs(caller) {
+        return Err(refused(app, MetadefError::ReadForbidden("namespaces")).into());
+    }
     let visible: Vec<_> = app
         .metadefs
         .namespaces()
@@ -378,7 +390,7 @@ async fn delete_tags(app: &App, ns: &str, name: Option<&str>) -> Result<Response
 
 async fn list_resource_types(app: &App) -> Result<Response, ApiError> {
     if !policy::may_read_metadefs(app.caller.caller()) {
-        return Err(MetadefError::ReadForbidden.into());
+        return Err(refused(app, MetadefError::ReadForbidden("resource types")).into());
     }
     let types = app.metadefs.resource_types().await?;
     json_response(200, &json!({ "resource_types": types.iter().map(resource_type_json).collect::<Vec<_>>() }))

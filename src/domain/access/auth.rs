@@ -5,6 +5,7 @@
 //! caching validations and renewing the service token. The Keystone round
 //! trips themselves live in `store::keystone`.
 
+use crate::domain::Misconfigured;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -82,20 +83,20 @@ impl std::fmt::Debug for ServiceCredentials {
 /// Reads the mode from the worker's variables (`var` returns a variable or
 /// secret by name). A half-configured `keystone` mode is an error, never a
 /// silent fall back to `noauth`.
-pub fn auth_mode(var: impl Fn(&str) -> Option<String>) -> Result<AuthMode, String> {
+pub fn auth_mode(var: impl Fn(&str) -> Option<String>) -> Result<AuthMode, Misconfigured> {
     let get = |name: &str| var(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
     let mode = get(vars::AUTH_MODE).unwrap_or_else(|| "noauth".into());
     match mode.as_str() {
         "noauth" => Ok(AuthMode::NoAuth { project_id: get(vars::NOAUTH_PROJECT_ID).unwrap_or_else(|| "admin".into()) }),
         "keystone" => {
-            let required = |name: &str| get(name).ok_or_else(|| format!("AUTH_MODE is keystone but {name} is not set"));
+            let required = |name: &str| {
+                get(name).ok_or_else(|| Misconfigured(format!("AUTH_MODE is keystone but {name} is not set")))
+            };
             let cache_seconds = match get(vars::TOKEN_CACHE_SECONDS) {
                 None => DEFAULT_TOKEN_CACHE_SECONDS,
-                Some(raw) => raw
-                    .parse::<i64>()
-                    .ok()
-                    .filter(|s| *s >= 0)
-                    .ok_or_else(|| format!("TOKEN_CACHE_SECONDS must be a number of seconds, not {raw:?}"))?,
+                Some(raw) => raw.parse::<i64>().ok().filter(|s| *s >= 0).ok_or_else(|| {
+                    Misconfigured(format!("TOKEN_CACHE_SECONDS must be a number of seconds, not {raw:?}"))
+                })?,
             };
             Ok(AuthMode::Keystone(KeystoneSettings {
                 url: required(vars::KEYSTONE_URL)?.trim_end_matches('/').trim_end_matches("/v3").to_owned(),
@@ -109,7 +110,7 @@ pub fn auth_mode(var: impl Fn(&str) -> Option<String>) -> Result<AuthMode, Strin
                 cache_seconds,
             }))
         }
-        other => Err(format!("AUTH_MODE must be noauth or keystone, not {other:?}")),
+        other => Err(Misconfigured(format!("AUTH_MODE must be noauth or keystone, not {other:?}"))),
     }
 }
 
@@ -142,20 +143,64 @@ impl KeystoneSettings {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Identity {
     pub user_id: String,
-    /// The project the token is scoped to (none for unscoped or domain tokens).
-    pub project_id: Option<String>,
-    /// Role names in that project.
+    /// What the token is scoped to.
+    pub scope: Scope,
+    /// Role names the token carries on its scope (a project, a domain or
+    /// the system).
     pub roles: Vec<String>,
     /// When the token expires, seconds since the epoch.
     pub expires_at: i64,
 }
 
+/// What a Keystone token is scoped to: the one of `token.project`,
+/// `token.domain` and `token.system` its document holds. Only a project
+/// scope gives roles Glance's policies accept (they all have
+/// `scope_types=['project']`, enforced): see `RequestContext::from_identity`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Scope {
+    /// Scoped to this project (its id).
+    Project(String),
+    /// Scoped to this domain (its id).
+    Domain(String),
+    /// Scoped to the whole deployment (`"system": {"all": true}`).
+    System,
+    /// Not scoped (Keystone gives such a token no roles).
+    Unscoped,
+}
+
+impl Identity {
+    /// The project of a project-scoped token.
+    pub fn project_id(&self) -> Option<&str> {
+        match &self.scope {
+            Scope::Project(id) => Some(id),
+            Scope::Domain(_) | Scope::System | Scope::Unscoped => None,
+        }
+    }
+}
+
+/// A token document that cannot be read: what is missing or wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct UnreadableToken(pub &'static str);
+
 /// Reads a token document (`{"token": {"user", "project", "roles",
 /// "expires_at", ...}}`), the body of both a validation and an issue.
-pub fn parse_token(body: &Value) -> Result<Identity, String> {
-    let token = body.get("token").ok_or("no \"token\" in Keystone's answer")?;
-    let user_id = token.pointer("/user/id").and_then(Value::as_str).ok_or("the token names no user")?.to_owned();
-    let project_id = token.pointer("/project/id").and_then(Value::as_str).map(str::to_owned);
+pub fn parse_token(body: &Value) -> Result<Identity, UnreadableToken> {
+    let token = body.get("token").ok_or(UnreadableToken("no \"token\" in Keystone's answer"))?;
+    let user_id =
+        token.pointer("/user/id").and_then(Value::as_str).ok_or(UnreadableToken("the token names no user"))?.to_owned();
+    let id_of = |pointer: &str| token.pointer(pointer).and_then(Value::as_str).map(str::to_owned);
+    // Keystone puts exactly one of these in a scoped token; `system` is
+    // `{"all": true}` today, any object counts.
+    let scope = if let Some(project) = id_of("/project/id") {
+        Scope::Project(project)
+    } else if let Some(domain) = id_of("/domain/id") {
+        Scope::Domain(domain)
+    } else if token.get("system").is_some_and(|system| !system.is_null()) {
+        Scope::System
+    } else {
+        Scope::Unscoped
+    };
     let roles = token
         .get("roles")
         .and_then(Value::as_array)
@@ -165,8 +210,8 @@ pub fn parse_token(body: &Value) -> Result<Identity, String> {
         .get("expires_at")
         .and_then(Value::as_str)
         .and_then(parse_iso8601)
-        .ok_or("the token has no readable expires_at")?;
-    Ok(Identity { user_id, project_id, roles, expires_at })
+        .ok_or(UnreadableToken("the token has no readable expires_at"))?;
+    Ok(Identity { user_id, scope, roles, expires_at })
 }
 
 /// What a validation answer means.
@@ -185,7 +230,10 @@ pub enum Validation {
 /// Interprets Keystone's answer to `GET /v3/auth/tokens`.
 pub fn read_validation(status: u16, body: &str, now: i64) -> Validation {
     match status {
-        200 => match serde_json::from_str::<Value>(body).map_err(|e| e.to_string()).and_then(|v| parse_token(&v)) {
+        200 => match serde_json::from_str::<Value>(body)
+            .map_err(|_| UnreadableToken("the answer is not JSON"))
+            .and_then(|v| parse_token(&v))
+        {
             // Keystone answers 404 for expired tokens; a clock skew between
             // us and Keystone must not stretch a token's life.
             Ok(identity) if identity.expires_at <= now => Validation::Rejected,
@@ -354,12 +402,12 @@ mod tests {
         {
             let pairs: Vec<_> = KEYSTONE_VARS.iter().copied().filter(|(k, _)| *k != missing).collect();
             let error = auth_mode(vars(&pairs)).unwrap_err();
-            assert!(error.contains(missing), "{error}");
+            assert!(error.0.contains(missing), "{error}");
         }
         let mut pairs = KEYSTONE_VARS.to_vec();
         pairs.push(("TOKEN_CACHE_SECONDS", "soon"));
-        assert!(auth_mode(vars(&pairs)).unwrap_err().contains("TOKEN_CACHE_SECONDS"));
-        assert!(auth_mode(vars(&[("AUTH_MODE", "oauth")])).unwrap_err().contains("oauth"));
+        assert!(auth_mode(vars(&pairs)).unwrap_err().0.contains("TOKEN_CACHE_SECONDS"));
+        assert!(auth_mode(vars(&[("AUTH_MODE", "oauth")])).unwrap_err().0.contains("oauth"));
     }
 
     fn validation_body(expires_at: &str) -> String {
@@ -379,7 +427,7 @@ mod tests {
     fn a_validation_gives_user_project_roles_and_expiry() {
         let identity = Identity {
             user_id: "u1".into(),
-            project_id: Some("p1".into()),
+            scope: Scope::Project("p1".into()),
             roles: vec!["member".into(), "reader".into()],
             expires_at: NOON + 3600,
         };
@@ -406,14 +454,50 @@ mod tests {
     fn unscoped_tokens_have_no_project() {
         let body = json!({"token": {"user": {"id": "u"}, "expires_at": "2026-12-01T13:00:00Z"}});
         let identity = parse_token(&body).unwrap();
-        assert_eq!(identity.project_id, None);
+        assert_eq!(identity.scope, Scope::Unscoped);
+        assert_eq!(identity.project_id(), None);
         assert!(identity.roles.is_empty());
+    }
+
+    /// Keystone's validation answers for a system-scoped and a
+    /// domain-scoped admin token (the shape Keystone 30 sends): the scope
+    /// is read, and no project comes out of either.
+    #[test]
+    fn system_and_domain_tokens_name_their_scope_and_no_project() {
+        let admin =
+            json!([{"id": "r1", "name": "admin"}, {"id": "r2", "name": "member"}, {"id": "r3", "name": "reader"}]);
+        let system = json!({"token": {
+            "user": {"id": "u", "name": "admin", "domain": {"id": "default"}},
+            "system": {"all": true},
+            "roles": admin,
+            "expires_at": "2026-12-01T13:00:00Z",
+        }});
+        let identity = parse_token(&system).unwrap();
+        assert_eq!(identity.scope, Scope::System);
+        assert_eq!(identity.project_id(), None);
+        assert_eq!(identity.roles, ["admin", "member", "reader"]);
+        let domain = json!({"token": {
+            "user": {"id": "u"},
+            "domain": {"id": "default", "name": "Default"},
+            "roles": admin,
+            "expires_at": "2026-12-01T13:00:00Z",
+        }});
+        let identity = parse_token(&domain).unwrap();
+        assert_eq!(identity.scope, Scope::Domain("default".into()));
+        assert_eq!(identity.project_id(), None);
+        let project = json!({"token": {
+            "user": {"id": "u"},
+            "project": {"id": "p1", "domain": {"id": "default"}},
+            "roles": admin,
+            "expires_at": "2026-12-01T13:00:00Z",
+        }});
+        assert_eq!(parse_token(&project).unwrap().project_id(), Some("p1"));
     }
 
     #[test]
     fn validations_are_cached_no_longer_than_the_token_or_the_setting() {
         let identity =
-            |ttl: i64| Identity { user_id: "u".into(), project_id: None, roles: vec![], expires_at: NOON + ttl };
+            |ttl: i64| Identity { user_id: "u".into(), scope: Scope::Unscoped, roles: vec![], expires_at: NOON + ttl };
         assert_eq!(cache_seconds(&identity(3600), NOON, 300), 300);
         assert_eq!(cache_seconds(&identity(42), NOON, 300), 42);
         assert_eq!(cache_seconds(&identity(-5), NOON, 300), 0);
@@ -431,7 +515,7 @@ mod tests {
     #[test]
     fn the_memo_keeps_the_cache_rules_and_its_size() {
         let identity =
-            |ttl: i64| Identity { user_id: "u".into(), project_id: None, roles: vec![], expires_at: NOON + ttl };
+            |ttl: i64| Identity { user_id: "u".into(), scope: Scope::Unscoped, roles: vec![], expires_at: NOON + ttl };
         let mut memo = ValidationMemo::default();
         memo.insert("a".into(), CachedValidation::new(identity(42), NOON, 300).unwrap(), NOON);
         assert_eq!(memo.get("a", NOON + 41), Some(identity(42)));

@@ -5,6 +5,12 @@
 //! Roles are `admin`, `member` and `reader` in the caller's project. An image
 //! the caller may not see is "not found" (404), never "forbidden": a failed
 //! check on an image the caller *can* see is 403.
+//!
+//! Every Glance policy has `scope_types=['project']`, enforced: a token
+//! scoped to the system or a domain reaches this table as a caller without
+//! project or roles (`RequestContext::from_identity`), which may create,
+//! list and see no image (403, 403, 404), and is refused every other API
+//! but discovery.
 
 use crate::domain::access::member::MemberStatus;
 use crate::domain::image::{Image, Visibility, Writer};
@@ -95,9 +101,10 @@ impl Caller<'_> {
     }
 }
 
-/// Glance's `is_image_visible`: admin, ownerless, public or community,
-/// owned, or shared with the caller's project (`is_member`, in any member
-/// status).
+/// Glance's `is_image_visible` (the database layer's filter, before any
+/// policy): admin, ownerless, public or community, owned, or shared with the
+/// caller's project (`is_member`, in any member status). An image that
+/// passes may still be hidden by [`authorize`]: see [`may_get`].
 pub fn can_see(caller: Caller<'_>, image: &Image, is_member: bool) -> bool {
     caller.is_admin()
         || image.owner.is_none()
@@ -106,19 +113,42 @@ pub fn can_see(caller: Caller<'_>, image: &Image, is_member: bool) -> bool {
         || (image.visibility == Visibility::Shared && is_member)
 }
 
+/// Glance's `get_image` rule: an admin, or a reader (member and admin
+/// imply it) of the owning project, or of any project for a public,
+/// community or shared image (which shared images a project sees at all is
+/// [`can_see`]'s business). A caller without a role in a project (a system-
+/// or domain-scoped token) gets nothing; nor does a non-admin an ownerless
+/// image that is not public, community or shared.
+pub fn may_get(caller: Caller<'_>, image: &Image) -> bool {
+    caller.is_admin() || (caller.is_reader() && open_to(caller, image))
+}
+
+/// The targets of Glance's `get_image` and `download_image` rules beyond
+/// the role: the owner's project, or any project for a public, community or
+/// shared image.
+fn open_to(caller: Caller<'_>, image: &Image) -> bool {
+    caller.owns(image) || matches!(image.visibility, Visibility::Public | Visibility::Community | Visibility::Shared)
+}
+
 /// Decides `action` on `image` by `caller` (`is_member`: the caller's project
 /// is a member of the image). For [`Action::Create`], `image` is the image
 /// about to be created (its owner is checked).
+///
+/// As Glance's `ImageAPIPolicy`: an image [`can_see`] refuses is
+/// [`Decision::Invisible`], and so is a refused action on an image the
+/// caller may not [`may_get`] (its existence is not given away); a refused
+/// action on an image it may get is [`Decision::Forbidden`].
 pub fn authorize(caller: Caller<'_>, action: Action, image: &Image, is_member: bool) -> Decision {
     if action != Action::Create && !can_see(caller, image, is_member) {
         return Decision::Invisible;
     }
     let owner_member = caller.is_admin() || (caller.is_member() && caller.owns(image));
+    let deactivated = image.status == crate::domain::image::status::ImageStatus::Deactivated;
     let allowed = match action {
-        Action::Show => caller.is_reader(),
+        Action::Show => may_get(caller, image),
+        // Glance's `download_image`: the member role, not reader.
         Action::Download => {
-            caller.is_reader()
-                && (image.status != crate::domain::image::status::ImageStatus::Deactivated || caller.is_admin())
+            (caller.is_admin() || (caller.is_member() && open_to(caller, image))) && (!deactivated || caller.is_admin())
         }
         Action::Create
         | Action::Update
@@ -139,15 +169,25 @@ pub fn authorize(caller: Caller<'_>, action: Action, image: &Image, is_member: b
     if allowed {
         return Decision::Allowed;
     }
+    if action != Action::Create && !may_get(caller, image) {
+        return Decision::Invisible;
+    }
     Decision::Forbidden(match action {
+        Action::Create if !caller.is_member() => "You are not permitted to create images.".into(),
         Action::Create => "You are not permitted to create images owned by another project.".into(),
         Action::Publicize => PUBLICIZE_REFUSED.into(),
         Action::Communitize => "Only the owner's members may make an image community.".into(),
-        Action::Download if image.status == crate::domain::image::status::ImageStatus::Deactivated => {
+        Action::Download if deactivated && caller.is_member() => {
             "The requested image has been deactivated. Image data download is forbidden.".into()
         }
         other => format!("You are not permitted to {} image {}.", verb(other), image.id),
     })
+}
+
+/// Glance's `get_images`: listing images takes a role in a project
+/// (`reader` is enough); 403 otherwise (a system-scoped token).
+pub fn may_list_images(caller: Caller<'_>) -> bool {
+    caller.is_reader()
 }
 
 const PUBLICIZE_REFUSED: &str = "Only administrators may publicize images (visibility 'public').";
@@ -155,12 +195,17 @@ const PUBLICIZE_REFUSED: &str = "Only administrators may publicize images (visib
 /// Glance's `publicize_image` rule, for the image record's write path
 /// (`Image::set_attribute`, which knows the writer by admin-ness only):
 /// only admins make an image `public`.
-pub fn may_set_visibility(is_admin: bool, visibility: Visibility) -> Result<(), String> {
+pub fn may_set_visibility(is_admin: bool, visibility: Visibility) -> Result<(), Refused> {
     if visibility == Visibility::Public && !is_admin {
-        return Err(PUBLICIZE_REFUSED.into());
+        return Err(Refused(PUBLICIZE_REFUSED));
     }
     Ok(())
 }
+
+/// A write rule's refusal (403), saying why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Refused(pub &'static str);
 
 /// The owner rule of `add_image` and `modify_image`, for the same write
 /// path: a non-admin may give an image only to its own project.
@@ -169,9 +214,9 @@ pub fn may_set_owner(
     project_id: Option<&str>,
     current: Option<&str>,
     owner: Option<&str>,
-) -> Result<(), String> {
+) -> Result<(), Refused> {
     if owner != current && !is_admin && owner != project_id {
-        return Err("You are not permitted to set the owner of an image to another project.".into());
+        return Err(Refused("You are not permitted to set the owner of an image to another project."));
     }
     Ok(())
 }
@@ -180,12 +225,12 @@ pub fn may_set_owner(
 /// (`Image::set_attribute`) of the writer it is given.
 impl Writer<'_> {
     /// [`may_set_visibility`] for this writer.
-    pub fn may_set_visibility(&self, visibility: Visibility) -> Result<(), String> {
+    pub fn may_set_visibility(&self, visibility: Visibility) -> Result<(), Refused> {
         may_set_visibility(self.is_admin, visibility)
     }
 
     /// [`may_set_owner`] for this writer: from `current` to `owner`.
-    pub fn may_set_owner(&self, current: Option<&str>, owner: Option<&str>) -> Result<(), String> {
+    pub fn may_set_owner(&self, current: Option<&str>, owner: Option<&str>) -> Result<(), Refused> {
         may_set_owner(self.is_admin, self.project_id, current, owner)
     }
 }
@@ -266,6 +311,19 @@ pub fn may_read_metadefs(caller: Caller<'_>) -> bool {
     caller.is_reader()
 }
 
+/// How a refused metadefs call is answered (`message`: the 403's). Glance's
+/// `MetadefAPIPolicy` turns every refusal into "not found" unless the
+/// caller could read a namespace of its own project, so a caller without a
+/// reading role there (a system-scoped token) gets 404 from every metadefs
+/// call, lists and creates included; anyone else gets 403.
+pub fn metadefs_refusal(caller: Caller<'_>, message: &str) -> Decision {
+    if may_read_metadefs(caller) {
+        Decision::Forbidden(message.into())
+    } else {
+        Decision::Invisible
+    }
+}
+
 /// Whether `image` appears in the caller's `GET /v2/images` for these
 /// `visibility` and `member_status` filters (`membership`: the caller's
 /// project's membership of the image). Glance's `_select_images_query` and
@@ -333,7 +391,7 @@ mod tests {
             (&member, &owned, Upload, true), (&member, &owned, Download, true), (&member, &owned, Publicize, false),
             (&member, &owned, Communitize, true), (&member, &owned, Deactivate, true), (&member, &foreign_public, Update, false),
             (&member, &foreign_public, Delete, false), (&member, &foreign_public, Download, true), (&member, &foreign_public, Deactivate, false),
-            (&reader, &owned, Show, true), (&reader, &owned, Download, true), (&reader, &owned, Update, false),
+            (&reader, &owned, Show, true), (&reader, &owned, Download, false), (&reader, &owned, Update, false),
             (&reader, &owned, Delete, false), (&reader, &owned, Upload, false), (&reader, &owned, Create, false),
         ];
         for (roles, image, action, allowed) in table {
@@ -442,7 +500,7 @@ mod tests {
     }
 
     #[test]
-    fn no_list_shows_an_image_the_caller_cannot_see() {
+    fn only_admins_write_metadefs() {
         for (names, allowed) in [(&["admin"][..], true), (&["member", "reader"][..], false), (&["reader"][..], false)] {
             let held = roles(names);
             assert_eq!(may_write_metadefs(Caller { project_id: Some("p1"), roles: &held }), allowed, "{names:?}");
@@ -497,5 +555,125 @@ mod tests {
         let mut deactivated = image("p1", Visibility::Private);
         deactivated.status = ImageStatus::Deactivated;
         assert!(matches!(authorize(caller, Action::Download, &deactivated, false), Decision::Forbidden(_)));
+    }
+
+    const VISIBILITIES: [Visibility; 4] =
+        [Visibility::Public, Visibility::Community, Visibility::Shared, Visibility::Private];
+    const ACTIONS: [Action; 14] = [
+        Action::Show,
+        Action::Update,
+        Action::Delete,
+        Action::Upload,
+        Action::Download,
+        Action::Publicize,
+        Action::Communitize,
+        Action::Deactivate,
+        Action::ManageMembers,
+        Action::Import,
+        Action::CopyImage,
+        Action::AddLocation,
+        Action::ListLocations,
+        Action::DeleteLocation,
+    ];
+
+    /// Glance's `download_image` needs the member role: a reader sees the
+    /// image (show is 200) but its data is 403, whatever the visibility,
+    /// its own project's images included.
+    #[test]
+    fn readers_see_images_but_may_not_download_them() {
+        let reader = roles(&["reader"]);
+        let caller = Caller { project_id: Some("p1"), roles: &reader };
+        for owner in ["p1", "p2"] {
+            for visibility in VISIBILITIES {
+                let image = image(owner, visibility);
+                let is_member = visibility == Visibility::Shared && owner == "p2";
+                if !can_see(caller, &image, is_member) {
+                    assert_eq!((owner, visibility), ("p2", Visibility::Private));
+                    continue;
+                }
+                assert_eq!(authorize(caller, Action::Show, &image, is_member), Decision::Allowed);
+                assert!(
+                    matches!(authorize(caller, Action::Download, &image, is_member), Decision::Forbidden(m) if m.contains("download")),
+                    "{owner} {visibility:?}"
+                );
+            }
+        }
+        let member = roles(&["member"]);
+        let member = Caller { project_id: Some("p1"), roles: &member };
+        for visibility in [Visibility::Public, Visibility::Community] {
+            assert_eq!(authorize(member, Action::Download, &image("p2", visibility), false), Decision::Allowed);
+        }
+        assert_eq!(authorize(member, Action::Download, &image("p2", Visibility::Shared), true), Decision::Allowed);
+    }
+
+    /// A system-scoped token (no project, its roles dropped by the
+    /// context) and a project token without any role: every image is
+    /// hidden, whatever its visibility or owner (an ownerless one too),
+    /// creating is 403 and so is listing.
+    #[test]
+    fn callers_without_a_role_in_a_project_see_no_image_and_create_none() {
+        let none: Vec<String> = Vec::new();
+        let service = roles(&["service"]);
+        for caller in [Caller { project_id: None, roles: &none }, Caller { project_id: Some("p1"), roles: &none }] {
+            for visibility in VISIBILITIES {
+                for owner in [Some("p1"), Some("p2"), None] {
+                    let mut image = image("p1", visibility);
+                    image.owner = owner.map(str::to_owned);
+                    for action in ACTIONS {
+                        assert_eq!(
+                            authorize(caller, action, &image, true),
+                            Decision::Invisible,
+                            "{caller:?} {action:?} {visibility:?} {owner:?}"
+                        );
+                    }
+                }
+            }
+            let mut ownerless = image("x", Visibility::Private);
+            ownerless.owner = None;
+            assert!(matches!(authorize(caller, Action::Create, &ownerless, false), Decision::Forbidden(_)));
+            assert!(!may_list_images(caller));
+            assert_eq!(metadefs_refusal(caller, "no"), Decision::Invisible);
+        }
+        // A service-only caller may still list the locations of an image it
+        // can see (Glance's `fetch_image_location` is the service's own
+        // rule) but not read the image.
+        let caller = Caller { project_id: Some("p9"), roles: &service };
+        let public = image("p1", Visibility::Public);
+        assert_eq!(authorize(caller, Action::ListLocations, &public, false), Decision::Allowed);
+        assert_eq!(authorize(caller, Action::Show, &public, false), Decision::Invisible);
+    }
+
+    #[test]
+    fn every_reading_role_may_list_images() {
+        for names in [&["reader"][..], &["member"][..], &["admin"][..]] {
+            let held = roles(names);
+            assert!(may_list_images(Caller { project_id: Some("p1"), roles: &held }), "{names:?}");
+        }
+        let reader = roles(&["reader"]);
+        assert!(matches!(
+            metadefs_refusal(Caller { project_id: Some("p1"), roles: &reader }, "no"),
+            Decision::Forbidden(m) if m == "no"
+        ));
+    }
+
+    /// Glance's `get_image` wants a project for a non-admin: an ownerless
+    /// private image is hidden from members, shown to admins.
+    #[test]
+    fn ownerless_private_images_are_for_admins() {
+        let mut ownerless = image("x", Visibility::Private);
+        ownerless.owner = None;
+        let member = roles(&["member", "reader"]);
+        let member = Caller { project_id: Some("p1"), roles: &member };
+        assert!(can_see(member, &ownerless, false), "the database layer lets it through");
+        assert_eq!(authorize(member, Action::Show, &ownerless, false), Decision::Invisible);
+        assert_eq!(authorize(member, Action::Update, &ownerless, false), Decision::Invisible);
+        let admin = roles(&["admin"]);
+        assert_eq!(
+            authorize(Caller { project_id: Some("p1"), roles: &admin }, Action::Show, &ownerless, false),
+            Decision::Allowed
+        );
+        let mut ownerless_public = image("x", Visibility::Public);
+        ownerless_public.owner = None;
+        assert_eq!(authorize(member, Action::Show, &ownerless_public, false), Decision::Allowed);
     }
 }

@@ -376,7 +376,7 @@ impl Image {
             "visibility" => {
                 let raw = required_string(key, value)?;
                 let visibility = Visibility::parse(raw)?;
-                writer.may_set_visibility(visibility).map_err(ValidationError::Forbidden)?;
+                writer.may_set_visibility(visibility).map_err(|r| ValidationError::Forbidden(r.to_string()))?;
                 self.visibility = visibility;
             }
             "protected" => self.protected = boolean(key, value)?,
@@ -402,7 +402,9 @@ impl Image {
             }
             "owner" => {
                 let owner = optional_string(key, value, MAX_STRING)?;
-                writer.may_set_owner(self.owner.as_deref(), owner.as_deref()).map_err(ValidationError::Forbidden)?;
+                writer
+                    .may_set_owner(self.owner.as_deref(), owner.as_deref())
+                    .map_err(|r| ValidationError::Forbidden(r.to_string()))?;
                 self.owner = owner;
             }
             "tags" => self.tags = parse_tags(value)?,

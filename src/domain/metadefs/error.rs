@@ -109,7 +109,11 @@ pub enum MetadefError {
     /// Only administrators change the catalog.
     #[error("Only administrators may change metadata definitions.")]
     WriteForbidden,
-    /// The caller may not read the catalog at all.
-    #[error("You are not permitted to list resource types.")]
-    ReadForbidden,
+    /// The caller may not read the catalog (`what`: what it asked to list).
+    #[error("You are not permitted to list {0}.")]
+    ReadForbidden(&'static str),
+    /// The catalog is hidden from the caller (no reading role in a
+    /// project, Glance's 404 for them).
+    #[error("The resource could not be found.")]
+    Hidden,
 }
