@@ -11,6 +11,7 @@ use std::rc::Rc;
 use serde_json::{json, Value};
 
 use super::copy::copy_between;
+use super::settle::{remove_objects, remove_staged, revert};
 use super::JobError;
 use crate::api::app::App;
 use crate::api::image_write::update_image;
@@ -18,7 +19,7 @@ use crate::api::upload::{transfer, Heartbeat, Incoming};
 use crate::domain::access::auth::AuthMode;
 use crate::domain::image::data::StoredData;
 use crate::domain::image::location::Location;
-use crate::domain::image::status::{ImageEvent, ImageStatus};
+use crate::domain::image::status::ImageEvent;
 use crate::domain::image::{Image, ImageId};
 use crate::domain::import::remote;
 use crate::domain::import::request::{ImportMethod, ImportRequest, IMPORT_TASK};
@@ -181,48 +182,6 @@ async fn note_store(app: &App, id: &ImageId, store: &str, succeeded: bool) -> Re
     update_image(app, id, None, |image| {
         image.import_store_done(store, succeeded);
         Ok::<_, JobError>(None)
-    })
-    .await
-    .map(|_| ())
-}
-
-/// Removes image `id`'s object from each of `stores`; failures are logged
-/// (the upkeep cannot find an object its image no longer names).
-pub(super) async fn remove_objects(app: &App, id: &ImageId, stores: &[String]) {
-    for store in stores {
-        if let Ok(bucket) = app.bucket(store) {
-            if let Err(e) = bucket.delete(&object_key(id)).await {
-                worker::console_error!("could not remove {id} from {store}: {e}");
-            }
-        }
-    }
-}
-
-/// Removes image `id`'s staged data (glance-direct).
-pub(super) async fn remove_staged(app: &App, id: &ImageId) {
-    if let Err(e) = app.default_bucket().delete(&staging_key(id)).await {
-        worker::console_error!("could not remove the staged data of {id}: {e}");
-    }
-}
-
-/// Puts an image whose import failed back where Glance leaves it: every
-/// object this import wrote removed (`written`), then (not for copy-image)
-/// importing -> queued, and the lock released.
-pub(super) async fn revert(
-    app: &App,
-    id: &ImageId,
-    task_id: &str,
-    method: ImportMethod,
-    written: &[String],
-) -> Result<(), JobError> {
-    remove_objects(app, id, written).await;
-    if method == ImportMethod::GlanceDirect {
-        remove_staged(app, id).await;
-    }
-    let requeue = method != ImportMethod::CopyImage;
-    update_image(app, id, None, |image| {
-        image.end_import(task_id);
-        Ok::<_, JobError>((requeue && image.status == ImageStatus::Importing).then_some(ImageEvent::UploadFailed))
     })
     .await
     .map(|_| ())

@@ -9,7 +9,7 @@ use std::rc::Rc;
 
 use serde_json::{json, Value};
 
-use super::import::remove_objects;
+use super::settle::remove_objects;
 use super::JobError;
 use crate::api::app::App;
 use crate::api::image_write::update_image;

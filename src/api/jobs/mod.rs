@@ -3,7 +3,8 @@
 //! the pre-cache jobs of `PUT /v2/cache/{id}`. One room per job kind:
 //! [`import`] (glance-direct, web-download, glance-download), [`copy`]
 //! (copy-image), [`legacy`] (the `import` task of the tasks API),
-//! [`location`] (hashing an http location), [`precache`].
+//! [`location`] (hashing an http location), [`precache`]; [`settle`] puts
+//! an image back when its job fails.
 //!
 //! A message names a task; the task's input in D1 says what to do. This
 //! module owns the task's life: a run begins it (pending -> processing, a
@@ -20,6 +21,7 @@ mod import;
 mod legacy;
 mod location;
 mod precache;
+mod settle;
 
 use std::rc::Rc;
 use std::time::Duration;
@@ -288,7 +290,7 @@ pub async fn import_not_recorded(
     task_id: &str,
     method: crate::domain::import::request::ImportMethod,
 ) {
-    if let Err(e) = import::revert(app, id, task_id, method, &[]).await {
+    if let Err(e) = settle::revert(app, id, task_id, method, &[]).await {
         worker::console_error!("could not put back image {id} of unrecorded task {task_id}: {e}");
     }
 }
