@@ -21,7 +21,9 @@
 //!   row mapping and the single-statement SQL (host-tested).
 //! - `api` (wasm only): handlers, one per route, *parse -> apply -> respond*;
 //!   `api::dispatch` maps routes to them, `api::app` is the policy-checked way
-//!   to get an image, `api::data` the upload/download engine v1 and v2 share,
+//!   to get an image, `api::upload` the upload engine every byte stream into
+//!   R2 goes through, `api::download` downloads, `api::image_write` the one
+//!   compare-and-set loop of image records,
 //!   `api::jobs` the queue consumer that runs imports.
 //! - `entry` (wasm only): `#[event(fetch)]`, `#[event(scheduled)]` and
 //!   `#[event(queue)]`, thin.

@@ -7,7 +7,9 @@
 //! - [`config`]: binding names and settings; [`app`]: the per-request
 //!   [`App`] and the policy-checked way to get an image;
 //! - [`respond`]: shared request/response helpers;
-//! - [`data`]: the upload/download engine v1 and v2 share; [`catalog`]: the
+//! - [`upload`]: the upload engine every byte stream into R2 goes through
+//!   ([`upload::transfer`]); [`download`]: downloads; [`image_write`]: the
+//!   one compare-and-set loop of image records; [`catalog`]: the
 //!   list, update and delete operations they share;
 //! - [`v2`], [`v1`], [`discovery`]: the handlers, by API;
 //! - [`image_cache`]: the image cache API's engine over the edge cache
