@@ -6,11 +6,13 @@
 //!
 //! Map of the crate:
 //! - [`domain`]: pure rules, host-tested, one room per concept:
-//!   [`domain::image`] (the record and its write rules, the status machines
-//!   in [`domain::image::status`], JSON-patch, locations), [`domain::access`]
+//!   [`domain::image`] (the record and its write rules, the status machine
+//!   in [`domain::image::status`], data fields, the plain columns,
+//!   JSON-patch, locations), [`domain::access`]
 //!   (the policy table, Keystone identities, members), [`domain::listing`]
 //!   (list queries and their SQL), [`domain::import`] (import requests, the
-//!   URI filter), [`domain::stores`], [`domain::task`], [`domain::wire`] (v1
+//!   URI filter), [`domain::stores`], [`domain::task`] (the task record and
+//!   its status machine), [`domain::wire`] (v1
 //!   headers, documents, ranges).
 //! - [`router`]: the one route table (JSON 404/405 included).
 //! - [`error`]: [`error::ApiError`], the single error rendered to clients, and
