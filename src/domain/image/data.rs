@@ -88,6 +88,16 @@ impl HashAlgorithm {
         HashAlgorithm::ALL.into_iter().find(|a| a.as_str() == name)
     }
 
+    /// The length of its hex digests.
+    pub fn hex_len(self) -> usize {
+        match self {
+            HashAlgorithm::Md5 => 32,
+            HashAlgorithm::Sha1 => 40,
+            HashAlgorithm::Sha256 => 64,
+            HashAlgorithm::Sha512 => 128,
+        }
+    }
+
     /// The runtime's name (`crypto.DigestStream`).
     pub fn runtime_name(self) -> &'static str {
         match self {
@@ -196,6 +206,7 @@ mod tests {
             assert_eq!(HashAlgorithm::parse(algorithm.as_str()), Some(algorithm));
         }
         assert_eq!(HashAlgorithm::ALL.map(HashAlgorithm::runtime_name), ["MD5", "SHA-1", "SHA-256", "SHA-512"]);
+        assert_eq!(HashAlgorithm::ALL.map(HashAlgorithm::hex_len), [32, 40, 64, 128]);
         assert_eq!(HashAlgorithm::parse("sha3"), None);
         assert_eq!(HashAlgorithm::parse(HASH_ALGO), Some(HashAlgorithm::Sha512));
     }

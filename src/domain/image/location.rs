@@ -8,6 +8,7 @@
 //! An image's `stores` are derived from its locations (`metadata.store`),
 //! so the two can never disagree.
 
+use super::data::HashAlgorithm;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -102,11 +103,6 @@ impl Location {
     }
 }
 
-/// Hash algorithms a location's `validation_data` may name, with the length
-/// of their hex digests (Glance accepts what `hashlib` offers; these are the
-/// ones the runtime can compute while streaming).
-pub const HASH_ALGORITHMS: [(&str, usize); 4] = [("md5", 32), ("sha1", 40), ("sha256", 64), ("sha512", 128)];
-
 /// The checked `validation_data` of a new location.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ValidationData {
@@ -169,15 +165,17 @@ impl ValidationData {
                 ))
             }
             (Some(algo), Some(value)) => {
-                let Some((_, length)) = HASH_ALGORITHMS.iter().find(|(name, _)| name == algo) else {
-                    let known: Vec<&str> = HASH_ALGORITHMS.iter().map(|(n, _)| *n).collect();
+                // Glance accepts what `hashlib` offers; these are the ones the
+                // runtime can compute while streaming.
+                let Some(length) = HashAlgorithm::parse(algo).map(HashAlgorithm::hex_len) else {
+                    let known: Vec<&str> = HashAlgorithm::ALL.iter().map(|a| a.as_str()).collect();
                     return Err(ValidationError::Invalid(format!(
                         "validation_data.os_hash_algo '{}' is not supported: use one of {}.",
                         shown(algo),
                         known.join(", ")
                     )));
                 };
-                if value.len() != *length || !is_hex(value) {
+                if value.len() != length || !is_hex(value) {
                     return Err(ValidationError::Invalid(format!(
                         "validation_data.os_hash_value is not a valid {algo} digest: expected {length} hex digits, got {}.",
                         value.len()
