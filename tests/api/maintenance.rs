@@ -101,22 +101,7 @@ fn the_cron_trigger_fails_an_import_whose_consumer_died_and_gives_the_image_back
     let reply = app().stage(&id, &data);
     assert_eq!(reply.status, 204, "stage: {}", String::from_utf8_lossy(&reply.body));
     assert!(!objects_of(&id).is_empty(), "staging stored an object");
-    let task_id = uuid::Uuid::new_v4().to_string();
-    let input = json!({
-        "image_id": id,
-        "import_req": {"method": {"name": "glance-direct"}},
-        "backend": ["primary"],
-    });
-    let hour_ago = sql_time("-1 hour");
-    app().d1_execute(&format!(
-        "INSERT INTO tasks (id, type, status, owner, image_id, input, message, created_at, updated_at) \
-         VALUES ('{task_id}', 'api_image_import', 'processing', 'admin', '{id}', '{input}', '', {hour_ago}, {hour_ago})"
-    ));
-    app().d1_execute(&format!(
-        "UPDATE images SET status = 'importing', \
-         properties = json_set(properties, '$.os_glance_import_task', '{task_id}', '$.os_glance_importing_to_stores', 'primary') \
-         WHERE id = '{id}'"
-    ));
+    let task_id = locked_import(&id, "processing", json!({"name": "glance-direct"}), &sql_time("-1 hour"));
     let image = app().show(&id);
     assert_eq!(image["status"], "importing", "{image}");
     assert_eq!(image["os_glance_import_task"], task_id.as_str(), "{image}");
@@ -223,18 +208,16 @@ fn the_cron_trigger_sweeps_expired_tasks_only() {
     assert_eq!(reply.json()["status"], "success");
 }
 
-/// A web-download task recorded as pending since `created` (an SQL time)
-/// on image `id`, locked by it, as if its queue message had been lost.
-fn pending_import(id: &str, url: &str, created: &str) -> String {
+/// An import task of image `id` recorded behind the catalog's back: in
+/// `status`, importing with `method` to `primary`, created and last updated
+/// at `created` (an SQL time), and holding the image's import lock, as a
+/// consumer that died (processing) or a lost message (pending) leaves it.
+fn locked_import(id: &str, status: &str, method: serde_json::Value, created: &str) -> String {
     let task_id = uuid::Uuid::new_v4().to_string();
-    let input = json!({
-        "image_id": id,
-        "import_req": {"method": {"name": "web-download", "uri": url}},
-        "backend": ["primary"],
-    });
+    let input = json!({"image_id": id, "import_req": {"method": method}, "backend": ["primary"]});
     app().d1_execute(&format!(
         "INSERT INTO tasks (id, type, status, owner, image_id, input, message, created_at, updated_at) \
-         VALUES ('{task_id}', 'api_image_import', 'pending', 'admin', '{id}', '{input}', '', {created}, {created})"
+         VALUES ('{task_id}', 'api_image_import', '{status}', 'admin', '{id}', '{input}', '', {created}, {created})"
     ));
     app().d1_execute(&format!(
         "UPDATE images SET status = 'importing', \
@@ -242,6 +225,12 @@ fn pending_import(id: &str, url: &str, created: &str) -> String {
          WHERE id = '{id}'"
     ));
     task_id
+}
+
+/// A web-download task pending since `created`, as if its queue message
+/// had been lost.
+fn pending_import(id: &str, url: &str, created: &str) -> String {
+    locked_import(id, "pending", json!({"name": "web-download", "uri": url}), created)
 }
 
 fn task_once_final(task_id: &str) -> serde_json::Value {
