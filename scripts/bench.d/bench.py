@@ -896,9 +896,14 @@ def resumable(cat):
 
     set_phase("resumable: single PUT")
     single_id = create_image(cat, "bench-single-put")
+    url = f"{cat}/v2/images/{single_id}/file"
     started = time.monotonic()
-    upload(f"{cat}/v2/images/{single_id}/file", path, size, 204, "single PUT")
+    # -T streams the file (--data-binary reads it into memory first).
+    code, sent, _, _, _ = curl(["-X", "PUT", "-H", "Content-Type: application/octet-stream", "-T", path,
+                                "-o", "/dev/null", url], "PUT", url, "single PUT", size)
     single_secs = time.monotonic() - started
+    if code != 204 or sent != size:
+        raise BenchError(f"single PUT: HTTP {code}, sent {sent} of {size} bytes")
     status, _, data = request(cat, "GET", f"/v2/images/{single_id}")
     check(json.loads(data), "single PUT")
 

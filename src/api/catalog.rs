@@ -7,13 +7,13 @@
 use super::app::App;
 use super::image_cache::purge;
 use super::image_write::write_image;
+use super::staging;
 use crate::domain::access::policy::{self, Action};
 use crate::domain::image::status::{ImageEvent, ImageStatus};
 use crate::domain::image::{Image, ImageId};
 use crate::domain::listing::ListQuery;
 use crate::domain::stores::StoreKind;
 use crate::error::ApiError;
-use crate::store::blobs::staging_key;
 
 /// One page of a list query, as the caller may see it.
 pub async fn page(app: &App, query: &ListQuery) -> Result<Vec<Image>, ApiError> {
@@ -116,7 +116,5 @@ pub async fn remove_data(app: &App, image: &Image) {
             Err(e) => worker::console_error!("image {}: {}", image.id, e),
         }
     }
-    if let Err(e) = app.default_bucket().delete(&staging_key(&image.id)).await {
-        worker::console_error!("could not delete staged data of image {}: {e}", image.id);
-    }
+    staging::remove(app, &image.id).await;
 }

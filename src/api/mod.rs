@@ -31,6 +31,7 @@ pub mod image_write;
 pub mod jobs;
 pub mod maintenance;
 pub mod respond;
+pub mod staging;
 pub mod upload;
 pub mod v1;
 pub mod v2;

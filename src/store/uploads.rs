@@ -256,8 +256,23 @@ impl Uploads {
         Ok(self.db.changes("DELETE FROM resumable_uploads WHERE id = ?", &[SqlValue::Text(id.to_string())]).await? == 1)
     }
 
-    /// Uploads to clear away: expired before `now`, or of an image that is
-    /// gone or deleted (at most `limit`).
+    /// The uploads staged as image `image_id`'s data (one, unless
+    /// something went wrong), newest first.
+    pub async fn staged_for(&self, image_id: &str) -> Result<Vec<ResumableUpload>, StoreError> {
+        let rows: Vec<UploadRow> = self
+            .db
+            .rows(
+                "SELECT * FROM resumable_uploads WHERE image_id = ? AND state = 'staged' ORDER BY created_at DESC",
+                &[SqlValue::Text(image_id.into())],
+            )
+            .await?;
+        rows.into_iter().map(ResumableUpload::try_from).collect()
+    }
+
+    /// Uploads to clear away (at most `limit`): unfinished ones that
+    /// expired before `now`, those of an image that is gone or deleted, and
+    /// staged ones whose image moved on (imported, or put back) without
+    /// removing them. Staged data never expires while its image waits.
     pub async fn finished_with(
         &self,
         now: i64,
@@ -273,7 +288,8 @@ impl Uploads {
             .db
             .rows(
                 "SELECT u.* FROM resumable_uploads u LEFT JOIN images i ON i.id = u.image_id \
-                 WHERE u.expires_at < ? OR i.id IS NULL OR i.deleted = 1 LIMIT ?",
+                 WHERE (u.state != 'staged' AND u.expires_at < ?) OR i.id IS NULL OR i.deleted = 1 \
+                 OR (u.state = 'staged' AND i.status NOT IN ('uploading', 'importing')) LIMIT ?",
                 &[SqlValue::Int(now), SqlValue::Int(i64::from(limit))],
             )
             .await?;

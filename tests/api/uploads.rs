@@ -187,12 +187,18 @@ fn partial_uploads_are_concatenated_in_the_final_ones_order() {
     assert!(head.header("upload-concat").unwrap().starts_with("final;"));
     let patched = send(&final_path, data.len(), b"x", &[]);
     assert_eq!(patched.status, 403, "a final upload takes no PATCH");
-    // The partial uploads are gone once joined.
+    // The partial uploads are gone once joined (their objects are the
+    // staged data until the import has read them).
     for path in &paths {
         assert_eq!(app().request("HEAD", path, &[TUS], None).status, 404);
-        assert!(app().r2_keys_mentioning(upload_id(path)).is_empty());
     }
+    let terminated = app().request("DELETE", &final_path, &[TUS], None);
+    assert_eq!(terminated.status, 409, "staged data is not terminated behind the image's back");
     import_and_check(&image, &data);
+    for path in paths.iter().chain([&final_path]) {
+        let left = app().r2_keys_mentioning(upload_id(path));
+        assert!(left.is_empty(), "left behind after the import: {left:?}");
+    }
 }
 
 #[test]
@@ -313,4 +319,27 @@ fn the_cron_removes_expired_uploads_and_what_they_stored() {
     let left = app().r2_keys_mentioning(id);
     assert!(left.is_empty(), "left behind: {left:?} (the multipart upload must be aborted too)");
     assert_eq!(offset_of(&live), 0, "an upload that has not expired stays");
+}
+
+#[test]
+fn staged_uploads_go_with_their_image() {
+    let image = app().create_importable(&unique_tag(), "tus deleted");
+    let data = random_bytes(9 * MIB, 1909);
+    let path = whole_upload(&image, data.len());
+    send_in(&path, &data, 0, &[0]);
+    assert_eq!(app().status_of(&image), "uploading");
+    assert!(!app().r2_keys_mentioning(upload_id(&path)).is_empty(), "the staged data stays where it was sent");
+    // A second upload cannot stage over it.
+    let second = whole_upload(&app().create_importable(&unique_tag(), "other"), 1);
+    assert_eq!(send(&second, 0, b"x", &[]).status, 204);
+    let late = create_upload_reply(&image, &[("Upload-Length", "1")]);
+    assert_eq!(late.status, 409, "an uploading image takes no new upload");
+    assert_eq!(app().delete(&format!("/v2/images/{image}")).status, 204);
+    let left = app().r2_keys_mentioning(upload_id(&path));
+    assert!(left.is_empty(), "left behind by the delete: {left:?}");
+    assert_eq!(app().request("HEAD", &path, &[TUS], None).status, 404);
+}
+
+fn create_upload_reply(image: &str, headers: &[(&str, &str)]) -> Reply {
+    app().request("POST", &uploads_of(image), &[&[TUS], headers].concat(), None)
 }

@@ -11,10 +11,11 @@ use std::rc::Rc;
 use serde_json::{json, Value};
 
 use super::copy::copy_between;
-use super::settle::{remove_objects, remove_staged, revert};
+use super::settle::{remove_objects, revert};
 use super::JobError;
 use crate::api::app::App;
 use crate::api::image_write::update_image;
+use crate::api::staging;
 use crate::api::upload::{transfer, Heartbeat, Incoming};
 use crate::domain::access::auth::AuthMode;
 use crate::domain::image::data::StoredData;
@@ -24,7 +25,7 @@ use crate::domain::image::{Image, ImageId};
 use crate::domain::import::remote;
 use crate::domain::import::request::{ImportMethod, ImportRequest, IMPORT_TASK};
 use crate::domain::task::Task;
-use crate::store::blobs::{object_key, staging_key};
+use crate::store::blobs::object_key;
 use crate::store::web;
 
 /// The import request a task carries.
@@ -129,7 +130,7 @@ pub async fn run(app: &Rc<App>, task: &Task, token: Option<&str>) -> Result<Valu
         )));
     }
     if request.method == ImportMethod::GlanceDirect {
-        remove_staged(app, image_id).await;
+        staging::remove(app, image_id).await;
     }
     Ok(json!({ "image_id": image_id.as_str() }))
 }
@@ -145,9 +146,9 @@ async fn open_source(
     let filter = app.config.filter()?;
     match request.method {
         ImportMethod::GlanceDirect => {
-            let stream = app.default_bucket().get_stream(&staging_key(&image.id), None).await?;
-            let stream = stream.ok_or_else(|| JobError::Failed(format!("image {} has no staged data", image.id)))?;
-            Ok((Incoming { body: Some(stream), declared: image.size }, None))
+            let staged = staging::open(app, image).await?;
+            let staged = staged.ok_or_else(|| JobError::Failed(format!("image {} has no staged data", image.id)))?;
+            Ok((staged, None))
         }
         ImportMethod::WebDownload => {
             let uri = request.uri.as_deref().unwrap_or_default();

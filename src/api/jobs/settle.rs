@@ -6,10 +6,11 @@
 use super::JobError;
 use crate::api::app::App;
 use crate::api::image_write::update_image;
+use crate::api::staging;
 use crate::domain::image::status::{ImageEvent, ImageStatus};
 use crate::domain::image::ImageId;
 use crate::domain::import::request::ImportMethod;
-use crate::store::blobs::{object_key, staging_key};
+use crate::store::blobs::object_key;
 
 /// Removes image `id`'s object from each of `stores`; failures are logged
 /// (the upkeep cannot find an object its image no longer names).
@@ -20,13 +21,6 @@ pub(super) async fn remove_objects(app: &App, id: &ImageId, stores: &[String]) {
                 worker::console_error!("could not remove {id} from {store}: {e}");
             }
         }
-    }
-}
-
-/// Removes image `id`'s staged data (glance-direct).
-pub(super) async fn remove_staged(app: &App, id: &ImageId) {
-    if let Err(e) = app.default_bucket().delete(&staging_key(id)).await {
-        worker::console_error!("could not remove the staged data of {id}: {e}");
     }
 }
 
@@ -42,7 +36,7 @@ pub(super) async fn revert(
 ) -> Result<(), JobError> {
     remove_objects(app, id, written).await;
     if method == ImportMethod::GlanceDirect {
-        remove_staged(app, id).await;
+        staging::remove(app, id).await;
     }
     let requeue = method != ImportMethod::CopyImage;
     update_image(app, id, None, |image| {

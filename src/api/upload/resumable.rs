@@ -2,11 +2,12 @@
 //! larger than one request body may be. A PATCH's bytes are streamed into
 //! R2 multipart parts (the offsets-to-parts rule is the domain's,
 //! `domain::resumable`); they are not image data yet. When the last byte
-//! arrives (or a final concatenation is created), the stored object goes
-//! through [`receive`] exactly as a `PUT /stage` body would: the size cap,
-//! the native hashing, the inspection hook and the image's status all
-//! happen there, once. The image is then `uploading` with staged data, and
-//! `glance-direct` imports it.
+//! arrives (or a final concatenation is created), the stored objects become
+//! the image's staged data where they are (queued -> uploading with their
+//! size, as `PUT /stage` leaves it; `api::staging` finds them), and
+//! `glance-direct` imports them: the import's one pass through
+//! [`super::transfer`] hashes (natively, in the queue consumer) and
+//! inspects them. Nothing is copied just to be staged.
 //!
 //! A PATCH takes the upload's lease first (at the offset it was sent for),
 //! so two PATCHes never write the same part; its progress is recorded only
@@ -19,12 +20,11 @@ use std::rc::Rc;
 use futures_channel::oneshot;
 use worker::Context;
 
-use super::{receive, Incoming, UploadRules};
 use crate::api::app::App;
+use crate::api::image_write::update_image;
 use crate::api::respond::now_seconds;
-use crate::domain::access::policy::Action;
-use crate::domain::image::status::ImageEvent;
-use crate::domain::image::Image;
+use crate::domain::image::status::{ImageEvent, ImageStatus};
+use crate::domain::image::{Image, ImageId};
 use crate::domain::resumable::protocol::{Checksum, TusError};
 use crate::domain::resumable::{
     data_key, max_size, part_size_for, scratch_prefix, tail_key, Concat, ResumableUpload, UploadId, UploadState,
@@ -91,12 +91,7 @@ pub async fn find(app: &App, image: &Image, upload_id: &UploadId) -> Result<Resu
 /// `Action::Upload`). A final concatenation is finished at once: its
 /// partial uploads' bytes become the image's staged data before this
 /// returns.
-pub async fn create(
-    app: &Rc<App>,
-    image: Image,
-    creation: Creation,
-    ctx: &Context,
-) -> Result<ResumableUpload, ApiError> {
+pub async fn create(app: &Rc<App>, image: Image, creation: Creation) -> Result<ResumableUpload, ApiError> {
     // Only an image that could be staged takes an upload (409 otherwise).
     image.status.transition(ImageEvent::Stage)?;
     let max = max_size(app.config.size_cap);
@@ -160,8 +155,8 @@ pub async fn create(
     }
     match upload.concat {
         Concat::Partial if !receiving => Ok(upload),
-        Concat::Final(_) => finish_final(app, upload, partials, ctx).await,
-        _ if !receiving => finish_whole(app, upload, ctx).await,
+        Concat::Final(_) => finish_final(app, upload, partials).await,
+        _ if !receiving => finish_whole(app, upload).await,
         _ => Ok(upload),
     }
 }
@@ -183,7 +178,7 @@ pub async fn patch(
         // finish that failed (the image was busy, the store failed).
         let retry = upload.state == UploadState::Complete && upload.concat == Concat::Whole;
         if retry && patch.size == 0 && patch.offset == upload.length {
-            return finish_whole(&app, upload, ctx).await;
+            return finish_whole(&app, upload).await;
         }
         return Err(TusError::OffsetMismatch { sent: patch.offset, stored: upload.length }.into());
     }
@@ -212,13 +207,8 @@ pub async fn patch(
     // parts recorded and the lease given back.
     let (sender, receiver) = oneshot::channel();
     // The same fetch event's context, for the finish's own `waitUntil`.
-    let work_ctx = {
-        use wasm_bindgen::JsCast;
-        let inner: &worker::worker_sys::Context = ctx.as_ref();
-        Context::new(wasm_bindgen::JsValue::from(inner).unchecked_into())
-    };
     ctx.wait_until(async move {
-        let outcome = write(&app, upload, patch, &token, &work_ctx).await;
+        let outcome = write(&app, upload, patch, &token).await;
         if let Err(error) = &outcome {
             worker::console_warn!("resumable upload PATCH failed: {}", error.message);
         }
@@ -229,13 +219,7 @@ pub async fn patch(
 
 /// The body of a PATCH holding the lease `token`: its segments stored,
 /// the progress recorded, the upload finished when this was its end.
-async fn write(
-    app: &Rc<App>,
-    upload: ResumableUpload,
-    patch: Patch,
-    token: &str,
-    ctx: &Context,
-) -> Result<ResumableUpload, ApiError> {
+async fn write(app: &Rc<App>, upload: ResumableUpload, patch: Patch, token: &str) -> Result<ResumableUpload, ApiError> {
     let bucket = app.bucket(&upload.store)?;
     let old_tail = if upload.tail_size > 0 { app.uploads.tail_key(&upload.id).await? } else { None };
     let plan = upload.plan(patch.size);
@@ -329,7 +313,7 @@ async fn write(
     app.uploads.settle(&upload.id, UploadState::Receiving, UploadState::Complete).await?;
     let upload = ResumableUpload { state: UploadState::Complete, multipart_id: None, tail_size: 0, ..upload };
     match upload.concat {
-        Concat::Whole => finish_whole(app, upload, ctx).await,
+        Concat::Whole => finish_whole(app, upload).await,
         _ => Ok(upload),
     }
 }
@@ -348,36 +332,32 @@ async fn delete_logged(bucket: &Blobs, key: &str) {
     }
 }
 
-/// A whole upload's bytes become its image's staged data, through the
-/// upload engine as a `PUT /stage` body. On failure the upload stays
-/// complete (its data kept), so finishing can be asked for again.
-async fn finish_whole(app: &Rc<App>, upload: ResumableUpload, ctx: &Context) -> Result<ResumableUpload, ApiError> {
-    let bucket = app.bucket(&upload.store)?;
-    let key = data_key(&upload.id);
-    let body = if upload.length == 0 { None } else { bucket.get_stream(&key, None).await? };
-    if upload.length > 0 && body.is_none() {
-        return Err(ApiError::internal(format!("the data of upload {} is missing", upload.id)));
+/// A whole upload's bytes become its image's staged data where they are
+/// (no copy): the image goes queued -> uploading with their size, as
+/// `PUT /stage` leaves it, and the import reads them (`api::staging`). When
+/// the image cannot take them (it moved on), the upload stays complete, so
+/// finishing can be asked for again.
+async fn finish_whole(app: &Rc<App>, upload: ResumableUpload) -> Result<ResumableUpload, ApiError> {
+    stage_in_place(app, &upload).await?;
+    if !app.uploads.settle(&upload.id, UploadState::Complete, UploadState::Staged).await? {
+        // Terminated meanwhile: its objects are gone, the image has nothing.
+        unstage(app, &upload).await;
+        return Err(TusError::NotFound(upload.id.to_string()).into());
     }
-    stage(app, &upload, Incoming { body, declared: Some(upload.length) }, ctx).await?;
-    app.uploads.settle(&upload.id, UploadState::Complete, UploadState::Staged).await?;
-    remove_objects(bucket, &upload).await;
     Ok(ResumableUpload { state: UploadState::Staged, ..upload })
 }
 
-/// A final concatenation: its partial uploads' objects, one after the
-/// other, become the image's staged data; then the partial uploads are
-/// gone. On failure the final upload is forgotten and the partial uploads
-/// kept, so the final can be created again.
+/// A final concatenation: its partial uploads' objects, in its order,
+/// become the image's staged data where they are; the partial uploads'
+/// records go (a partial upload joins one final). When the image cannot
+/// take them, the final upload is forgotten and the partial uploads kept,
+/// so the final can be created again.
 async fn finish_final(
     app: &Rc<App>,
     upload: ResumableUpload,
     partials: Vec<ResumableUpload>,
-    ctx: &Context,
 ) -> Result<ResumableUpload, ApiError> {
-    let bucket = app.bucket(&upload.store)?;
-    let keys: Vec<String> = partials.iter().filter(|p| p.length > 0).map(|p| data_key(&p.id)).collect();
-    let body = if upload.length == 0 { None } else { Some(bucket.concatenated(&keys)) };
-    if let Err(error) = stage(app, &upload, Incoming { body, declared: Some(upload.length) }, ctx).await {
+    if let Err(error) = stage_in_place(app, &upload).await {
         if let Err(e) = app.uploads.delete(&upload.id).await {
             worker::console_warn!("could not forget final upload {}: {e}", upload.id);
         }
@@ -385,9 +365,6 @@ async fn finish_final(
     }
     app.uploads.settle(&upload.id, UploadState::Complete, UploadState::Staged).await?;
     for partial in &partials {
-        if let Ok(partial_bucket) = app.bucket(&partial.store) {
-            remove_objects(partial_bucket, partial).await;
-        }
         if let Err(e) = app.uploads.delete(&partial.id).await {
             worker::console_warn!("could not forget partial upload {}: {e}", partial.id);
         }
@@ -395,31 +372,63 @@ async fn finish_final(
     Ok(ResumableUpload { state: UploadState::Staged, ..upload })
 }
 
-/// Stages `incoming` as the data of `upload`'s image (read afresh: it may
-/// have changed while the bytes were sent).
-async fn stage(app: &Rc<App>, upload: &ResumableUpload, incoming: Incoming, ctx: &Context) -> Result<(), ApiError> {
-    let image_id = crate::domain::image::ImageId::parse(&upload.image_id)
+/// queued -> uploading with the upload's size, by compare-and-set (of two
+/// stages racing, one wins; the other gets 409).
+async fn stage_in_place(app: &App, upload: &ResumableUpload) -> Result<(), ApiError> {
+    let id = ImageId::parse(&upload.image_id)
         .ok_or_else(|| ApiError::internal(format!("upload {} names no image", upload.id)))?;
-    let image = app.image_for(&image_id, Action::Upload).await?;
-    receive(app.clone(), image, incoming, UploadRules::stage(), ctx).await.map(|_| ())
+    let length = upload.length;
+    update_image(app, &id, None, |image| {
+        let event = ImageEvent::Stage;
+        image.status.transition(event)?;
+        image.size = Some(length);
+        Ok::<_, ApiError>(Some(event))
+    })
+    .await?
+    .map(|_| ())
+    .ok_or_else(|| ApiError::image_not_found(id.as_str()))
 }
 
-/// Removes everything `upload` stored (its multipart upload, its object,
-/// its tails).
+/// Puts back an image staged from an upload that vanished.
+async fn unstage(app: &App, upload: &ResumableUpload) {
+    let Some(id) = ImageId::parse(&upload.image_id) else { return };
+    let back = update_image(app, &id, None, |image| {
+        Ok::<_, ApiError>((image.status == ImageStatus::Uploading).then_some(ImageEvent::UploadFailed))
+    })
+    .await;
+    if let Err(e) = back {
+        worker::console_warn!("could not unstage image {id}: {}", e.message);
+    }
+}
+
+/// Removes everything `upload` stored (its multipart upload, its objects
+/// (a final's are its partial uploads'), its tails).
 pub async fn remove_objects(bucket: &Blobs, upload: &ResumableUpload) {
     let key = data_key(&upload.id);
     if let Some(multipart) = &upload.multipart_id {
         bucket.abort_parts(&key, multipart).await;
     }
-    delete_logged(bucket, &key).await;
-    if let Err(e) = bucket.delete_under(&scratch_prefix(&upload.id)).await {
-        worker::console_warn!("could not remove the tails of upload {}: {e}", upload.id);
+    let mut ids = vec![upload.id.clone()];
+    if let Concat::Final(partials) = &upload.concat {
+        ids.extend(partials.iter().cloned());
+    }
+    for id in ids {
+        delete_logged(bucket, &data_key(&id)).await;
+        if let Err(e) = bucket.delete_under(&scratch_prefix(&id)).await {
+            worker::console_warn!("could not remove the tails of upload {id}: {e}");
+        }
     }
 }
 
 /// Terminates `upload`: its record first (a PATCH in flight then records
 /// nothing), then everything it stored.
 pub async fn terminate(app: &App, upload: ResumableUpload) -> Result<(), ApiError> {
+    if upload.state == UploadState::Staged {
+        return Err(ApiError::conflict(format!(
+            "Upload {} is image {}'s staged data: import the image, or delete it.",
+            upload.id, upload.image_id
+        )));
+    }
     app.uploads.delete(&upload.id).await?;
     remove_objects(app.bucket(&upload.store)?, &upload).await;
     Ok(())

@@ -121,7 +121,7 @@ pub async fn create(app: Rc<App>, req: &Request, id: &ImageId, ctx: &Context) ->
     let with_body = header(req, "content-length").is_some_and(|l| l.trim() != "0");
     let first_patch = if with_body && !final_upload { Some(patch_of(req, 0)?) } else { None };
     let image = app.image_for(id, Action::Upload).await?;
-    let mut upload = resumable::create(&app, image, Creation { length, concat, metadata }, ctx).await?;
+    let mut upload = resumable::create(&app, image, Creation { length, concat, metadata }).await?;
     let location = upload_url(&app, &upload);
     if let Some(first) = first_patch {
         // The upload exists whatever became of its first bytes: the client
