@@ -333,10 +333,10 @@ impl<'a> Run<'a> {
         let Some((&first, rest)) = pieces.split_first() else { return Ok(()) };
         // The first request goes alone: its ETag is what every other piece
         // sends as If-Range. Until then, the record's checksum stands in.
-        let guess = known_etag.or_else(|| record.checksum.as_ref().map(|c| format!("\"{c}\"")));
+        let guess = known_etag.clone().or_else(|| record.checksum.as_ref().map(|c| format!("\"{c}\"")));
         let response =
             self.options.retry.run(self.progress, "starting the download", || self.ranged(first, guess.as_deref()))?;
-        if response.status() == 200 {
+        if response.status() == 200 || differs(response.header("ETag"), known_etag.as_deref()) {
             return Err(Fetch::Changed);
         }
         let etag = response.header("ETag").map(str::to_owned).or(guess);
@@ -389,6 +389,12 @@ impl<'a> Run<'a> {
                 None => self.ranged(wanted, etag),
             };
             let outcome = match response {
+                // The server's answer to If-Range is the rule; an ETag that
+                // differs on a 206 is the same news from a server that
+                // ignores If-Range.
+                Ok(response) if response.status() == 206 && differs(response.header("ETag"), etag) => {
+                    return Err(Fetch::Changed)
+                }
                 Ok(response) if response.status() == 206 => {
                     let before = at;
                     let copied = self.copy(response, wanted, &mut file, &mut at);
@@ -471,6 +477,11 @@ impl<'a> Run<'a> {
     }
 }
 
+/// Whether a response's ETag names other data than `ours`.
+fn differs(theirs: Option<&str>, ours: Option<&str>) -> bool {
+    matches!((theirs, ours), (Some(theirs), Some(ours)) if theirs != ours)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -507,6 +518,14 @@ mod tests {
         assert!(!back.continues("http://c", &record("img", 101, "abc")));
         assert!(!back.continues("http://c", &record("img", 100, "def")));
         assert!(!back.continues("http://c", &record("other", 100, "abc")));
+    }
+
+    #[test]
+    fn only_another_etag_means_other_data() {
+        assert!(differs(Some("\"b\""), Some("\"a\"")));
+        assert!(!differs(Some("\"a\""), Some("\"a\"")));
+        assert!(!differs(None, Some("\"a\"")));
+        assert!(!differs(Some("\"a\""), None));
     }
 
     #[test]

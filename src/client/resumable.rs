@@ -209,7 +209,9 @@ pub struct UploadReport {
     /// Bytes the server already held when this run began (non-zero after a
     /// resume).
     pub resumed_from: u64,
-    /// Bytes this run sent in PATCH bodies (retries included).
+    /// Bytes this run's PATCHes added to the server's offsets, as their
+    /// answers said (refused or cut-off PATCHes count nothing): at most
+    /// `size - resumed_from`.
     pub sent: u64,
 }
 
@@ -311,7 +313,7 @@ struct Session<'a> {
     /// Per part: bytes confirmed plus bytes of the PATCH in flight (what the
     /// progress bar shows).
     done: Vec<AtomicU64>,
-    /// Bytes put into PATCH bodies by this run.
+    /// Bytes this run's PATCHes added to the server's offsets.
     sent: AtomicU64,
     /// Set when a part failed for good: the others stop at their next chunk.
     abort: AtomicBool,
@@ -530,7 +532,6 @@ impl<'a> Session<'a> {
         let checksum = base64::engine::general_purpose::STANDARD.encode(sha1::Sha1::digest(body));
         let counted = |n: u64| {
             self.done[index].fetch_add(n, Ordering::Relaxed);
-            self.sent.fetch_add(n, Ordering::Relaxed);
             self.report();
         };
         let reader = Metered::new(body, self.limit.as_ref(), &counted);
@@ -545,6 +546,7 @@ impl<'a> Session<'a> {
         if at <= offset {
             return Err(ClientError::Protocol(format!("PATCH at {offset} answered Upload-Offset {at}")));
         }
+        self.sent.fetch_add(at - offset, Ordering::Relaxed);
         Ok(at)
     }
 
