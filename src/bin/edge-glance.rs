@@ -485,6 +485,8 @@ mod cli {
                 (image.id, true)
             }
         };
+        // A new image has nothing to resume (and no note should say so).
+        let options = UploadOptions { resume: !created, ..options };
         let Err(error) = upload_resumable(client, &id, path, &options, json) else { return Ok(()) };
         if created && !error.is_transient() {
             // Refused for good (not merely cut off): nothing half-made stays,

@@ -490,9 +490,7 @@ impl<'a> Session<'a> {
             if *offset >= range.len() {
                 return Ok(());
             }
-            // Chunks end on multiples of the chunk size, so after a resume in
-            // mid-chunk the chunks after the first are aligned again.
-            let end = ((*offset / chunk_size + 1) * chunk_size).min(range.len());
+            let end = chunk_end(*offset, chunk_size, range.len());
             let body = read_at(&mut file, range.start + *offset, end - *offset)?;
             match self.patch(index, &url, *offset, &body) {
                 Ok(at) => {
@@ -654,6 +652,13 @@ fn read_at(file: &mut std::fs::File, at: u64, len: u64) -> Result<Vec<u8>, Clien
     Ok(body)
 }
 
+/// Where the PATCH starting at `offset` of a part of `len` bytes ends:
+/// chunks end on multiples of the chunk size, so after a resume in
+/// mid-chunk the chunks after the first are aligned again.
+fn chunk_end(offset: u64, chunk_size: u64, len: u64) -> u64 {
+    ((offset / chunk_size + 1) * chunk_size).min(len)
+}
+
 fn location(response: &ureq::Response) -> Result<String, ClientError> {
     response
         .header("Location")
@@ -703,6 +708,18 @@ mod tests {
         assert_eq!(loaded, plan);
         loaded.check(&path, "http://catalog", "img-1", &stamp).unwrap();
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn chunks_end_on_multiples_of_the_chunk_size() {
+        const M: u64 = 1 << 20;
+        assert_eq!(chunk_end(0, 8 * M, 20 * M), 8 * M);
+        assert_eq!(chunk_end(8 * M, 8 * M, 20 * M), 16 * M);
+        assert_eq!(chunk_end(16 * M, 8 * M, 20 * M), 20 * M);
+        // A resume at 3 MiB sends 5 MiB, then whole chunks again.
+        assert_eq!(chunk_end(3 * M, 8 * M, 20 * M), 8 * M);
+        assert_eq!(chunk_end(19 * M, 8 * M, 20 * M), 20 * M);
+        assert_eq!(chunk_end(0, 8 * M, 5), 5);
     }
 
     #[test]
