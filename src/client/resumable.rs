@@ -7,7 +7,8 @@
 //! (`Upload-Concat: partial`) and sends the parts side by side, each in
 //! PATCH chunks carrying `Upload-Checksum: sha1 <base64>`. When every part is
 //! complete it creates the final upload (`Upload-Concat: final;<urls>`),
-//! which stages the data on the image, asks for the glance-direct import,
+//! which stages the data on the image (a file in one part is one plain
+//! upload, staged when complete), asks for the glance-direct import,
 //! waits for `active` and checks the record's md5 and sha512 against the
 //! file's.
 //!
@@ -396,8 +397,25 @@ impl<'a> Session<'a> {
         });
         // The first failure is the one to report; the others stopped for it.
         results.into_iter().collect::<Result<Vec<()>, _>>()?;
-        self.concatenate(size)?;
+        if !self.whole() {
+            self.concatenate(size)?;
+        }
         Ok(resumed_from)
+    }
+
+    /// Whether the file goes as one plain upload rather than partial ones.
+    fn whole(&self) -> bool {
+        self.lock().parts.len() == 1
+    }
+
+    /// Whether the image holds the file's bytes as staged data already.
+    fn staged(&self) -> Result<bool, ClientError> {
+        let (image_id, size) = {
+            let state = self.lock();
+            (state.image_id.clone(), state.file.size)
+        };
+        let image = self.client.get_image_meta(&image_id)?;
+        Ok(image.status != "queued" && image.size == Some(size))
     }
 
     /// A part's server offset: created when it has no URL yet (or the server
@@ -434,14 +452,16 @@ impl<'a> Session<'a> {
         let name = self.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let b64 = |text: &str| base64::engine::general_purpose::STANDARD.encode(text);
         let metadata = format!("filename {},part {}", b64(&name), b64(&(index + 1).to_string()));
-        let response = Client::send(
-            self.tus("POST", &format!("/v2/images/{}/uploads", self.image_id()))
-                .set("Upload-Length", &range.len().to_string())
-                .set("Upload-Concat", "partial")
-                .set("Upload-Metadata", &metadata)
-                .send_bytes(&[]),
-        )?;
-        location(&response)
+        let mut request = self
+            .tus("POST", &format!("/v2/images/{}/uploads", self.image_id()))
+            .set("Upload-Length", &range.len().to_string())
+            .set("Upload-Metadata", &metadata);
+        // A file in one part is one plain upload: complete, it is the staged
+        // data, with no final upload to make.
+        if !self.whole() {
+            request = request.set("Upload-Concat", "partial");
+        }
+        location(&Client::send(request.send_bytes(&[]))?)
     }
 
     fn head(&self, url: &str) -> Result<u64, ClientError> {
@@ -481,6 +501,9 @@ impl<'a> Session<'a> {
                         self.done[index].store(at, Ordering::Relaxed);
                         self.report();
                     }
+                    // A plain upload is gone once complete: the answer of
+                    // its last PATCH was lost, and the image has the data.
+                    Err(ClientError::NotFound(_)) if self.whole() && self.staged()? => return Ok(()),
                     Err(error) => {
                         self.pause(index, &mut failures, error)?;
                         continue;
