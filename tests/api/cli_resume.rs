@@ -165,7 +165,10 @@ fn upload_and_download_above_the_threshold_go_in_parallel_parts_and_below_it_in_
     let state_arg = dir.join("state");
     let tag = unique_tag();
 
+    // Both images are made first: the helpers' POSTs are not retried on a
+    // pooled connection the catalog closed while the CLI worked.
     let id = app().create_importable(&tag, "parallel");
+    let small_id = app().create_importable(&tag, "small");
     let done = ok_json(
         &[
             &["upload", &id, file.to_str().unwrap(), "--state-dir", state_arg.to_str().unwrap()],
@@ -199,7 +202,6 @@ fn upload_and_download_above_the_threshold_go_in_parallel_parts_and_below_it_in_
     let small = random_bytes(300_000, 93);
     let small_file = dir.join("small.img");
     std::fs::write(&small_file, &small).unwrap();
-    let small_id = app().create_importable(&tag, "small");
     let shown = ok_json(&[
         "upload",
         &small_id,
