@@ -1,8 +1,14 @@
 //! `edge-glance`: the command-line tool on the native client. Everyday jobs
-//! (list, show, create, download, update, delete) with tables for people,
-//! `--json` for scripts, and progress bars on uploads and downloads; and
-//! `metadefs import DIR`, which loads metadata definition namespaces from
-//! files in Glance's definition format.
+//! (list, show, create, upload, download, update, delete) with tables for
+//! people, `--json` for scripts, and progress bars on uploads and downloads;
+//! and `metadefs import DIR`, which loads metadata definition namespaces
+//! from files in Glance's definition format.
+//!
+//! Files above `--parallel-threshold` travel in parallel and survive
+//! interruptions: uploads through the catalog's tus protocol
+//! (`client::resumable`), downloads as ranged requests into `FILE.part`
+//! (`client::download`); `--resume` continues one a killed process left
+//! (docs/cli.md).
 
 #[cfg(target_arch = "wasm32")]
 fn main() {}
@@ -21,8 +27,11 @@ mod cli {
     use std::process::ExitCode;
 
     use clap::{Parser, Subcommand};
+    use edge_glance::client::download::{self, DownloadOptions, DownloadReport};
     use edge_glance::client::metadefs::{ImportOutcome, ImportResult};
-    use edge_glance::client::{Client, ImageRecord, ImageUpdate, NewImage};
+    use edge_glance::client::resumable::{self, UploadOptions, UploadReport};
+    use edge_glance::client::transfer::{parse_size, NotASize, Progress, RateLimit, RetryPolicy};
+    use edge_glance::client::{Client, ClientError, ImageRecord, ImageUpdate, NewImage};
     use indicatif::{ProgressBar, ProgressStyle};
     use serde_json::Value;
 
@@ -82,14 +91,27 @@ mod cli {
             /// The image data.
             #[arg(long)]
             file: Option<PathBuf>,
+            #[command(flatten)]
+            transfer: TransferArgs,
+        },
+        /// Upload data to a queued image (resumable above --parallel-threshold).
+        Upload {
+            /// Image id.
+            id: String,
+            /// The image data.
+            file: PathBuf,
+            #[command(flatten)]
+            transfer: TransferArgs,
         },
         /// Download an image's data (verified against its hashes).
         Download {
             /// Image id.
             id: String,
             /// Where to write the data (`-` for standard output).
-            #[arg(long)]
+            #[arg(long, short = 'o')]
             file: PathBuf,
+            #[command(flatten)]
+            transfer: TransferArgs,
         },
         /// Update an image's metadata.
         Update {
@@ -119,6 +141,77 @@ mod cli {
             #[command(subcommand)]
             command: MetadefsCommand,
         },
+    }
+
+    /// How big files travel: in parallel, resumable, at what pace.
+    #[derive(clap::Args)]
+    struct TransferArgs {
+        /// Files (or images) larger than this travel as parallel, resumable
+        /// transfers; smaller ones in one request. K, M, G suffixes.
+        #[arg(long, value_name = "SIZE", default_value = "64M", value_parser = size)]
+        parallel_threshold: u64,
+        /// Parts sent (uploads) or ranges fetched (downloads) side by side.
+        #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+        parallel: u16,
+        /// The most bytes in one PATCH of a resumable upload.
+        #[arg(long, value_name = "SIZE", default_value = "32M", value_parser = positive_size)]
+        chunk_size: u64,
+        /// Cap the transfer at this many bytes per second (K, M, G
+        /// suffixes), as curl's --limit-rate does.
+        #[arg(long, value_name = "BYTES_PER_SECOND", value_parser = positive_size)]
+        limit_rate: Option<u64>,
+        /// Continue an interrupted transfer (its state file) instead of
+        /// starting over.
+        #[arg(long)]
+        resume: bool,
+        /// Where resumable uploads keep their state files [default:
+        /// $XDG_STATE_HOME/edge-glance, else ~/.local/state/edge-glance].
+        #[arg(long, env = "EDGE_GLANCE_STATE_DIR", value_name = "DIR")]
+        state_dir: Option<PathBuf>,
+        /// Tries of a request after network errors, 5xx and 423 before a
+        /// transfer gives up (progress starts the count again).
+        #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..))]
+        retries: u32,
+    }
+
+    fn size(raw: &str) -> Result<u64, NotASize> {
+        parse_size(raw)
+    }
+
+    fn positive_size(raw: &str) -> Result<u64, NotASize> {
+        parse_size(raw).and_then(|n| if n > 0 { Ok(n) } else { Err(NotASize(raw.to_owned())) })
+    }
+
+    /// No state directory to keep an upload's state in.
+    #[derive(Debug, thiserror::Error)]
+    #[error("no directory for upload state files: set --state-dir, XDG_STATE_HOME or HOME")]
+    struct NoStateDir;
+
+    impl TransferArgs {
+        fn retry(&self) -> RetryPolicy {
+            RetryPolicy { attempts: self.retries, ..RetryPolicy::default() }
+        }
+
+        fn upload_options(&self) -> Result<UploadOptions, NoStateDir> {
+            let state_dir = self.state_dir.clone().or_else(resumable::default_state_dir).ok_or(NoStateDir)?;
+            Ok(UploadOptions {
+                parallel: self.parallel.into(),
+                chunk_size: self.chunk_size,
+                limit_rate: self.limit_rate,
+                retry: self.retry(),
+                resume: self.resume,
+                ..UploadOptions::new(state_dir)
+            })
+        }
+
+        fn download_options(&self) -> DownloadOptions {
+            DownloadOptions {
+                parallel: self.parallel.into(),
+                limit_rate: self.limit_rate,
+                retry: self.retry(),
+                resume: self.resume,
+            }
+        }
     }
 
     #[derive(Subcommand)]
@@ -182,6 +275,43 @@ mod cli {
         bar
     }
 
+    /// The progress bar as a parallel transfer's [`Progress`].
+    struct BarProgress(ProgressBar);
+
+    impl Progress for BarProgress {
+        fn begin(&self, total: u64, done: u64) {
+            self.0.set_length(total);
+            self.0.set_position(done);
+            self.0.reset_eta();
+        }
+
+        fn update(&self, done: u64) {
+            self.0.set_position(done);
+        }
+
+        fn note(&self, message: &str) {
+            // Above the bar, and on stderr even when the bar is hidden (not
+            // a terminal): retries and resumes are worth a line in any log.
+            self.0.suspend(|| eprintln!("{message}"));
+        }
+    }
+
+    /// A reader paced by `--limit-rate` (the single-request paths).
+    struct Paced<R> {
+        inner: R,
+        limit: Option<RateLimit>,
+    }
+
+    impl<R: Read> Read for Paced<R> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let Some(limit) = &self.limit else { return self.inner.read(buf) };
+            let want = buf.len().min(limit.grain());
+            let n = self.inner.read(&mut buf[..want])?;
+            limit.take(n);
+            Ok(n)
+        }
+    }
+
     /// A client error, or a failure already reported (one line for `main`).
     type Failure = Box<dyn std::error::Error>;
 
@@ -213,7 +343,7 @@ mod cli {
                 }
             }
             Command::Show { id } => show(&client.get_image_meta(&id)?, json),
-            Command::Create { name, disk_format, container_format, visibility, properties, tags, file } => {
+            Command::Create { name, disk_format, container_format, visibility, properties, tags, file, transfer } => {
                 let meta = NewImage {
                     name,
                     disk_format,
@@ -223,22 +353,53 @@ mod cli {
                     properties: properties.into_iter().collect::<BTreeMap<_, _>>(),
                     ..NewImage::default()
                 };
-                let data = match &file {
-                    Some(path) => {
-                        let file = File::open(path)?;
-                        let size = file.metadata()?.len();
-                        let progress = bar(Some(size), "upload");
-                        let reader: Box<dyn Read + Send> = Box::new(progress.wrap_read(file));
-                        Some((reader, Some(size)))
+                let size = file.as_ref().map(std::fs::metadata).transpose()?.map(|m| m.len());
+                match (&file, size) {
+                    (Some(path), Some(size)) if size > transfer.parallel_threshold => {
+                        create_resumable(client, &meta, path, &transfer, json)?
                     }
-                    None => None,
-                };
-                let image = client.add_image(&meta, data)?;
-                show(&image, json);
+                    _ => {
+                        let data = match (&file, size) {
+                            (Some(path), Some(size)) => {
+                                let progress = bar(Some(size), "upload");
+                                let paced =
+                                    Paced { inner: File::open(path)?, limit: transfer.limit_rate.map(RateLimit::new) };
+                                let reader: Box<dyn Read + Send> = Box::new(progress.wrap_read(paced));
+                                Some((reader, Some(size)))
+                            }
+                            _ => None,
+                        };
+                        let image = client.add_image(&meta, data)?;
+                        show(&image, json);
+                    }
+                }
             }
-            Command::Download { id, file } => {
+            Command::Upload { id, file, transfer } => {
+                let size = std::fs::metadata(&file)?.len();
+                if size > transfer.parallel_threshold {
+                    let options = transfer.upload_options()?;
+                    if let Err(error) = upload_resumable(client, &id, &file, &options, json) {
+                        resume_hint(&error, &id, &file);
+                        return Err(error.into());
+                    }
+                } else {
+                    let progress = bar(Some(size), "upload");
+                    let paced = Paced { inner: File::open(&file)?, limit: transfer.limit_rate.map(RateLimit::new) };
+                    client.upload(&id, Box::new(progress.wrap_read(paced)), Some(size))?;
+                    progress.finish_and_clear();
+                    show(&client.get_image_meta(&id)?, json);
+                }
+            }
+            Command::Download { id, file, transfer } => {
+                if file.as_os_str() != "-" {
+                    let meta = client.get_image_meta(&id)?;
+                    if meta.size.is_some_and(|size| size > transfer.parallel_threshold) {
+                        return download_parallel(client, &id, &file, &transfer, json);
+                    }
+                }
                 let (meta, data) = client.get_image(&id)?;
                 let progress = bar(meta.size, "download");
+                let limit = transfer.limit_rate.map(RateLimit::new);
                 let mut out: Box<dyn Write> = if file.as_os_str() == "-" {
                     Box::new(std::io::stdout().lock())
                 } else {
@@ -256,6 +417,11 @@ mod cli {
                             return Err(error.into());
                         }
                     };
+                    // Paced per chunk (1 MiB): coarse, but this path is for
+                    // small images and standard output.
+                    if let Some(limit) = &limit {
+                        limit.take(chunk.len());
+                    }
                     out.write_all(&chunk)?;
                     written += chunk.len() as u64;
                     progress.inc(chunk.len() as u64);
@@ -289,6 +455,142 @@ mod cli {
                 }
             }
             Command::Metadefs { command } => return metadefs(client, command, json),
+        }
+        Ok(())
+    }
+
+    /// `create --file` above the threshold: the image is created (or, with
+    /// `--resume`, the interrupted create of the same file is found) and its
+    /// id printed before any byte goes, since a resume needs it.
+    fn create_resumable(
+        client: &Client,
+        meta: &NewImage,
+        path: &std::path::Path,
+        transfer: &TransferArgs,
+        json: bool,
+    ) -> Result<(), Failure> {
+        let options = transfer.upload_options()?;
+        let interrupted = match transfer.resume {
+            true => resumable::find_interrupted(&options.state_dir, client.base_url(), path)?,
+            false => None,
+        };
+        let (id, created) = match interrupted {
+            Some(id) => {
+                eprintln!("resuming the interrupted upload of {} into image {id}", path.display());
+                (id, false)
+            }
+            None => {
+                let image = client.create_image(meta, true)?;
+                eprintln!("created image {}", image.id);
+                (image.id, true)
+            }
+        };
+        // A new image has nothing to resume (and no note should say so).
+        let options = UploadOptions { resume: !created, ..options };
+        let Err(error) = upload_resumable(client, &id, path, &options, json) else { return Ok(()) };
+        if created && !error.is_transient() {
+            // Refused for good (not merely cut off): nothing half-made stays,
+            // as with a single-request create.
+            let _ = client.delete_image(&id);
+            let _ = std::fs::remove_file(resumable::state_path(&options.state_dir, &id));
+        } else {
+            resume_hint(&error, &id, path);
+        }
+        Err(error.into())
+    }
+
+    fn upload_resumable(
+        client: &Client,
+        id: &str,
+        path: &std::path::Path,
+        options: &UploadOptions,
+        json: bool,
+    ) -> Result<(), ClientError> {
+        let size = std::fs::metadata(path)?.len();
+        let progress = BarProgress(bar(Some(size), "upload"));
+        let report = resumable::upload_file(client, id, path, options, &progress);
+        match &report {
+            Ok(_) => progress.0.finish_and_clear(),
+            Err(_) => progress.0.abandon(),
+        }
+        let report = report?;
+        print_upload(&report, json);
+        Ok(())
+    }
+
+    /// How to continue an upload that was cut off.
+    fn resume_hint(error: &ClientError, id: &str, path: &std::path::Path) {
+        if error.is_transient() {
+            eprintln!("the upload into image {id} was interrupted; continue it with:");
+            eprintln!("  edge-glance upload {id} {} --resume", path.display());
+        }
+    }
+
+    /// The image, and (after it, or under `transfer` in JSON) what the
+    /// transfer did: a resumed upload sends only what the server lacked.
+    fn print_upload(report: &UploadReport, json: bool) {
+        let summary = serde_json::json!({
+            "size": report.size, "parts": report.parts, "resumed_from": report.resumed_from, "sent": report.sent
+        });
+        if json {
+            let mut value = serde_json::to_value(&report.image).expect("image serializes");
+            value["transfer"] = summary;
+            print_json(&value);
+        } else {
+            show(&report.image, false);
+            eprintln!(
+                "{} bytes in {} parts, {} sent in this run{} (checksums verified)",
+                report.size,
+                report.parts,
+                report.sent,
+                if report.resumed_from > 0 {
+                    format!(", {} already on the server", report.resumed_from)
+                } else {
+                    String::new()
+                }
+            );
+        }
+    }
+
+    fn download_parallel(
+        client: &Client,
+        id: &str,
+        file: &std::path::Path,
+        transfer: &TransferArgs,
+        json: bool,
+    ) -> Result<(), Failure> {
+        let progress = BarProgress(bar(None, "download"));
+        progress.0.set_style(
+            ProgressStyle::with_template("{prefix} [{bar:40}] {bytes}/{total_bytes} {bytes_per_sec} {eta}")
+                .expect("a valid template")
+                .progress_chars("=> "),
+        );
+        let report = download::download_file(client, id, file, &transfer.download_options(), &progress);
+        let report: DownloadReport = match report {
+            Ok(report) => {
+                progress.0.finish_and_clear();
+                report
+            }
+            Err(error) => {
+                progress.0.abandon();
+                if error.is_transient() {
+                    eprintln!("the download was interrupted; continue it with --resume");
+                }
+                return Err(error.into());
+            }
+        };
+        if json {
+            print_json(&serde_json::json!({
+                "id": id, "file": file, "size": report.size, "verified": true, "parallel": true,
+                "resumed_from": report.resumed_from, "fetched": report.fetched, "restarts": report.restarts
+            }));
+        } else {
+            eprintln!(
+                "{} bytes written to {} (checksums verified; {} fetched in this run)",
+                report.size,
+                file.display(),
+                report.fetched
+            );
         }
         Ok(())
     }

@@ -10,8 +10,18 @@
 //!
 //! [`metadefs`] adds metadata definition namespaces: reading Glance's
 //! definition files and [`Client::import_namespaces`].
+//!
+//! Large files travel in parallel and survive interruptions:
+//! [`resumable`] uploads through the catalog's tus protocol (parallel
+//! partial uploads, concatenated, then imported with glance-direct), and
+//! [`download`] fetches ranges in parallel into a `.part` file. Both keep a
+//! state file so a killed process can resume; [`transfer`] holds what they
+//! share (ranges, rate limit, retries, state files, the final hash check).
 
+pub mod download;
 pub mod metadefs;
+pub mod resumable;
+pub mod transfer;
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -69,6 +79,37 @@ pub enum ClientError {
     /// The server answered something that is not the expected JSON.
     #[error("unexpected answer: {0}")]
     Protocol(String),
+    /// A transfer's state file cannot be used (unreadable, or it describes
+    /// another image, file or catalog).
+    #[error("state file {}: {reason}", path.display())]
+    State {
+        /// The state file.
+        path: std::path::PathBuf,
+        /// Why it cannot be used.
+        reason: String,
+    },
+    /// The import after a resumable upload did not make the image active.
+    #[error("import of image {image} failed: the image is {status}{}", task.as_deref().map(|t| format!("; its task says: {t}")).unwrap_or_default())]
+    ImportFailed {
+        /// The image id.
+        image: String,
+        /// The image's status when the import was seen to have failed.
+        status: String,
+        /// The latest import task's status and message, when there is one.
+        task: Option<String>,
+    },
+}
+
+impl ClientError {
+    /// Whether trying again later may succeed: the connection broke, or the
+    /// server answered 5xx or 423 (another request holds the upload).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            ClientError::Transport(_) => true,
+            ClientError::Http { status, .. } => *status >= 500 || *status == 423,
+            _ => false,
+        }
+    }
 }
 
 /// The keys of an image record that are not custom properties.
@@ -344,17 +385,26 @@ pub struct Client {
     agent: ureq::Agent,
 }
 
-/// A reader that counts what passes through it (for progress reports).
-pub type Progress<'a> = &'a dyn Fn(u64);
-
 impl Client {
     /// A client of the catalog at `base_url` (e.g. `http://127.0.0.1:8787`).
     pub fn new(base_url: &str) -> Client {
         Client {
             base: base_url.trim_end_matches('/').to_owned(),
             token: None,
-            agent: ureq::AgentBuilder::new().timeout_connect(Duration::from_secs(10)).build(),
+            // Read and write timeouts turn a server that stopped answering
+            // mid-transfer into an error a resumable transfer can retry,
+            // instead of a hang.
+            agent: ureq::AgentBuilder::new()
+                .timeout_connect(Duration::from_secs(10))
+                .timeout_read(Duration::from_secs(120))
+                .timeout_write(Duration::from_secs(120))
+                .build(),
         }
+    }
+
+    /// The catalog's URL, without a trailing slash.
+    pub fn base_url(&self) -> &str {
+        &self.base
     }
 
     /// Sends `X-Auth-Token` with every request.
@@ -454,12 +504,25 @@ impl Client {
         meta: &NewImage,
         data: Option<(Box<dyn Read + Send>, Option<u64>)>,
     ) -> Result<ImageRecord, ClientError> {
+        let created = self.create_image(meta, data.is_some())?;
+        let Some((reader, size)) = data else {
+            return Ok(created);
+        };
+        if let Err(error) = self.upload(&created.id, reader, size) {
+            let _ = self.delete_image(&created.id);
+            return Err(error);
+        }
+        self.get_image_meta(&created.id)
+    }
+
+    /// Creates the image record (`queued`). `with_data` says data will
+    /// follow: the formats default to raw and bare then, as data needs them.
+    pub fn create_image(&self, meta: &NewImage, with_data: bool) -> Result<ImageRecord, ClientError> {
         let mut body = Map::new();
         body.insert("name".into(), json!(meta.name));
         if let Some(id) = &meta.id {
             body.insert("id".into(), json!(id));
         }
-        let with_data = data.is_some();
         let disk_format = meta.disk_format.clone().or_else(|| with_data.then(|| "raw".into()));
         let container_format = meta.container_format.clone().or_else(|| with_data.then(|| "bare".into()));
         if let Some(format) = disk_format {
@@ -477,16 +540,7 @@ impl Client {
         for (k, v) in &meta.properties {
             body.insert(k.clone(), json!(v));
         }
-        let created: ImageRecord =
-            Self::json(Self::send(self.request("POST", "/v2/images").send_json(Value::Object(body)))?)?;
-        let Some((reader, size)) = data else {
-            return Ok(created);
-        };
-        if let Err(error) = self.upload(&created.id, reader, size) {
-            let _ = self.delete_image(&created.id);
-            return Err(error);
-        }
-        self.get_image_meta(&created.id)
+        Self::json(Self::send(self.request("POST", "/v2/images").send_json(Value::Object(body)))?)
     }
 
     /// Uploads data to a queued image.
@@ -498,6 +552,24 @@ impl Client {
         }
         Self::send(request.send(reader))?;
         Ok(())
+    }
+
+    /// Starts the interoperable import of the data staged for the image
+    /// (`glance-direct`): 202, and the catalog makes it active in the
+    /// background.
+    pub fn import_staged(&self, id: &str) -> Result<(), ClientError> {
+        let body = json!({"method": {"name": "glance-direct"}});
+        Self::send(self.request("POST", &format!("/v2/images/{id}/import")).send_json(body))?;
+        Ok(())
+    }
+
+    /// The image's tasks (`GET /v2/images/{id}/tasks`), as the API shows them.
+    pub fn image_tasks(&self, id: &str) -> Result<Vec<Value>, ClientError> {
+        let page: Value = Self::json(Self::send(self.request("GET", &format!("/v2/images/{id}/tasks")).call())?)?;
+        match page.get("tasks") {
+            Some(Value::Array(tasks)) => Ok(tasks.clone()),
+            _ => Err(ClientError::Protocol(format!("the tasks of image {id} are not a list"))),
+        }
     }
 
     /// Applies `changes` with one JSON-patch request.

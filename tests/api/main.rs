@@ -23,6 +23,7 @@ mod helpers;
 mod bounds;
 mod cache;
 mod cli;
+mod cli_resume;
 mod client;
 mod concurrency;
 mod cutoff;
