@@ -23,6 +23,7 @@ use crate::domain::image::status::{Contended, ImageEvent, InvalidTransition};
 use crate::domain::image::ValidationError;
 use crate::domain::import::uri_filter::UriRefused;
 use crate::domain::listing::QueryError;
+use crate::domain::resumable::protocol::{TusError, TUS_VERSION};
 use crate::domain::stores::{self, NotWritable};
 use crate::domain::task::{InvalidTaskTransition, TaskRequestError};
 use crate::domain::wire::range::RangeError;
@@ -160,9 +161,12 @@ pub fn reason_phrase(status: u16) -> &'static str {
         405 => "Method Not Allowed",
         409 => "Conflict",
         410 => "Gone",
+        412 => "Precondition Failed",
         413 => "Request Entity Too Large",
         415 => "Unsupported Media Type",
         416 => "Requested Range Not Satisfiable",
+        423 => "Locked",
+        460 => "Checksum Mismatch",
         431 => "Request Header Fields Too Large",
         500 => "Internal Server Error",
         501 => "Not Implemented",
@@ -219,6 +223,28 @@ impl From<UploadFailure> for ApiError {
                 error.log_detail = Some(e);
                 error
             }
+        }
+    }
+}
+
+impl From<TusError> for ApiError {
+    fn from(e: TusError) -> Self {
+        let status = match &e {
+            TusError::Version(_) => 412,
+            TusError::Header { .. } | TusError::Concat(_) => 400,
+            TusError::TooLarge { .. } | TusError::PastLength { .. } => 413,
+            TusError::OffsetMismatch { .. } => 409,
+            TusError::Locked => 423,
+            TusError::ChecksumMismatch { .. } => 460,
+            TusError::FinalNotPatchable => 403,
+            TusError::ContentType => 415,
+            TusError::NotFound(_) => 404,
+            TusError::Expired(_) => 410,
+        };
+        let error = ApiError::new(status, e.to_string());
+        match e {
+            TusError::Version(_) => error.with_header("Tus-Version", TUS_VERSION),
+            _ => error,
         }
     }
 }

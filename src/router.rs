@@ -43,6 +43,17 @@ pub enum Route {
     StageData(ImageId),
     /// `POST /v2/images/{id}/import`.
     Import(ImageId),
+    /// `OPTIONS /v2/images/{id}/uploads[/{upload}]`: what the resumable
+    /// upload protocol (tus) supports here.
+    UploadOptions,
+    /// `POST /v2/images/{id}/uploads`: create a resumable upload (tus).
+    CreateUpload(ImageId),
+    /// `HEAD /v2/images/{id}/uploads/{upload}`: its offset.
+    UploadOffset(ImageId, String),
+    /// `PATCH /v2/images/{id}/uploads/{upload}`: more bytes.
+    ResumeUpload(ImageId, String),
+    /// `DELETE /v2/images/{id}/uploads/{upload}`: terminate it.
+    TerminateUpload(ImageId, String),
     /// `POST /v2/images/{id}/locations` (v2.17).
     AddLocation(ImageId),
     /// `GET /v2/images/{id}/locations` (v2.17).
@@ -298,6 +309,15 @@ pub fn resolve(method: &str, path: &str) -> Result<Route, ApiError> {
         ["v2", "images", image, "tasks"] => vec![("GET", Route::ImageTasks(image_id(image)))],
         ["v2", "images", image, "stage"] => vec![("PUT", Route::StageData(image_id(image)))],
         ["v2", "images", image, "import"] => vec![("POST", Route::Import(image_id(image)))],
+        ["v2", "images", image, "uploads"] => {
+            vec![("OPTIONS", Route::UploadOptions), ("POST", Route::CreateUpload(image_id(image)))]
+        }
+        ["v2", "images", image, "uploads", upload] => vec![
+            ("OPTIONS", Route::UploadOptions),
+            ("HEAD", Route::UploadOffset(image_id(image), id(upload))),
+            ("PATCH", Route::ResumeUpload(image_id(image), id(upload))),
+            ("DELETE", Route::TerminateUpload(image_id(image), id(upload))),
+        ],
         ["v2", "images", image, "locations"] => {
             vec![("GET", Route::ListLocations(image_id(image))), ("POST", Route::AddLocation(image_id(image)))]
         }
@@ -369,6 +389,19 @@ mod tests {
         assert_eq!(resolve("GET", "/v10"), Ok(Route::VersionsMultipleChoice));
         assert_eq!(resolve("GET", "/v3.1/images"), Ok(Route::VersionsMultipleChoice));
         assert_eq!(resolve("GET", "/healthcheck"), Ok(Route::Healthcheck));
+    }
+
+    #[test]
+    fn resumable_upload_routes() {
+        let base = format!("/v2/images/{ID}/uploads");
+        assert_eq!(resolve("POST", &base), Ok(Route::CreateUpload(img())));
+        assert_eq!(resolve("OPTIONS", &base), Ok(Route::UploadOptions));
+        let one = format!("{base}/u1");
+        assert_eq!(resolve("HEAD", &one), Ok(Route::UploadOffset(img(), "u1".into())));
+        assert_eq!(resolve("PATCH", &one), Ok(Route::ResumeUpload(img(), "u1".into())));
+        assert_eq!(resolve("DELETE", &one), Ok(Route::TerminateUpload(img(), "u1".into())));
+        assert_eq!(resolve("GET", &one).unwrap_err().status, 405);
+        assert_eq!(resolve("POST", "/v2/images/nope/uploads").unwrap_err().status, 404);
     }
 
     #[test]

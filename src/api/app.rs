@@ -18,6 +18,7 @@ use crate::store::jobs::Jobs;
 use crate::store::members::Members;
 use crate::store::metadefs::Metadefs;
 use crate::store::tasks::Tasks;
+use crate::store::uploads::Uploads;
 
 /// Everything a handler needs for one request.
 pub struct App {
@@ -33,6 +34,8 @@ pub struct App {
     pub metadefs: Metadefs,
     /// The image cache's records (what the edge cache holds or will).
     pub cache_entries: CacheEntries,
+    /// Resumable uploads.
+    pub uploads: Uploads,
     /// The import queue.
     pub jobs: Jobs,
     /// Settings.
@@ -81,6 +84,7 @@ impl App {
             tasks: Tasks::new(d1()?),
             metadefs: Metadefs::new(d1()?),
             cache_entries: CacheEntries::new(d1()?),
+            uploads: Uploads::new(d1()?),
             jobs: Jobs::new(queue),
             config,
             caller,

@@ -35,6 +35,8 @@ pub mod names {
     pub const STALLED_UPLOAD_MINUTES: &str = "STALLED_UPLOAD_MINUTES";
     /// Seconds an upload's body may send nothing before it is abandoned.
     pub const UPLOAD_IDLE_SECONDS: &str = "UPLOAD_IDLE_SECONDS";
+    /// Hours a resumable upload lives after its last progress.
+    pub const RESUMABLE_UPLOAD_EXPIRY_HOURS: &str = "RESUMABLE_UPLOAD_EXPIRY_HOURS";
     /// Fault injection for the tests only (never in `wrangler.toml`): the
     /// first R2 put of each image whose name starts with this value fails.
     pub const TEST_FAIL_R2_PUT: &str = "TEST_FAIL_R2_PUT";
@@ -51,6 +53,10 @@ const DEFAULT_STALLED_MINUTES: u64 = 5;
 /// at most 60 s by default). It counts from the last byte received, so a
 /// slow but live upload of any size is never cut.
 const DEFAULT_UPLOAD_IDLE_SECONDS: u64 = 60;
+
+/// A resumable upload not advanced for this long expires (its storage is
+/// removed by the cron).
+const DEFAULT_RESUMABLE_EXPIRY_HOURS: u64 = 24;
 
 /// Settings read from the worker's variables.
 #[derive(Debug, Clone)]
@@ -82,6 +88,8 @@ pub struct Config {
     pub stalled_upload_minutes: u64,
     /// Seconds an upload body may stall before it is abandoned.
     pub upload_idle_seconds: u64,
+    /// Hours a resumable upload lives after its last progress.
+    pub resumable_expiry_hours: u64,
     /// Tests only: images whose name starts with this have their first R2
     /// put fail (see [`names::TEST_FAIL_R2_PUT`]).
     pub test_fail_r2_put: Option<String>,
@@ -129,6 +137,9 @@ impl Config {
             upload_idle_seconds: number(names::UPLOAD_IDLE_SECONDS)
                 .filter(|s| *s > 0)
                 .unwrap_or(DEFAULT_UPLOAD_IDLE_SECONDS),
+            resumable_expiry_hours: number(names::RESUMABLE_UPLOAD_EXPIRY_HOURS)
+                .filter(|h| *h > 0)
+                .unwrap_or(DEFAULT_RESUMABLE_EXPIRY_HOURS),
             test_fail_r2_put: var(names::TEST_FAIL_R2_PUT).filter(|v| !v.is_empty()),
         }
     }

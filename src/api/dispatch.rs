@@ -31,11 +31,21 @@ pub async fn handle(mut req: Request, env: &Env, ctx: &Context, request_id: Stri
         _ => {}
     }
     let config = Config::from_env(env);
+    // The tus capabilities are discovery, answered without a token too.
+    if route == Route::UploadOptions {
+        return v2::uploads::options(&config);
+    }
     let caller = authenticate(&req, &config, request_id, &base_url).await?;
     // Only routes that touch storage build the app (and its bindings).
     let app = || App::new(env, config.clone(), caller.clone(), base_url.clone()).map(Rc::new);
     match route {
-        Route::VersionsMultipleChoice | Route::Versions | Route::Healthcheck => unreachable!("answered above"),
+        Route::VersionsMultipleChoice | Route::Versions | Route::Healthcheck | Route::UploadOptions => {
+            unreachable!("answered above")
+        }
+        Route::CreateUpload(id) => v2::uploads::create(app()?, &req, &id, ctx).await,
+        Route::UploadOffset(id, upload) => v2::uploads::offset(&*app()?, &req, &id, &upload).await,
+        Route::ResumeUpload(id, upload) => v2::uploads::resume(app()?, &req, &id, &upload, ctx).await,
+        Route::TerminateUpload(id, upload) => v2::uploads::terminate(&*app()?, &req, &id, &upload).await,
         Route::Schema(name) => discovery::schema(name),
         Route::ImportInfo => discovery::import_info(&config.import_methods),
         Route::StoresInfo => v2::stores::info(&*app()?),

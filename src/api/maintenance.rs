@@ -13,6 +13,8 @@
 //!   is sent again (the local queue loses messages over a restart), and
 //!   only a task that never started within [`LOST_MESSAGE_HOURS`] is
 //!   failed, saying its message was lost;
+//! - removes resumable uploads that expired (`Upload-Expires`) or whose
+//!   image is gone: their multipart uploads aborted, their objects deleted;
 //! - runs Glance's scrubber (the data of `pending_delete` images,
 //!   `SCRUB_TIME_SECONDS` after the delete) and sweeps expired tasks.
 
@@ -22,7 +24,7 @@ use super::app::App;
 use super::config::Config;
 use super::image_write::update_image;
 use super::respond::{now, now_seconds};
-use super::{catalog, jobs};
+use super::{catalog, jobs, upload};
 use crate::context::RequestContext;
 use crate::domain::image::status::{ImageEvent, ImageStatus};
 use crate::domain::task::TaskStatus;
@@ -53,6 +55,9 @@ pub struct Upkeep {
     pub scrubbed: usize,
     /// Expired tasks swept.
     pub swept_tasks: usize,
+    /// Resumable uploads expired (or whose image is gone), removed with
+    /// their multipart uploads and objects.
+    pub expired_uploads: usize,
 }
 
 /// One round of upkeep.
@@ -120,6 +125,7 @@ pub async fn run(env: &Env) -> Result<Upkeep, ApiError> {
         }
     }
     upkeep.swept_tasks = app.tasks.sweep_expired(&now).await?;
+    upkeep.expired_uploads = upload::resumable::expire(&app).await?;
     Ok(upkeep)
 }
 

@@ -12,6 +12,8 @@
 //!   ([`wire::range`]);
 //! - [`metadefs`]: the metadata definitions catalog (namespaces and their
 //!   objects, properties, tags and resource type associations);
+//! - [`resumable`]: resumable uploads (tus): offsets mapped onto R2 parts,
+//!   and the tus headers;
 //! - [`time`]: Glance's timestamps.
 
 pub mod access;
@@ -19,6 +21,7 @@ pub mod image;
 pub mod import;
 pub mod listing;
 pub mod metadefs;
+pub mod resumable;
 pub mod stores;
 pub mod task;
 pub mod time;

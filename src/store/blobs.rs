@@ -79,7 +79,7 @@ pub fn staging_key(image_id: &ImageId) -> String {
 /// uploads in flight.
 pub struct Blobs {
     store: String,
-    bucket: R2Bucket,
+    pub(super) bucket: R2Bucket,
     journal: Db,
 }
 

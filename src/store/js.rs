@@ -115,6 +115,21 @@ extern "C" {
     ) -> js_sys::Promise;
 }
 
+#[wasm_bindgen(module = "/src/store/js/segments.js")]
+extern "C" {
+    /// A resumable upload's PATCH streamed into its planned segments;
+    /// resolves (never rejects) with what was stored (see
+    /// `js/segments.js`).
+    #[wasm_bindgen(js_name = writeSegments)]
+    pub fn write_segments(options: &JsValue) -> js_sys::Promise;
+    /// The objects `keys` of `bucket` as one stream, in order.
+    #[wasm_bindgen(js_name = concatObjects)]
+    pub fn concat_objects(bucket: &R2Bucket, keys: &js_sys::Array) -> JsValue;
+    /// One page of the keys under `prefix`: `{keys, cursor}`.
+    #[wasm_bindgen(js_name = keysUnder)]
+    pub fn keys_under(bucket: &R2Bucket, prefix: &str, cursor: &JsValue) -> js_sys::Promise;
+}
+
 #[wasm_bindgen(module = "/src/store/js/digest.js")]
 extern "C" {
     /// The digests (`"MD5"`, `"SHA-512"`, ...) and size of `readable`,

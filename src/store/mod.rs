@@ -13,6 +13,8 @@
 //! - `members` (wasm): image memberships in D1;
 //! - `tasks` (wasm): import and location tasks in D1;
 //! - `metadefs` (wasm): the metadata definitions catalog in D1;
+//! - `uploads` (wasm): resumable uploads in D1, written under a PATCH's
+//!   lease; `upload_parts` (wasm): their parts and tails in R2;
 //! - `jobs` (wasm): the import queue's producer side;
 //! - `web` (wasm): outbound HTTP for image data, every redirect hop judged
 //!   by the URI filter;
@@ -45,6 +47,10 @@ pub mod members;
 pub mod metadefs;
 #[cfg(target_arch = "wasm32")]
 pub mod tasks;
+#[cfg(target_arch = "wasm32")]
+pub mod upload_parts;
+#[cfg(target_arch = "wasm32")]
+pub mod uploads;
 #[cfg(target_arch = "wasm32")]
 pub mod web;
 

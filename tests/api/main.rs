@@ -43,5 +43,6 @@ mod patching;
 mod queue;
 mod stores;
 mod tasks;
+mod uploads;
 mod uri_filter;
 mod v1;

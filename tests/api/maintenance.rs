@@ -8,7 +8,7 @@ use crate::helpers::{app, empty_or_absent, random_bytes, unique_tag, wait_until}
 /// cron, whose upkeep acts on every aged row: one test firing it while
 /// another is still setting up would settle the other's rows early. Each
 /// holds this for its whole run.
-fn upkeep_turn() -> std::sync::MutexGuard<'static, ()> {
+pub(crate) fn upkeep_turn() -> std::sync::MutexGuard<'static, ()> {
     static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
     TURN.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }

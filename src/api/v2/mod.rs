@@ -11,3 +11,4 @@ pub mod metadefs;
 pub mod stores;
 pub mod tags;
 pub mod tasks;
+pub mod uploads;

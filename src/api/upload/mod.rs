@@ -18,6 +18,8 @@
 //! transfer runs under `waitUntil`: if the client disconnects, the runtime
 //! cancels the request but the clean-up still runs.
 
+pub mod resumable;
+
 use std::cell::RefCell;
 use std::collections::HashSet;
 use std::rc::Rc;
