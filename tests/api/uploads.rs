@@ -231,12 +231,15 @@ fn protocol_errors_are_clear_4xx() {
     typed.assert_error(415, "application/offset+octet-stream");
     send(&path, 0, b"1", &[("Upload-Offset", "x")]).assert_error(400, "Upload-Offset");
     let unknown = format!("{}/{}", uploads_of(&image), uuid::Uuid::new_v4());
-    app().request("HEAD", &unknown, &[TUS], None).assert_error(404, "No upload");
-    app().request("HEAD", &format!("{}/nope", uploads_of(&image)), &[TUS], None).assert_error(404, "No upload");
+    // HEAD answers carry no body: the PATCH says why.
+    assert_eq!(app().request("HEAD", &unknown, &[TUS], None).status, 404);
+    send(&unknown, 0, b"1", &[]).assert_error(404, "No upload");
+    send(&format!("{}/nope", uploads_of(&image)), 0, b"1", &[]).assert_error(404, "No upload");
     // Another image's URL does not reach the upload.
     let other = app().create_importable(&unique_tag(), "tus other");
     let crossed = format!("{}/{}", uploads_of(&other), upload_id(&path));
-    app().request("HEAD", &crossed, &[TUS], None).assert_error(404, "No upload");
+    assert_eq!(app().request("HEAD", &crossed, &[TUS], None).status, 404);
+    send(&crossed, 0, b"1", &[]).assert_error(404, "No upload");
     // An active image takes no upload.
     let active = app().create_active(&unique_tag(), b"data", None);
     let refused = app().request("POST", &uploads_of(&active), &[TUS, ("Upload-Length", "5")], None);
@@ -303,7 +306,8 @@ fn the_cron_removes_expired_uploads_and_what_they_stored() {
     let id = upload_id(&path);
     assert!(!app().r2_keys_mentioning(id).is_empty());
     app().d1_execute(&format!("UPDATE resumable_uploads SET expires_at = 1000 WHERE id = '{id}'"));
-    app().request("HEAD", &path, &[TUS], None).assert_error(410, "expired");
+    assert_eq!(app().request("HEAD", &path, &[TUS], None).status, 410);
+    send(&path, 10 * MIB, b"1", &[]).assert_error(410, "expired");
     app().fire_cron();
     assert_eq!(app().request("HEAD", &path, &[TUS], None).status, 404);
     let left = app().r2_keys_mentioning(id);

@@ -152,22 +152,38 @@ export async function writeSegments(opts) {
 
 // The objects `keys` of `bucket`, one after the other, as one stream (the
 // partial uploads of a final concatenation). Each object is opened only
-// when the one before it has been read.
+// when the one before it has been read. A stream of our own (not an
+// IdentityTransformStream): the upload engine tees it and pipes a branch
+// into a FixedLengthStream, which the runtime does not do between two
+// transform streams.
 export function concatObjects(bucket, keys) {
-  const { readable, writable } = new IdentityTransformStream();
-  (async () => {
-    try {
-      for (const key of keys) {
-        const object = await bucket.get(key);
-        if (!object) throw new Error(`${key} is missing`);
-        await object.body.pipeTo(writable, { preventClose: true });
+  let index = 0;
+  let reader = null;
+  return new ReadableStream({
+    async pull(controller) {
+      for (;;) {
+        if (!reader) {
+          if (index >= keys.length) {
+            controller.close();
+            return;
+          }
+          const key = keys[index++];
+          const object = await bucket.get(key);
+          if (!object) throw new Error(`${key} is missing`);
+          reader = object.body.getReader();
+        }
+        const { done, value } = await reader.read();
+        if (!done) {
+          controller.enqueue(value);
+          return;
+        }
+        reader = null;
       }
-      await writable.close();
-    } catch (error) {
-      await writable.abort(error).catch(() => {});
-    }
-  })();
-  return readable;
+    },
+    cancel(reason) {
+      if (reader) return reader.cancel(reason);
+    },
+  });
 }
 
 // Every key under `prefix` in `bucket` (one page of up to 1000 per call).
