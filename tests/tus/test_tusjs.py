@@ -2,8 +2,11 @@
 partial uploads side by side (`parallelUploads: 4`, the concatenation
 extension) in chunks of at most 48 MiB, then the final upload that
 concatenates them; glance-direct makes the image active with the file's
-md5 and sha512. Then the same with the uploader process killed mid-way and
-a new one resuming the partial uploads it finds in its FileUrlStorage."""
+md5 and sha512. The uploader process is killed once half of the PATCHes
+are acknowledged, and a new one resumes the partial uploads it finds in
+its FileUrlStorage. (One 300 MiB run covers both the uninterrupted start
+and the resume: each run costs about a minute, mostly the server joining
+and importing the bytes.)"""
 
 import json
 import shutil
@@ -73,25 +76,6 @@ def check_final(events, partials, source):
     assert response and response["status"] == 201 and response["location"], response
 
 
-def test_tusjs_parallel_upload_of_four_partials_then_the_final(image, source, workdir):
-    log = workdir / "tusjs.jsonl"
-    run_to_end(node_argv({"endpoint": image.uploads_url, "file": str(source.path), "log": str(log),
-                          "chunkSize": CHUNK_SIZE, "parallelUploads": PARALLEL}))
-    events = read_events(log)
-    partial_posts = [e for e in events if e["event"] == "request" and e["method"] == "POST" and e["concat"] == "partial"]
-    assert len(partial_posts) == PARALLEL, partial_posts
-    assert sum(int(e["length"]) for e in partial_posts) == source.size, partial_posts
-    partials = partial_urls(events)
-    assert len(set(partials)) == PARALLEL and all(u.startswith(image.uploads_url + "/") for u in partials), partials
-    check_patches(events)
-    # 75 MiB per partial: two PATCHes each (48 MiB, then 27 MiB).
-    assert len([e for e in events if e["event"] == "request" and e["method"] == "PATCH"]) >= 2 * PARALLEL, events
-    check_final(events, partials, source)
-    assert image.show()["status"] == "uploading"
-    image.import_glance_direct()
-    assert_active_with(image, source)
-
-
 def acked_patches(events):
     return [e for e in events if e["event"] == "response" and e["method"] == "PATCH" and e["status"] == 204]
 
@@ -107,8 +91,11 @@ def test_tusjs_parallel_upload_killed_then_resumed_from_its_url_storage(image, s
     events = kill_after(first, first_log, lambda events: len(acked_patches(events)) >= PARALLEL,
                         f"{PARALLEL} PATCHes were acknowledged")
     assert not any(e["event"] == "done" for e in events), "the upload finished before the kill"
+    partial_posts = [e for e in events if e["event"] == "request" and e["method"] == "POST" and e["concat"] == "partial"]
+    assert len(partial_posts) == PARALLEL, partial_posts
+    assert sum(int(e["length"]) for e in partial_posts) == source.size, partial_posts
     partials = partial_urls(events)
-    assert len(set(partials)) == PARALLEL, partials
+    assert len(set(partials)) == PARALLEL and all(u.startswith(image.uploads_url + "/") for u in partials), partials
     check_patches(events)
     # What each partial acknowledged stays on the server.
     acked = defaultdict(int)
@@ -139,6 +126,8 @@ def test_tusjs_parallel_upload_killed_then_resumed_from_its_url_storage(image, s
     assert resumed_from_middle > 0, f"no partial upload resumed past zero: {settled}"
     check_patches(resumed)
     check_final(resumed, partials, source)
+    # Complete: the bytes are staged as by PUT /stage.
+    assert image.show()["status"] == "uploading"
     image.import_glance_direct()
     assert_active_with(image, source)
 
