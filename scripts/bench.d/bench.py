@@ -832,6 +832,148 @@ def keystone_load(keystone_catalog, keystone_url, admin_password):
 
 
 # --------------------------------------------------------------------- report
+# ------------------------------------------------------------- resumable
+def tus_patch_slice(cat, upload_path, path, start, length, chunk):
+    """PATCHes bytes [start, start+length) of the file at `path` into the
+    upload at `upload_path` (offset 0 of it), in PATCHes of `chunk` bytes,
+    on one kept connection."""
+    u = urllib.parse.urlsplit(cat)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=ARGS.request_timeout, blocksize=1 << 20)
+    try:
+        with open(path, "rb") as f:
+            sent = 0
+            while sent < length:
+                n = min(chunk, length - sent)
+                f.seek(start + sent)
+                body = f.read(n)
+                status, headers, data = exchange(
+                    conn, cat, "PATCH", upload_path, body,
+                    {"Tus-Resumable": "1.0.0", "Upload-Offset": str(sent),
+                     "Content-Type": "application/offset+octet-stream"},
+                    timeout=ARGS.transfer_timeout)
+                expect(status, 204, f"PATCH {upload_path} at {sent}", data)
+                sent += n
+                if headers.get("upload-offset") != str(sent):
+                    raise BenchError(f"PATCH {upload_path}: Upload-Offset {headers.get('upload-offset')}, "
+                                     f"expected {sent}")
+    finally:
+        conn.close()
+
+
+def wait_for_active(cat, image_id, limit, what):
+    """Polls the image every 50 ms until active; returns it (fails on queued
+    again after an import, a failed import, or the time limit)."""
+    started = time.monotonic()
+    while True:
+        status, _, data = request(cat, "GET", f"/v2/images/{image_id}")
+        expect(status, 200, f"{what}: GET the image", data)
+        image = json.loads(data)
+        if image.get("status") == "active":
+            return image
+        if image.get("os_glance_failed_import"):
+            raise BenchError(f"{what}: the import failed: {image.get('os_glance_failed_import')}")
+        if time.monotonic() - started > limit:
+            raise Stuck(f"{what}: the image is still {image.get('status')} after {limit} s")
+        time.sleep(0.05)
+
+
+def resumable(cat):
+    """A big upload through N parallel tus partial uploads (48 MiB PATCHes,
+    then the final concatenation and the glance-direct import, until active
+    with both checksums) against one PUT of the same file; and a download in
+    N parallel ranged GETs (with If-Range) against one stream."""
+    size = ARGS.resumable_mib << 20
+    parts = ARGS.parallel
+    path = os.path.join(ARGS.work, "resumable.bin")
+    log(f"writing a {ARGS.resumable_mib} MiB random file")
+    md5, sha512 = make_file(path, size)
+    limit = max(ARGS.transfer_timeout, ARGS.resumable_mib)
+
+    def check(image, what):
+        if image.get("size") != size or image.get("checksum") != md5 or image.get("os_hash_value") != sha512:
+            raise BenchError(f"{what}: size {image.get('size')}, checksum {image.get('checksum')}, "
+                             f"os_hash_value {image.get('os_hash_value')} (expected {size}, {md5}, {sha512})")
+
+    set_phase("resumable: single PUT")
+    single_id = create_image(cat, "bench-single-put")
+    started = time.monotonic()
+    upload(f"{cat}/v2/images/{single_id}/file", path, size, 204, "single PUT")
+    single_secs = time.monotonic() - started
+    status, _, data = request(cat, "GET", f"/v2/images/{single_id}")
+    check(json.loads(data), "single PUT")
+
+    set_phase(f"resumable: {parts} parallel tus partial uploads")
+    image_id = create_image(cat, "bench-tus")
+    started = time.monotonic()
+    bounds = [size * i // parts for i in range(parts + 1)]
+    paths = []
+    for i in range(parts):
+        status, headers, data = request(cat, "POST", f"/v2/images/{image_id}/uploads", None, {
+            "Tus-Resumable": "1.0.0", "Upload-Length": str(bounds[i + 1] - bounds[i]), "Upload-Concat": "partial"})
+        expect(status, 201, "create a partial upload", data)
+        paths.append(urllib.parse.urlsplit(headers["location"]).path)
+    errors = []
+
+    def send(i):
+        try:
+            tus_patch_slice(cat, paths[i], path, bounds[i], bounds[i + 1] - bounds[i], 48 << 20)
+        except BaseException as e:  # reported below, on the main thread
+            errors.append(e)
+    threads = [threading.Thread(target=send, args=(i,)) for i in range(parts)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+    patched = time.monotonic() - started
+    final = "final;" + " ".join(f"{cat}{p}" for p in paths)
+    status, _, data = request(cat, "POST", f"/v2/images/{image_id}/uploads", None,
+                              {"Tus-Resumable": "1.0.0", "Upload-Concat": final}, timeout=limit)
+    expect(status, 201, "create the final upload", data)
+    concatenated = time.monotonic() - started
+    status, _, data = request(cat, "POST", f"/v2/images/{image_id}/import",
+                              json.dumps({"method": {"name": "glance-direct"}}),
+                              {"Content-Type": "application/json"})
+    expect(status, 202, "import glance-direct", data)
+    check(wait_for_active(cat, image_id, limit, "tus upload"), "tus upload")
+    tus_secs = time.monotonic() - started
+
+    set_phase("resumable: downloads")
+    single_down = download(f"{cat}/v2/images/{image_id}/file", size, "single-stream download")[0]
+    etag = f'"{md5}"'
+    errors.clear()
+
+    def fetch(i):
+        try:
+            u = urllib.parse.urlsplit(cat)
+            conn = http.client.HTTPConnection(u.hostname, u.port, timeout=ARGS.request_timeout)
+            try:
+                status, _, data = exchange(conn, cat, "GET", f"/v2/images/{image_id}/file", None,
+                                           {"Range": f"bytes={bounds[i]}-{bounds[i + 1] - 1}", "If-Range": etag},
+                                           timeout=limit)
+            finally:
+                conn.close()
+            expect(status, 206, f"ranged GET #{i}")
+            if len(data) != bounds[i + 1] - bounds[i]:
+                raise BenchError(f"ranged GET #{i}: {len(data)} bytes")
+        except BaseException as e:
+            errors.append(e)
+    started = time.monotonic()
+    threads = [threading.Thread(target=fetch, args=(i,)) for i in range(parts)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+    parallel_down = size / (time.monotonic() - started) / MB
+    return {"single_up": size / single_secs / MB, "tus_up": size / tus_secs / MB,
+            "tus_detail": f"PATCHes done at {patched:.1f} s, final concatenation at {concatenated:.1f} s, "
+                          f"active at {tus_secs:.1f} s; single PUT {single_secs:.1f} s",
+            "single_down": single_down, "parallel_down": parallel_down}
+
+
 def builds(path):
     """How many times wrangler built/reloaded the catalog so far (from its log)."""
     with open(path, errors="replace") as f:
@@ -839,7 +981,7 @@ def builds(path):
     return len(re.findall(r"Running custom build|Reloading local server|Local server updated|Detected changes", text))
 
 
-def table(up, down, cache_states, imports, lo, keystone):
+def table(up, down, cache_states, imports, lo, keystone, tus):
     rows = []
 
     def row(metric, unit, cat_values, ceil_values, target, runs):
@@ -870,6 +1012,16 @@ def table(up, down, cache_states, imports, lo, keystone):
                   f"ceiling {k['p50_ms']:.1f}/{k['p99_ms']:.1f}; wrk CPU ≤ "
                   f"{max(c['wrk_cpu'], k['wrk_cpu']) * 100:.0f}% of a core")
         row(f"{label}, {ARGS.connections} conns, {ARGS.duration} s", "req/s", [c["rps"]], [k["rps"]], target, detail)
+
+    if tus:
+        big = f"{ARGS.resumable_mib} MiB"
+        row(f"upload {big} end to end (until active, both checksums): {ARGS.parallel} parallel tus partial uploads "
+            f"+ final concatenation + glance-direct import; ceiling column = one PUT to the catalog", "MB/s",
+            [tus["tus_up"]], [tus["single_up"]], 1.5, tus["tus_detail"])
+        rows.append(f"| download {big}: {ARGS.parallel} parallel ranged GETs with If-Range (informative); "
+                    f"ceiling column = one stream from the catalog | {tus['parallel_down']:,.0f} MB/s | "
+                    f"{tus['single_down']:,.0f} MB/s | {tus['parallel_down'] / tus['single_down']:.2f} | — | — | "
+                    f"one run each |")
 
     # Informative: the ceiling column is the JS worker doing the catalog's work.
     def same(metric, unit, cat_values, same_values, runs):
@@ -928,6 +1080,8 @@ def main():
                    help="the loopback port to serve the file on for web-download (the catalog's URI filter "
                         "must allow 127.0.0.1 and this port)")
     p.add_argument("--images", type=int, default=1000)
+    p.add_argument("--resumable-mib", type=int, default=1024, help="size of the resumable-upload rows (0: skip)")
+    p.add_argument("--parallel", type=int, default=4, help="parallel tus partial uploads and ranged GETs")
     p.add_argument("--connections", type=int, default=8)
     p.add_argument("--wrk-threads", type=int, default=1)
     p.add_argument("--duration", type=int, default=10)
@@ -954,6 +1108,10 @@ def main():
     started = STARTED
     set_phase("transfers", "transfers (curl)")
     up, down, cache_states, image_id, imports = transfers(cat, ceil)
+    tus = None
+    if ARGS.resumable_mib:
+        set_phase("resumable", f"resumable uploads and ranged downloads ({ARGS.resumable_mib} MiB)")
+        tus = resumable(cat)
     set_phase(f"creating {ARGS.images} images", f"creating {ARGS.images} images")
     create_many(cat, ARGS.images)
     set_phase("copying the catalog's rows into the ceiling's D1")
@@ -975,7 +1133,7 @@ def main():
              "(scripts/bench.d/ceiling.js), so their ratio is what the Rust/wasm layer costs. "
              "web-download: the catalog's time runs from its POST /import to the poll (every 50 ms) that sees "
              "the image active; the ceiling's is its one request (fetch, R2 put, answer).", ""]
-    lines += table(up, down, cache_states, imports, lo, keystone)
+    lines += table(up, down, cache_states, imports, lo, keystone, tus)
     text = "\n".join(lines) + "\n"
     os.makedirs(os.path.dirname(ARGS.out), exist_ok=True)
     with open(ARGS.out, "w") as f:

@@ -53,6 +53,12 @@ pub async fn open_download(
     Ok(Some(Download { status, body, headers }))
 }
 
+/// The strong validator of an image's data: its md5, quoted (the data of
+/// an image never changes once it has one).
+pub fn data_etag(image: &Image) -> Option<String> {
+    image.checksum.as_ref().map(|checksum| format!("\"{checksum}\""))
+}
+
 /// The headers of a data answer of `length` bytes.
 fn data_headers(image: &Image, length: u64, cache_state: Option<&str>) -> Result<Headers, ApiError> {
     let headers = Headers::new();
@@ -62,7 +68,9 @@ fn data_headers(image: &Image, length: u64, cache_state: Option<&str>) -> Result
     set("Accept-Ranges", "bytes")?;
     if let Some(checksum) = &image.checksum {
         set("Content-MD5", checksum)?;
-        set("ETag", &format!("\"{checksum}\""))?;
+    }
+    if let Some(etag) = data_etag(image) {
+        set("ETag", &etag)?;
     }
     if let Some(state) = cache_state {
         set("X-Edge-Cache", state)?;

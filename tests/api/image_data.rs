@@ -332,3 +332,22 @@ fn a_client_that_stops_reading_a_download_holds_neither_the_cache_fill_nor_other
     }
     drop(stalled);
 }
+
+#[test]
+fn if_range_serves_the_range_only_for_the_current_copy() {
+    let data = random_bytes(100_000, 77);
+    let id = app().create_active(&unique_tag(), &data, None);
+    let path = format!("/v2/images/{id}/file");
+    let etag = format!("\"{}\"", md5_hex(&data));
+    let whole = app().get(&path);
+    assert_eq!(whole.header("etag"), Some(etag.as_str()));
+    assert_eq!(whole.header("accept-ranges"), Some("bytes"));
+    let current = app().request("GET", &path, &[("Range", "bytes=10-19"), ("If-Range", &etag)], None);
+    assert_eq!(current.status, 206);
+    assert_eq!(current.body, &data[10..20]);
+    for stale in ["\"0123456789abcdef0123456789abcdef\"", "W/\"x\"", "Sun, 06 Nov 1994 08:49:37 GMT"] {
+        let other = app().request("GET", &path, &[("Range", "bytes=10-19"), ("If-Range", stale)], None);
+        assert_eq!(other.status, 200, "If-Range {stale}");
+        assert!(other.body == data, "the whole data for If-Range {stale}");
+    }
+}

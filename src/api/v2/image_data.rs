@@ -5,12 +5,13 @@ use std::rc::Rc;
 
 use worker::{Context, Request, Response};
 
-use crate::api::download::{open_download, stream_response};
+use crate::api::download::{data_etag, open_download, stream_response};
 use crate::api::respond::{header, no_content};
 use crate::api::upload::{receive, Incoming, UploadRules};
 use crate::api::App;
 use crate::domain::access::policy::Action;
 use crate::domain::image::ImageId;
+use crate::domain::wire::range::range_applies;
 use crate::error::ApiError;
 
 /// `PUT /v2/images/{id}/file`.
@@ -44,8 +45,11 @@ pub async fn upload(app: Rc<App>, req: &Request, id: &ImageId, ctx: &Context) ->
 /// HIT|MISS` says which); ranges are read from R2.
 pub async fn download(app: &App, req: &Request, id: &ImageId, ctx: &Context) -> Result<Response, ApiError> {
     let image = app.image_for(id, Action::Download).await?;
-    let range = header(req, "range");
-    let content_range = header(req, "content-range");
+    // A range is for the copy the client holds: `If-Range` naming another
+    // copy gets the whole data.
+    let current = range_applies(header(req, "if-range").as_deref(), data_etag(&image).as_deref());
+    let range = header(req, "range").filter(|_| current);
+    let content_range = header(req, "content-range").filter(|_| current);
     match open_download(app, &image, range.as_deref(), content_range.as_deref(), ctx).await? {
         Some(download) => stream_response(download),
         None => no_content(),

@@ -51,6 +51,17 @@ pub fn resolve(range: Option<&str>, legacy_content_range: Option<&str>, size: u6
     Ok(ByteRange::Full)
 }
 
+/// Whether a range request is honoured given its `If-Range` (RFC 9110
+/// 13.1.5): always without one; with one, only when it is the data's
+/// current strong `etag`. A date, a weak tag or another tag means the
+/// client's copy is not ours: it gets the whole data (200).
+pub fn range_applies(if_range: Option<&str>, etag: Option<&str>) -> bool {
+    match if_range.map(str::trim) {
+        None => true,
+        Some(sent) => !sent.starts_with("W/") && etag.is_some_and(|tag| tag == sent),
+    }
+}
+
 fn number(text: &str) -> Result<u64, RangeError> {
     let text = text.trim();
     if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
@@ -102,6 +113,17 @@ fn bounded(start: u64, end: Option<u64>, size: u64) -> Result<ByteRange, RangeEr
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn if_range_honours_a_range_only_for_the_current_strong_etag() {
+        let etag = Some("\"abc\"");
+        assert!(range_applies(None, etag));
+        assert!(range_applies(Some("\"abc\""), etag));
+        assert!(!range_applies(Some("\"abd\""), etag));
+        assert!(!range_applies(Some("W/\"abc\""), etag));
+        assert!(!range_applies(Some("Sun, 06 Nov 1994 08:49:37 GMT"), etag));
+        assert!(!range_applies(Some("\"abc\""), None));
+    }
 
     fn range(h: &str, size: u64) -> Result<ByteRange, RangeError> {
         resolve(Some(h), None, size)
