@@ -50,7 +50,7 @@ ensure_toolchain() {
     pids+=($!)
   fi
   if [ ! -x node_modules/.bin/wrangler ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-    say "installing npm packages (wrangler, binaryen)"
+    say "installing npm packages (wrangler, binaryen, tus-js-client)"
     npm ci --no-audit --no-fund --loglevel=error
   fi
   local pid failed=0
@@ -83,10 +83,11 @@ ensure_venv() {
 }
 
 # The compatibility suite's virtual environment (.venv) with the real
-# OpenStack clients pinned in tests/compat/requirements.txt.
+# OpenStack clients pinned in tests/compat/requirements.txt, and tuspy for
+# the resumable-upload suite (tests/tus).
 ensure_python_clients() {
   ensure_venv "$ROOT/.venv" "$ROOT/tests/compat/requirements.txt" \
-    "the OpenStack clients (python-glanceclient, openstacksdk, python-openstackclient)"
+    "the OpenStack clients (python-glanceclient, openstacksdk, python-openstackclient) and tuspy"
 }
 
 # A free TCP port on 127.0.0.1.
