@@ -151,39 +151,26 @@ export async function writeSegments(opts) {
 }
 
 // The objects `keys` of `bucket`, one after the other, as one stream (the
-// partial uploads of a final concatenation). Each object is opened only
-// when the one before it has been read. A stream of our own (not an
-// IdentityTransformStream): the upload engine tees it and pipes a branch
-// into a FixedLengthStream, which the runtime does not do between two
-// transform streams.
+// partial uploads of a final concatenation, read by its import). Each
+// object is opened only when the one before it has been read. A standard
+// TransformStream (JavaScript-backed): the upload engine tees this stream
+// and pipes a branch into a FixedLengthStream, which the runtime does not
+// do from its own IdentityTransformStream.
 export function concatObjects(bucket, keys) {
-  let index = 0;
-  let reader = null;
-  return new ReadableStream({
-    async pull(controller) {
-      for (;;) {
-        if (!reader) {
-          if (index >= keys.length) {
-            controller.close();
-            return;
-          }
-          const key = keys[index++];
-          const object = await bucket.get(key);
-          if (!object) throw new Error(`${key} is missing`);
-          reader = object.body.getReader();
-        }
-        const { done, value } = await reader.read();
-        if (!done) {
-          controller.enqueue(value);
-          return;
-        }
-        reader = null;
+  const { readable, writable } = new TransformStream();
+  (async () => {
+    try {
+      for (const key of keys) {
+        const object = await bucket.get(key);
+        if (!object) throw new Error(`${key} is missing`);
+        await object.body.pipeTo(writable, { preventClose: true });
       }
-    },
-    cancel(reason) {
-      if (reader) return reader.cancel(reason);
-    },
-  });
+      await writable.close();
+    } catch (error) {
+      await writable.abort(error).catch(() => {});
+    }
+  })();
+  return readable;
 }
 
 // Every key under `prefix` in `bucket` (one page of up to 1000 per call).
