@@ -343,3 +343,29 @@ fn staged_uploads_go_with_their_image() {
 fn create_upload_reply(image: &str, headers: &[(&str, &str)]) -> Reply {
     app().request("POST", &uploads_of(image), &[&[TUS], headers].concat(), None)
 }
+
+#[test]
+fn empty_partial_uploads_join_like_the_others() {
+    let image = app().create_importable(&unique_tag(), "tus empty part");
+    let data = random_bytes(3 * MIB + 1, 1910);
+    let partial = ("Upload-Concat", "partial");
+    let empty = create_upload(&image, &[partial, ("Upload-Length", "0")]);
+    let full = create_upload(&image, &[partial, ("Upload-Length", &data.len().to_string())]);
+    send_in(&full, &data, 0, &[0]);
+    let joined = format!("final;{} {} {}", app().url(&empty), app().url(&full), app().url(&empty));
+    let refused = create_upload_reply(&image, &[("Upload-Concat", &joined)]);
+    refused.assert_error(400, "named twice");
+    create_upload(&image, &[("Upload-Concat", &format!("final;{} {}", app().url(&empty), app().url(&full)))]);
+    import_and_check(&image, &data);
+}
+
+#[test]
+fn bytes_for_an_image_that_moved_on_are_refused_at_once() {
+    let image = app().create_importable(&unique_tag(), "tus moved on");
+    let path = whole_upload(&image, 10);
+    assert_eq!(app().upload(&image, b"direct upload").status, 204);
+    let late = send(&path, 0, b"0123456789", &[]);
+    assert_eq!(late.status, 409, "{}", String::from_utf8_lossy(&late.body));
+    assert_eq!(offset_of(&path), 0);
+    assert_eq!(app().show(&image)["checksum"].as_str(), Some(md5_hex(b"direct upload").as_str()));
+}

@@ -132,6 +132,11 @@ pub async fn create(app: &Rc<App>, image: Image, creation: Creation) -> Result<R
     let id = UploadId::generate();
     let receiving = matches!(creation.concat, Concat::Whole | Concat::Partial) && length > 0;
     let multipart_id = if receiving { Some(store.begin_parts(&data_key(&id)).await?) } else { None };
+    if creation.concat == Concat::Partial && length == 0 {
+        // An empty part is an empty object, so a final reads every part
+        // it names alike.
+        store.put_stream(&data_key(&id), None, Some(0), limits(app), Rc::new(|| ())).await?;
+    }
     let upload = ResumableUpload {
         id,
         image_id: image.id.to_string(),

@@ -14,13 +14,14 @@ use crate::api::config::Config;
 use crate::api::respond::{header, internal};
 use crate::api::upload::resumable::{self, Creation, Patch};
 use crate::domain::access::policy::Action;
+use crate::domain::image::status::ImageEvent;
 use crate::domain::image::ImageId;
 use crate::domain::import::request::ImportMethod;
 use crate::domain::resumable::protocol::{
     check_version, concat_header, parse_concat, parse_metadata, parse_size, upload_in_url, Checksum, TusError,
     CHECKSUM_ALGORITHMS, OFFSET_OCTET_STREAM, TUS_EXTENSIONS, TUS_VERSION,
 };
-use crate::domain::resumable::{max_size, ResumableUpload, UploadId};
+use crate::domain::resumable::{max_size, ResumableUpload, UploadId, UploadState};
 use crate::domain::time::format_http_date;
 use crate::error::ApiError;
 
@@ -164,6 +165,11 @@ pub async fn resume(
     let patch = patch_of(req, offset)?;
     let image = app.image_for(id, Action::Upload).await?;
     let upload = resumable::find(&app, &image, &upload_id).await?;
+    if upload.state == UploadState::Receiving {
+        // Bytes for an image that can no longer take them are refused at
+        // once, not after they were all sent (409).
+        image.status.transition(ImageEvent::Stage)?;
+    }
     let upload = resumable::patch(app.clone(), upload, patch, ctx).await?;
     tus_response(
         204,
