@@ -974,8 +974,10 @@ def resumable(cat):
         raise errors[0]
     parallel_down = size / (time.monotonic() - started) / MB
     return {"single_up": size / single_secs / MB, "tus_up": size / tus_secs / MB,
-            "tus_detail": f"PATCHes done at {patched:.1f} s, final concatenation at {concatenated:.1f} s, "
-                          f"active at {tus_secs:.1f} s; single PUT {single_secs:.1f} s",
+            "tus_detail": f"PATCHes done at {patched:.1f} s ({size / patched / MB:,.0f} MB/s, "
+                          f"{single_secs / patched:.2f}x the PUT), final concatenation at {concatenated:.1f} s, "
+                          f"active (import: one R2-to-R2 pass with both digests) at {tus_secs:.1f} s; "
+                          f"single PUT {single_secs:.1f} s",
             "single_down": single_down, "parallel_down": parallel_down}
 
 

@@ -155,19 +155,35 @@ export async function writeSegments(opts) {
 // object is opened only when the one before it has been read. A standard
 // TransformStream (JavaScript-backed): the upload engine tees this stream
 // and pipes a branch into a FixedLengthStream, which the runtime does not
-// do from its own IdentityTransformStream.
+// do from its own IdentityTransformStream. Pumped by hand rather than with
+// `pipeTo`: local reads resolve at once and the tee lets its fastest branch
+// run ahead, so without a turn of the event loop every YIELD_BYTES this
+// loop would starve the isolate's other requests (measured: status polls
+// unanswered for a minute during a 1 GiB import).
 export function concatObjects(bucket, keys) {
   const { readable, writable } = new TransformStream();
   (async () => {
+    const writer = writable.getWriter();
+    let sinceYield = 0;
     try {
       for (const key of keys) {
         const object = await bucket.get(key);
         if (!object) throw new Error(`${key} is missing`);
-        await object.body.pipeTo(writable, { preventClose: true });
+        const reader = object.body.getReader();
+        for (;;) {
+          const { done, value } = await reader.read();
+          if (done) break;
+          await writer.write(value);
+          sinceYield += value.byteLength;
+          if (sinceYield >= YIELD_BYTES) {
+            sinceYield = 0;
+            await new Promise((resolve) => setTimeout(resolve, 0));
+          }
+        }
       }
-      await writable.close();
+      await writer.close();
     } catch (error) {
-      await writable.abort(error).catch(() => {});
+      await writer.abort(error).catch(() => {});
     }
   })();
   return readable;
