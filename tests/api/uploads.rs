@@ -369,3 +369,30 @@ fn bytes_for_an_image_that_moved_on_are_refused_at_once() {
     assert_eq!(offset_of(&path), 0);
     assert_eq!(app().show(&image)["checksum"].as_str(), Some(md5_hex(b"direct upload").as_str()));
 }
+
+#[test]
+fn a_lease_or_a_completion_left_by_a_dead_worker_is_taken_over() {
+    let image = app().create_importable(&unique_tag(), "tus dead worker");
+    let data = random_bytes(9 * MIB, 1911);
+    let path = whole_upload(&image, data.len());
+    let id = upload_id(&path).to_owned();
+    // A live lease (another PATCH in flight) refuses a PATCH with 423 ...
+    app().d1_execute(&format!(
+        "UPDATE resumable_uploads SET lease = 'dead', lease_until = unixepoch() + 600 WHERE id = '{id}'"
+    ));
+    send(&path, 0, &data[..MIB], &[]).assert_error(423, "in progress");
+    // ... and one whose worker died (past its time) is taken over.
+    app().d1_execute(&format!("UPDATE resumable_uploads SET lease_until = 1000 WHERE id = '{id}'"));
+    assert_eq!(send(&path, 0, &data[..8 * MIB], &[]).status, 204);
+    let last = send(&path, 8 * MIB, &data[8 * MIB..], &[]);
+    assert_eq!(last.status, 204);
+    assert_eq!(app().status_of(&image), "uploading");
+    // Every byte recorded, the object completed, but the worker died before
+    // the image was staged: HEAD says all is there, and the empty PATCH at
+    // the end finishes it.
+    app().d1_execute(&format!("UPDATE images SET status = 'queued', size = NULL WHERE id = '{image}'"));
+    app().d1_execute(&format!("UPDATE resumable_uploads SET state = 'receiving' WHERE id = '{id}'"));
+    assert_eq!(offset_of(&path), data.len());
+    assert_eq!(send(&path, data.len(), b"", &[]).status, 204);
+    import_and_check(&image, &data);
+}

@@ -190,6 +190,11 @@ pub async fn patch(
     if patch.offset != upload.offset {
         return Err(TusError::OffsetMismatch { sent: patch.offset, stored: upload.offset }.into());
     }
+    if upload.offset == upload.length {
+        // Every byte is in but the upload was never completed (its worker
+        // died in between): the empty PATCH at the end completes it.
+        return complete(&app, upload).await;
+    }
     if patch.offset + patch.size > upload.length {
         return Err(TusError::PastLength { offset: patch.offset, body: patch.size, length: upload.length }.into());
     }
@@ -313,8 +318,23 @@ async fn write(app: &Rc<App>, upload: ResumableUpload, patch: Patch, token: &str
     if upload.offset < upload.length {
         return Ok(upload);
     }
-    let multipart = upload.multipart_id.clone().unwrap_or_default();
-    bucket.complete_parts(&key, &multipart, &upload.parts).await?;
+    complete(app, upload).await
+}
+
+/// Completes an upload that holds every byte: its multipart upload becomes
+/// one object, and a whole upload becomes its image's staged data. Also
+/// what an empty PATCH at the end asks for when a worker died between the
+/// last bytes and this (R2 may then already have the object).
+async fn complete(app: &Rc<App>, upload: ResumableUpload) -> Result<ResumableUpload, ApiError> {
+    let bucket = app.bucket(&upload.store)?;
+    let key = data_key(&upload.id);
+    if let Some(multipart) = &upload.multipart_id {
+        if let Err(e) = bucket.complete_parts(&key, multipart, &upload.parts).await {
+            if !bucket.exists(&key).await? {
+                return Err(e.into());
+            }
+        }
+    }
     app.uploads.settle(&upload.id, UploadState::Receiving, UploadState::Complete).await?;
     let upload = ResumableUpload { state: UploadState::Complete, multipart_id: None, tail_size: 0, ..upload };
     match upload.concat {
