@@ -877,6 +877,24 @@ def wait_for_active(cat, image_id, limit, what):
         time.sleep(0.05)
 
 
+def side_by_side(count, work):
+    """Runs work(0) .. work(count - 1) in threads; raises the first error."""
+    errors = []
+
+    def run(i):
+        try:
+            work(i)
+        except BaseException as e:  # reported below, on the main thread
+            errors.append(e)
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+
+
 def resumable(cat):
     """A big upload through N parallel tus partial uploads (48 MiB PATCHes,
     then the final concatenation and the glance-direct import, until active
@@ -917,20 +935,8 @@ def resumable(cat):
             "Tus-Resumable": "1.0.0", "Upload-Length": str(bounds[i + 1] - bounds[i]), "Upload-Concat": "partial"})
         expect(status, 201, "create a partial upload", data)
         paths.append(urllib.parse.urlsplit(headers["location"]).path)
-    errors = []
-
-    def send(i):
-        try:
-            tus_patch_slice(cat, paths[i], path, bounds[i], bounds[i + 1] - bounds[i], 48 << 20)
-        except BaseException as e:  # reported below, on the main thread
-            errors.append(e)
-    threads = [threading.Thread(target=send, args=(i,)) for i in range(parts)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    if errors:
-        raise errors[0]
+    side_by_side(parts, lambda i: tus_patch_slice(cat, paths[i], path, bounds[i], bounds[i + 1] - bounds[i],
+                                                  48 << 20))
     patched = time.monotonic() - started
     final = "final;" + " ".join(f"{cat}{p}" for p in paths)
     status, _, data = request(cat, "POST", f"/v2/images/{image_id}/uploads", None,
@@ -947,27 +953,17 @@ def resumable(cat):
     set_phase("resumable: downloads")
     single_down = download(f"{cat}/v2/images/{image_id}/file", size, "single-stream download")[0]
     etag = f'"{md5}"'
-    errors.clear()
 
     def fetch(i):
         # curl, as the single stream: the same client both ways.
-        try:
-            url = f"{cat}/v2/images/{image_id}/file"
-            code, _, down, _, _ = curl(["-H", f"Range: bytes={bounds[i]}-{bounds[i + 1] - 1}",
-                                        "-H", f"If-Range: {etag}", "-o", "/dev/null", url],
-                                       "GET", url, f"ranged GET #{i}", bounds[i + 1] - bounds[i])
-            if code != 206 or down != bounds[i + 1] - bounds[i]:
-                raise BenchError(f"ranged GET #{i}: HTTP {code}, {down} bytes")
-        except BaseException as e:
-            errors.append(e)
+        url = f"{cat}/v2/images/{image_id}/file"
+        code, _, down, _, _ = curl(["-H", f"Range: bytes={bounds[i]}-{bounds[i + 1] - 1}",
+                                    "-H", f"If-Range: {etag}", "-o", "/dev/null", url],
+                                   "GET", url, f"ranged GET #{i}", bounds[i + 1] - bounds[i])
+        if code != 206 or down != bounds[i + 1] - bounds[i]:
+            raise BenchError(f"ranged GET #{i}: HTTP {code}, {down} bytes")
     started = time.monotonic()
-    threads = [threading.Thread(target=fetch, args=(i,)) for i in range(parts)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    if errors:
-        raise errors[0]
+    side_by_side(parts, fetch)
     parallel_down = size / (time.monotonic() - started) / MB
     return {"single_up": size / single_secs / MB, "tus_up": size / tus_secs / MB,
             "tus_detail": f"PATCHes done at {patched:.1f} s ({size / patched / MB:,.0f} MB/s, "
