@@ -6,6 +6,7 @@
 //! - [`access`]: who may do what: the policy table ([`access::policy`]),
 //!   Keystone identities ([`access::auth`]) and image members
 //!   ([`access::member`]);
+//! - [`hash`]: the digest algorithms;
 //! - [`listing`]: list queries (filters, sorts, paging) and their SQL;
 //! - [`wire`]: fixed wire formats: v1 headers ([`wire::v1`]), the versions,
 //!   schemas and info documents ([`wire::documents`]), download ranges
@@ -17,6 +18,7 @@
 //! - [`time`]: Glance's timestamps.
 
 pub mod access;
+pub mod hash;
 pub mod image;
 pub mod import;
 pub mod listing;

@@ -15,7 +15,7 @@ use super::import::image_of;
 use super::JobError;
 use crate::api::app::App;
 use crate::api::image_write::update_image;
-use crate::domain::image::data::HashAlgorithm;
+use crate::domain::hash::HashAlgorithm;
 use crate::domain::image::location::ValidationData;
 use crate::domain::image::status::{ImageEvent, ImageStatus};
 use crate::domain::image::ImageId;

@@ -255,7 +255,7 @@ async fn write(app: &Rc<App>, upload: ResumableUpload, patch: Patch, token: &str
         body: patch.body,
         body_size: patch.size,
         segments: &plan,
-        digest: patch.checksum.as_ref().map(|c| c.algorithm.digest_name()),
+        digest: patch.checksum.as_ref().map(|c| c.algorithm.runtime_name()),
     };
     let written = match bucket.write_segments(write, limits(app), beat).await {
         Ok(written) => written,
@@ -272,7 +272,7 @@ async fn write(app: &Rc<App>, upload: ResumableUpload, patch: Patch, token: &str
         }
         if written.digest.as_deref() != Some(checksum.digest.as_slice()) {
             release(app, bucket, &upload, token, &new_tail).await;
-            return Err(TusError::ChecksumMismatch { algorithm: checksum.algorithm.name().into() }.into());
+            return Err(TusError::ChecksumMismatch { algorithm: checksum.algorithm.as_str().into() }.into());
         }
     }
     let advance = upload.advance(&plan, written.stored);

@@ -8,7 +8,7 @@
 //! An image's `stores` are derived from its locations (`metadata.store`),
 //! so the two can never disagree.
 
-use super::data::HashAlgorithm;
+use crate::domain::hash::HashAlgorithm;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 

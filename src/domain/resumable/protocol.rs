@@ -5,12 +5,14 @@
 use base64::Engine;
 
 use super::{Concat, UploadId, MAX_CONCAT_PARTS};
+use crate::domain::hash::HashAlgorithm;
 
 /// The protocol version spoken.
 pub const TUS_VERSION: &str = "1.0.0";
 /// The extensions offered (`Tus-Extension`).
 pub const TUS_EXTENSIONS: &str = "creation,creation-with-upload,termination,checksum,expiration,concatenation";
-/// The checksum algorithms offered (`Tus-Checksum-Algorithm`).
+/// The checksum algorithms offered (`Tus-Checksum-Algorithm`): every
+/// [`HashAlgorithm`].
 pub const CHECKSUM_ALGORITHMS: &str = "md5,sha1,sha256,sha512";
 /// The body type of PATCH (and of creation-with-upload).
 pub const OFFSET_OCTET_STREAM: &str = "application/offset+octet-stream";
@@ -134,55 +136,11 @@ pub fn parse_metadata(value: Option<&str>) -> Result<Option<String>, TusError> {
     Ok(Some(raw.to_owned()))
 }
 
-/// A hash algorithm of the checksum extension.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ChecksumAlgorithm {
-    /// md5.
-    Md5,
-    /// sha1.
-    Sha1,
-    /// sha256.
-    Sha256,
-    /// sha512.
-    Sha512,
-}
-
-impl ChecksumAlgorithm {
-    /// The runtime's name of the digest (`crypto.DigestStream`).
-    pub fn digest_name(self) -> &'static str {
-        match self {
-            ChecksumAlgorithm::Md5 => "MD5",
-            ChecksumAlgorithm::Sha1 => "SHA-1",
-            ChecksumAlgorithm::Sha256 => "SHA-256",
-            ChecksumAlgorithm::Sha512 => "SHA-512",
-        }
-    }
-
-    /// The tus name.
-    pub fn name(self) -> &'static str {
-        match self {
-            ChecksumAlgorithm::Md5 => "md5",
-            ChecksumAlgorithm::Sha1 => "sha1",
-            ChecksumAlgorithm::Sha256 => "sha256",
-            ChecksumAlgorithm::Sha512 => "sha512",
-        }
-    }
-
-    fn digest_len(self) -> usize {
-        match self {
-            ChecksumAlgorithm::Md5 => 16,
-            ChecksumAlgorithm::Sha1 => 20,
-            ChecksumAlgorithm::Sha256 => 32,
-            ChecksumAlgorithm::Sha512 => 64,
-        }
-    }
-}
-
 /// `Upload-Checksum: <algorithm> <base64 digest>`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Checksum {
     /// The algorithm.
-    pub algorithm: ChecksumAlgorithm,
+    pub algorithm: HashAlgorithm,
     /// The expected digest.
     pub digest: Vec<u8>,
 }
@@ -194,25 +152,17 @@ impl Checksum {
         let (name, encoded) = raw
             .split_once(' ')
             .ok_or_else(|| header_error("Upload-Checksum", "must be '<algorithm> <base64 digest>'"))?;
-        let algorithm = match name.to_ascii_lowercase().as_str() {
-            "md5" => ChecksumAlgorithm::Md5,
-            "sha1" => ChecksumAlgorithm::Sha1,
-            "sha256" => ChecksumAlgorithm::Sha256,
-            "sha512" => ChecksumAlgorithm::Sha512,
-            other => {
-                return Err(header_error(
-                    "Upload-Checksum",
-                    format!("names '{other}'; supported: {CHECKSUM_ALGORITHMS}"),
-                ))
-            }
-        };
+        let algorithm = HashAlgorithm::parse(&name.to_ascii_lowercase()).ok_or_else(|| {
+            header_error("Upload-Checksum", format!("names '{name}'; supported: {CHECKSUM_ALGORITHMS}"))
+        })?;
         let digest = base64::engine::general_purpose::STANDARD
             .decode(encoded.trim())
             .map_err(|_| header_error("Upload-Checksum", "digest is not base64"))?;
-        if digest.len() != algorithm.digest_len() {
+        let expected = algorithm.hex_len() / 2;
+        if digest.len() != expected {
             return Err(header_error(
                 "Upload-Checksum",
-                format!("digest has {} bytes; a {} digest has {}", digest.len(), name, algorithm.digest_len()),
+                format!("digest has {} bytes; a {} digest has {expected}", digest.len(), algorithm.as_str()),
             ));
         }
         Ok(Some(Checksum { algorithm, digest }))
@@ -317,9 +267,15 @@ mod tests {
     }
 
     #[test]
+    fn every_hash_algorithm_is_offered_for_checksums() {
+        let names: Vec<&str> = HashAlgorithm::ALL.iter().map(|a| a.as_str()).collect();
+        assert_eq!(CHECKSUM_ALGORITHMS, names.join(","));
+    }
+
+    #[test]
     fn checksums_name_an_algorithm_and_a_digest_of_its_length() {
         let sha1 = Checksum::parse(Some("sha1 Kq5sNclPz7QV2+lfQIuc6R7oRu0=")).unwrap().unwrap();
-        assert_eq!(sha1.algorithm, ChecksumAlgorithm::Sha1);
+        assert_eq!(sha1.algorithm, HashAlgorithm::Sha1);
         assert_eq!(sha1.digest.len(), 20);
         assert_eq!(Checksum::parse(None), Ok(None));
         for bad in ["sha1", "crc32 AAAA", "sha1 %%%", "sha1 AAAA", "md5 Kq5sNclPz7QV2+lfQIuc6R7oRu0="] {
