@@ -148,20 +148,6 @@ impl Uploads {
         rows.into_iter().next().map(ResumableUpload::try_from).transpose()
     }
 
-    /// The tail object's key of upload `id` (read only by the PATCH that
-    /// holds the lease).
-    pub async fn tail_key(&self, id: &UploadId) -> Result<Option<String>, StoreError> {
-        #[derive(Deserialize)]
-        struct Row {
-            tail_key: Option<String>,
-        }
-        let rows: Vec<Row> = self
-            .db
-            .rows("SELECT tail_key FROM resumable_uploads WHERE id = ?", &[SqlValue::Text(id.to_string())])
-            .await?;
-        Ok(rows.into_iter().next().and_then(|r| r.tail_key))
-    }
-
     /// Takes the lease of upload `id` for a PATCH at `offset`: only while
     /// it is receiving at that offset and no live lease is held.
     pub async fn claim(
@@ -273,18 +259,8 @@ impl Uploads {
     /// expired before `now`, those of an image that is gone or deleted, and
     /// staged ones whose image moved on (imported, or put back) without
     /// removing them. Staged data never expires while its image waits.
-    pub async fn finished_with(
-        &self,
-        now: i64,
-        limit: u32,
-    ) -> Result<Vec<(ResumableUpload, Option<String>)>, StoreError> {
-        #[derive(Deserialize)]
-        struct Row {
-            #[serde(flatten)]
-            upload: UploadRow,
-            tail_key: Option<String>,
-        }
-        let rows: Vec<Row> = self
+    pub async fn finished_with(&self, now: i64, limit: u32) -> Result<Vec<ResumableUpload>, StoreError> {
+        let rows: Vec<UploadRow> = self
             .db
             .rows(
                 "SELECT u.* FROM resumable_uploads u LEFT JOIN images i ON i.id = u.image_id \
@@ -293,6 +269,6 @@ impl Uploads {
                 &[SqlValue::Int(now), SqlValue::Int(i64::from(limit))],
             )
             .await?;
-        rows.into_iter().map(|r| Ok((ResumableUpload::try_from(r.upload)?, r.tail_key))).collect()
+        rows.into_iter().map(ResumableUpload::try_from).collect()
     }
 }

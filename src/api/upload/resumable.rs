@@ -231,7 +231,7 @@ pub async fn patch(
 /// the progress recorded, the upload finished when this was its end.
 async fn write(app: &Rc<App>, upload: ResumableUpload, patch: Patch, token: &str) -> Result<ResumableUpload, ApiError> {
     let bucket = app.bucket(&upload.store)?;
-    let old_tail = if upload.tail_size > 0 { app.uploads.tail_key(&upload.id).await? } else { None };
+    let old_tail = upload.tail_object();
     let plan = upload.plan(patch.size);
     let new_tail = tail_key(&upload.id, upload.offset + patch.size);
     let key = data_key(&upload.id);
@@ -463,12 +463,9 @@ pub async fn terminate(app: &App, upload: ResumableUpload) -> Result<(), ApiErro
 /// with everything they stored. Returns how many.
 pub async fn expire(app: &App) -> Result<usize, ApiError> {
     let mut removed = 0;
-    for (upload, tail) in app.uploads.finished_with(now_seconds(), 100).await? {
+    for upload in app.uploads.finished_with(now_seconds(), 100).await? {
         if let Ok(bucket) = app.bucket(&upload.store) {
             remove_objects(bucket, &upload).await;
-            if let Some(tail) = tail {
-                delete_logged(bucket, &tail).await;
-            }
         }
         if app.uploads.delete(&upload.id).await? {
             removed += 1;

@@ -206,6 +206,12 @@ pub struct Advance {
 }
 
 impl ResumableUpload {
+    /// The key of its tail object, if it has a tail: the tail always ends
+    /// at the offset (see [`tail_key`]), so the key follows from the record.
+    pub fn tail_object(&self) -> Option<String> {
+        (self.tail_size > 0).then(|| tail_key(&self.id, self.offset))
+    }
+
     /// Bytes still expected.
     pub fn remaining(&self) -> u64 {
         self.length - self.offset
