@@ -36,6 +36,16 @@
 //   GET  /v2/images?limit=N  -> the catalog's list query (an admin caller's
 //                               default view and sort), {"images": rows}
 //   POST /rows               -> insert a JSON array of `images` rows; 204
+//   PUT  /parts/{key}?mib=N  -> the body (Content-Length required) stored
+//                               as one R2 multipart upload of N MiB parts,
+//                               each through a FixedLengthStream into
+//                               uploadPart, as the catalog's tus PATCHes
+//                               store theirs; 204
+//   GET  /digest/{key}       -> the object read back through MD5 and
+//                               SHA-512 DigestStreams (in 1 MiB chunks),
+//                               as a glance-direct import of a finished tus
+//                               upload must read it; 200 with X-Size,
+//                               X-Md5, X-Sha512
 
 // The statements the catalog runs (src/store/images.rs get; ListQuery::to_sql
 // for a noauth admin of project "admin" with no filters).
@@ -153,6 +163,90 @@ async function insertRows(request, env) {
   return new Response(null, { status: 204 });
 }
 
+// Stores `body` (`length` bytes) under `key` as one multipart upload of
+// `partSize`-byte parts (the last one shorter).
+async function partsPut(request, env, key, partSize) {
+  const length = Number(request.headers.get("content-length"));
+  if (!(length > 0) || !(partSize >= 5 << 20)) {
+    return new Response("Content-Length and ?mib=N (N >= 5) required\n", { status: 400 });
+  }
+  const upload = await env.BUCKET.createMultipartUpload(key);
+  const reader = request.body.getReader();
+  const parts = [];
+  let pending = null;
+  try {
+    for (let offset = 0, number = 1; offset < length; offset += partSize, number++) {
+      const size = Math.min(partSize, length - offset);
+      const fixed = new FixedLengthStream(size);
+      const storing = upload.uploadPart(number, fixed.readable);
+      const writer = fixed.writable.getWriter();
+      let left = size;
+      while (left > 0) {
+        let chunk = pending;
+        pending = null;
+        if (!chunk) {
+          const { done, value } = await reader.read();
+          if (done) throw new Error("the body ended early");
+          chunk = value;
+        }
+        if (chunk.byteLength > left) {
+          pending = chunk.subarray(left);
+          chunk = chunk.subarray(0, left);
+        }
+        await writer.write(chunk);
+        left -= chunk.byteLength;
+      }
+      await writer.close();
+      parts.push(await storing);
+    }
+    await upload.complete(parts);
+  } catch (error) {
+    await upload.abort().catch(() => {});
+    return new Response(`multipart upload failed: ${error}\n`, { status: 500 });
+  }
+  return new Response(null, { status: 204 });
+}
+
+// Reads `key` back through MD5 and SHA-512, handing the digests 1 MiB
+// chunks (as the catalog's concatObjects does).
+async function digestObject(env, key) {
+  const object = await env.BUCKET.get(key);
+  if (object === null) {
+    return new Response("no such object\n", { status: 404 });
+  }
+  const digests = ["MD5", "SHA-512"].map((name) => new crypto.DigestStream(name));
+  const writers = digests.map((digest) => digest.getWriter());
+  const reader = object.body.getReader();
+  const step = 1 << 20;
+  let chunk = new Uint8Array(step);
+  let filled = 0;
+  let size = 0;
+  const flush = async () => {
+    const full = chunk.subarray(0, filled);
+    await Promise.all(writers.map((writer) => writer.write(full)));
+    size += filled;
+    chunk = new Uint8Array(step);
+    filled = 0;
+  };
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    for (let at = 0; at < value.byteLength; ) {
+      const take = Math.min(value.byteLength - at, step - filled);
+      chunk.set(value.subarray(at, at + take), filled);
+      filled += take;
+      at += take;
+      if (filled === step) await flush();
+    }
+  }
+  if (filled > 0) await flush();
+  await Promise.all(writers.map((writer) => writer.close()));
+  const [md5, sha512] = await Promise.all(digests.map((digest) => digest.digest));
+  return new Response(null, {
+    headers: { "x-size": String(size), "x-md5": hex(md5), "x-sha512": hex(sha512) },
+  });
+}
+
 export default {
   async fetch(request, env) {
     const url = new URL(request.url);
@@ -215,6 +309,13 @@ export default {
         return new Response("no such image\n", { status: 404 });
       }
       return Response.json(results[0]);
+    }
+    if (path.startsWith("/parts/") && request.method === "PUT") {
+      const mib = Number.parseInt(url.searchParams.get("mib") ?? "8", 10);
+      return partsPut(request, env, path.slice("/parts/".length), mib << 20);
+    }
+    if (path.startsWith("/digest/") && request.method === "GET") {
+      return digestObject(env, path.slice("/digest/".length));
     }
     if (path === "/rows" && request.method === "POST") {
       return insertRows(request, env);
