@@ -23,6 +23,7 @@ use crate::domain::image::status::{Contended, ImageEvent, InvalidTransition};
 use crate::domain::image::ValidationError;
 use crate::domain::import::uri_filter::UriRefused;
 use crate::domain::listing::QueryError;
+use crate::domain::quota::OverLimit;
 use crate::domain::resumable::protocol::{TusError, TUS_VERSION};
 use crate::domain::stores::{self, NotWritable};
 use crate::domain::task::{InvalidTaskTransition, TaskRequestError};
@@ -284,6 +285,27 @@ impl From<RangeError> for ApiError {
                 ApiError::bad_request("Invalid Range header: send a single range such as bytes=0-1023 or bytes=-1024.")
             }
             RangeError::Unsatisfiable { size } => ApiError::range_not_satisfiable(size),
+        }
+    }
+}
+
+/// A quota refusal: 413 with Glance's words, and no `Retry-After` (waiting
+/// does not free a quota).
+impl From<OverLimit> for ApiError {
+    fn from(e: OverLimit) -> Self {
+        ApiError::too_large(e.to_string())
+    }
+}
+
+// The quota checks run in the worker only.
+#[cfg(target_arch = "wasm32")]
+impl From<crate::api::quota::QuotaError> for ApiError {
+    fn from(e: crate::api::quota::QuotaError) -> Self {
+        use crate::api::quota::QuotaError;
+        match e {
+            QuotaError::Over(over) => over.into(),
+            QuotaError::Store(e) => e.into(),
+            QuotaError::Misconfigured(e) => e.into(),
         }
     }
 }

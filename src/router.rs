@@ -94,6 +94,8 @@ pub enum Route {
     StoresInfo,
     /// `GET /v2/info/stores/detail`.
     StoresDetail,
+    /// `GET /v2/info/usage`.
+    UsageInfo,
     /// `/v2/metadefs/*`: the metadata definitions catalog.
     Metadef(MetadefRoute),
     /// v1 `GET /v1/images` (also `/images`): public images, brief records.
@@ -358,6 +360,7 @@ pub fn resolve(method: &str, path: &str) -> Result<Route, ApiError> {
         ["v2", "info", "import"] => vec![("GET", Route::ImportInfo)],
         ["v2", "info", "stores"] => vec![("GET", Route::StoresInfo)],
         ["v2", "info", "stores", "detail"] => vec![("GET", Route::StoresDetail)],
+        ["v2", "info", "usage"] => vec![("GET", Route::UsageInfo)],
         ["v1", "images", rest @ ..] | ["images", rest @ ..] => v1_candidates(rest, &mut image_id)
             .ok_or_else(|| ApiError::not_found(format!("The resource could not be found: {path}")))?,
         [first, ..] if *first != "v2" && *first != "v1" && is_version_prefix(first) => {
@@ -462,6 +465,7 @@ mod tests {
         assert_eq!(resolve("GET", &format!("/v2/tasks/{ID}")), Ok(Route::ShowTask(ID.into())));
         assert_eq!(resolve("DELETE", &format!("/v2/tasks/{ID}")).unwrap_err().status, 405);
         assert_eq!(resolve("GET", "/v2/info/stores/detail"), Ok(Route::StoresDetail));
+        assert_eq!(resolve("GET", "/v2/info/usage"), Ok(Route::UsageInfo));
         assert_eq!(resolve("GET", &format!("/v2/images/{ID}/stage")).unwrap_err().status, 405);
     }
 

@@ -8,7 +8,7 @@ mod sqlite;
 
 use edge_glance::domain::image::MAX_TAGS;
 use edge_glance::domain::listing::{ListQuery, Viewer};
-use edge_glance::store::statements::{ADD_MEMBER, ADD_TAG, REMOVE_TAG};
+use edge_glance::store::statements::{insert_within_count, ADD_MEMBER, ADD_TAG, QUOTA_USAGE, REMOVE_TAG};
 use rusqlite::{params, Connection};
 use sqlite::database;
 
@@ -66,6 +66,67 @@ fn members_are_added_up_to_the_quota_and_never_twice() {
     assert!(add("p1").unwrap_err().to_string().contains("UNIQUE"));
     assert_eq!(add("p2").unwrap(), 1);
     assert_eq!(add("p3").unwrap(), 0, "the quota is full");
+}
+
+/// An image of `owner` in `status` with `size` bytes, `locations` copies
+/// and `properties`, deleted or not.
+fn add_owned(db: &Connection, id: &str, owner: &str, status: &str, size: Option<i64>, copies: usize, props: &str) {
+    let locations = serde_json::to_string(&vec![serde_json::json!({"url": "x"}); copies]).unwrap();
+    db.execute(
+        "INSERT INTO images (id, status, visibility, owner, size, locations, properties, created_at, updated_at) \
+         VALUES (?1, ?2, 'private', ?3, ?4, ?5, ?6, 't', 't')",
+        params![id, status, owner, size, locations, props],
+    )
+    .unwrap();
+}
+
+fn usage(db: &Connection, owner: &str) -> (i64, i64, i64, i64) {
+    db.query_row(QUOTA_USAGE, params![owner, "killed", "uploading", "importing", "saving"], |r| {
+        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+    })
+    .unwrap()
+}
+
+#[test]
+fn quota_usage_counts_as_glance_counts() {
+    let db = database();
+    let mib = 1 << 20;
+    assert_eq!(usage(&db, "p1"), (0, 0, 0, 0), "nothing yet: zeros, not NULLs");
+    add_owned(&db, "active-two-stores", "p1", "active", Some(3 * mib), 2, "{}");
+    add_owned(&db, "queued", "p1", "queued", None, 0, "{}");
+    add_owned(&db, "saving", "p1", "saving", Some(0), 0, "{}");
+    add_owned(&db, "staged", "p1", "uploading", Some(5 * mib), 0, "{}");
+    add_owned(&db, "importing", "p1", "importing", Some(7 * mib), 0, "{}");
+    let copying = r#"{"os_glance_importing_to_stores": "second"}"#;
+    add_owned(&db, "copying", "p1", "active", Some(11 * mib), 1, copying);
+    add_owned(&db, "done-copying", "p1", "active", Some(mib), 1, r#"{"os_glance_importing_to_stores": ""}"#);
+    add_owned(&db, "killed", "p1", "killed", Some(13 * mib), 1, copying);
+    add_owned(&db, "other-project", "p2", "active", Some(17 * mib), 1, "{}");
+    add_owned(&db, "deleted", "p1", "deleted", Some(19 * mib), 1, "{}");
+    db.execute("UPDATE images SET deleted = 1 WHERE id = 'deleted'", []).unwrap();
+    // Stored: 3 x 2 copies + 11 + 1. Staging: 5 + 7 + 11 (being copied).
+    // Images: all but killed, deleted and p2's. Uploading: saving, staged,
+    // importing, copying.
+    assert_eq!(usage(&db, "p1"), (18 * mib, 23 * mib, 7, 4));
+    assert_eq!(usage(&db, "p2"), (17 * mib, 0, 1, 0));
+}
+
+#[test]
+fn an_image_is_inserted_only_below_its_owners_count_limit_and_killed_images_do_not_count() {
+    let db = database();
+    let sql = insert_within_count(&["id", "status", "visibility", "owner", "created_at", "updated_at"]);
+    let create = |id: &str, owner: &str, limit: i64| {
+        db.execute(&sql, params![id, "queued", "private", owner, "t", "t", owner, "killed", limit]).unwrap()
+    };
+    assert_eq!(create("a", "p1", 2), 1);
+    assert_eq!(create("b", "p1", 2), 1);
+    assert_eq!(create("c", "p1", 2), 0, "at the limit");
+    assert_eq!(create("c", "p2", 2), 1, "another project has its own count");
+    db.execute("UPDATE images SET status = 'killed' WHERE id = 'a'", []).unwrap();
+    assert_eq!(create("d", "p1", 2), 1, "a killed image no longer counts");
+    db.execute("UPDATE images SET deleted = 1 WHERE id = 'b'", []).unwrap();
+    assert_eq!(create("e", "p1", 2), 1, "nor a deleted one");
+    assert_eq!(create("f", "p1", 2), 0);
 }
 
 fn listed(db: &Connection, query: &str) -> Vec<String> {

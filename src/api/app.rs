@@ -17,6 +17,7 @@ use crate::store::images::Images;
 use crate::store::jobs::Jobs;
 use crate::store::members::Members;
 use crate::store::metadefs::Metadefs;
+use crate::store::quotas::Quotas;
 use crate::store::tasks::Tasks;
 use crate::store::uploads::Uploads;
 
@@ -36,6 +37,8 @@ pub struct App {
     pub cache_entries: CacheEntries,
     /// Resumable uploads.
     pub uploads: Uploads,
+    /// Quota usage.
+    pub quotas: Quotas,
     /// The import queue.
     pub jobs: Jobs,
     /// Settings.
@@ -85,6 +88,7 @@ impl App {
             metadefs: Metadefs::new(d1()?),
             cache_entries: CacheEntries::new(d1()?),
             uploads: Uploads::new(d1()?),
+            quotas: Quotas::new(d1()?),
             jobs: Jobs::new(queue),
             config,
             caller,

@@ -6,6 +6,7 @@ use worker::Env;
 use crate::domain::access::auth::{auth_mode, AuthMode};
 use crate::domain::import::request::ImportMethod;
 use crate::domain::import::uri_filter::UriFilter;
+use crate::domain::quota::{LimitSource, Limits};
 use crate::domain::stores::Stores;
 use crate::domain::Misconfigured;
 
@@ -37,6 +38,9 @@ pub mod names {
     pub const UPLOAD_IDLE_SECONDS: &str = "UPLOAD_IDLE_SECONDS";
     /// Hours a resumable upload lives after its last progress.
     pub const RESUMABLE_UPLOAD_EXPIRY_HOURS: &str = "RESUMABLE_UPLOAD_EXPIRY_HOURS";
+    /// Per-project limits, the same for every project: `name=value` pairs,
+    /// see `domain::quota::Limits::parse_list`. Unset: no quotas.
+    pub const IMAGE_QUOTAS: &str = "IMAGE_QUOTAS";
     /// Fault injection for the tests only (never in `wrangler.toml`): the
     /// first R2 put of each image whose name starts with this value fails.
     pub const TEST_FAIL_R2_PUT: &str = "TEST_FAIL_R2_PUT";
@@ -90,6 +94,9 @@ pub struct Config {
     pub upload_idle_seconds: u64,
     /// Hours a resumable upload lives after its last progress.
     pub resumable_expiry_hours: u64,
+    /// Where the per-project limits come from (`Err`: misconfigured; routes
+    /// that enforce a limit answer 500 naming the problem).
+    pub quotas: Result<LimitSource, Misconfigured>,
     /// Tests only: images whose name starts with this have their first R2
     /// put fail (see [`names::TEST_FAIL_R2_PUT`]).
     pub test_fail_r2_put: Option<String>,
@@ -122,7 +129,14 @@ impl Config {
             .into_iter()
             .filter(|m| *m != ImportMethod::GlanceDownload || matches!(auth, Ok(AuthMode::Keystone(_))))
             .collect();
+        let quotas = match var(names::IMAGE_QUOTAS).filter(|v| !v.trim().is_empty()) {
+            Some(raw) => Limits::parse_list(&raw)
+                .map(LimitSource::Configured)
+                .map_err(|e| Misconfigured(format!("{}: {e}", names::IMAGE_QUOTAS))),
+            None => Ok(LimitSource::Off),
+        };
         Config {
+            quotas,
             auth,
             stores,
             store_id,

@@ -50,6 +50,7 @@ pub async fn handle(mut req: Request, env: &Env, ctx: &Context, request_id: Stri
         Route::ImportInfo => discovery::import_info(&config.import_methods),
         Route::StoresInfo => v2::stores::info(&*app()?),
         Route::StoresDetail => v2::stores::detail(&*app()?),
+        Route::UsageInfo => v2::usage::show(&*app()?).await,
         Route::ListImages => v2::images::list(&*app()?, &query).await,
         Route::CreateImage => v2::images::create(&*app()?, &mut req).await,
         Route::ShowImage(id) => v2::images::show(&*app()?, &id).await,

@@ -11,6 +11,7 @@
 //!   ([`upload::transfer`]); [`download`]: downloads; [`image_write`]: the
 //!   one compare-and-set loop of image records; [`catalog`]: the
 //!   list, update and delete operations they share;
+//! - [`quota`]: per-project limits enforced where Glance enforces them;
 //! - [`v2`], [`v1`], [`discovery`]: the handlers, by API;
 //! - [`image_cache`]: the image cache API's engine over the edge cache
 //!   (record fills and hits, pre-cache, purge);
@@ -30,6 +31,7 @@ pub mod image_cache;
 pub mod image_write;
 pub mod jobs;
 pub mod maintenance;
+pub mod quota;
 pub mod respond;
 pub mod staging;
 pub mod upload;

@@ -15,6 +15,8 @@
 //!   objects, properties, tags and resource type associations);
 //! - [`resumable`]: resumable uploads (tus): offsets mapped onto R2 parts,
 //!   and the tus headers;
+//! - [`quota`]: per-project limits (Glance's unified limits), usage and the
+//!   check;
 //! - [`time`]: Glance's timestamps.
 
 pub mod access;
@@ -23,6 +25,7 @@ pub mod image;
 pub mod import;
 pub mod listing;
 pub mod metadefs;
+pub mod quota;
 pub mod resumable;
 pub mod stores;
 pub mod task;

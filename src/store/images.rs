@@ -51,6 +51,20 @@ impl Images {
         self.db.insert(&sql, &params).await.map(|_| ())
     }
 
+    /// Inserts a new image unless `project` already has `limit` images
+    /// (killed ones aside): one statement, so racing creates never take a
+    /// project over its limit. `false`: at the limit, nothing inserted.
+    pub async fn insert_within_count(&self, image: &Image, project: &str, limit: i64) -> Result<bool, StoreError> {
+        let values = insert_values(image);
+        let columns: Vec<&str> = values.iter().map(|(c, _)| *c).collect();
+        let sql = statements::insert_within_count(&columns);
+        let mut params: Vec<SqlValue> = values.into_iter().map(|(_, v)| v).collect();
+        params.push(SqlValue::Text(project.into()));
+        params.push(SqlValue::Text(ImageStatus::Killed.as_str().into()));
+        params.push(SqlValue::Int(limit));
+        Ok(self.db.insert(&sql, &params).await? == 1)
+    }
+
     /// Writes the whole record (metadata, data fields and, with a
     /// `transition`, the status) if the row is still at the revision
     /// `image` was read at and, with a transition, in its `from` status:

@@ -15,6 +15,7 @@
 //! - `metadefs` (wasm): the metadata definitions catalog in D1;
 //! - `uploads` (wasm): resumable uploads in D1, written under a PATCH's
 //!   lease; `upload_parts` (wasm): their parts and tails in R2;
+//! - `quotas` (wasm): what a project uses of each quota, counted in D1;
 //! - `jobs` (wasm): the import queue's producer side;
 //! - `web` (wasm): outbound HTTP for image data, every redirect hop judged
 //!   by the URI filter;
@@ -45,6 +46,8 @@ pub mod keystone;
 pub mod members;
 #[cfg(target_arch = "wasm32")]
 pub mod metadefs;
+#[cfg(target_arch = "wasm32")]
+pub mod quotas;
 #[cfg(target_arch = "wasm32")]
 pub mod tasks;
 #[cfg(target_arch = "wasm32")]

@@ -24,3 +24,44 @@ pub const REMOVE_TAG: &str = "UPDATE images SET \
 /// has `?6` members already. A duplicate fails on the primary key.
 pub const ADD_MEMBER: &str = "INSERT INTO image_members (image_id, member, status, created_at, updated_at) \
      SELECT ?1, ?2, ?3, ?4, ?5 WHERE (SELECT COUNT(*) FROM image_members WHERE image_id = ?1) < ?6";
+
+/// What project `?1` uses of each quota (`domain::quota::Usage`), from its
+/// images as Glance counts them: stored size is each image's size times
+/// its locations (one per store holding a copy); staging holds uploading
+/// and importing images and those being copied to more stores
+/// (`os_glance_importing_to_stores` not empty); the image count leaves out
+/// killed images; the uploading count is saving, uploading and importing
+/// images and those being copied. The status words are parameters: `?2`
+/// killed, `?3` uploading, `?4` importing, `?5` saving. (Deleted and
+/// pending-delete rows are `deleted = 1`.)
+pub const QUOTA_USAGE: &str = "SELECT \
+     COALESCE(SUM(CASE WHEN status != ?2 AND size > 0 THEN size * json_array_length(locations) END), 0) \
+       AS size_total, \
+     COALESCE(SUM(CASE WHEN size > 0 AND (status IN (?3, ?4) OR (status NOT IN (?2, ?3, ?4) \
+       AND COALESCE(json_extract(properties, '$.os_glance_importing_to_stores'), '') != '')) THEN size END), 0) \
+       AS stage_total, \
+     COUNT(CASE WHEN status != ?2 THEN 1 END) AS count_total, \
+     COUNT(CASE WHEN status IN (?5, ?3, ?4) OR (status NOT IN (?2, ?5, ?3, ?4) \
+       AND COALESCE(json_extract(properties, '$.os_glance_importing_to_stores'), '') != '') THEN 1 END) \
+       AS count_uploading \
+     FROM images WHERE owner = ?1 AND deleted = 0";
+
+/// Inserts an image (`columns`, bound as the first parameters in that
+/// order) unless its owner already has the image count limit: the three
+/// parameters after the columns are the owner, the `killed` status word
+/// (killed images do not count) and the limit. One row changes, or none
+/// when the project is at its limit: racing creates never take a project
+/// over it.
+pub fn insert_within_count(columns: &[&str]) -> String {
+    let n = columns.len();
+    let marks: Vec<String> = (1..=n).map(|i| format!("?{i}")).collect();
+    format!(
+        "INSERT INTO images ({}) SELECT {} WHERE (SELECT COUNT(*) FROM images \
+         WHERE owner = ?{} AND deleted = 0 AND status != ?{}) < ?{}",
+        columns.join(", "),
+        marks.join(", "),
+        n + 1,
+        n + 2,
+        n + 3
+    )
+}

@@ -537,6 +537,34 @@ pub fn app_b() -> &'static TestApp {
     })
 }
 
+// ---- Catalog C (quotas) ----
+
+/// The limits catalog C enforces (`IMAGE_QUOTAS`, set by `scripts/test`),
+/// in MiB for the sizes.
+pub const QUOTA_COUNT_TOTAL: u64 = 20;
+pub const QUOTA_COUNT_UPLOADING: u64 = 3;
+pub const QUOTA_SIZE_TOTAL_MIB: u64 = 16;
+pub const QUOTA_STAGE_TOTAL_MIB: u64 = 4;
+
+/// Catalog C: a third catalog `scripts/test` starts with per-project
+/// limits (`IMAGE_QUOTAS=image_count_total=20,image_count_uploading=3,
+/// image_size_total=16,image_stage_total=4`), at `CATALOG_C_URL`.
+pub fn app_c() -> &'static TestApp {
+    static APP_C: OnceLock<TestApp> = OnceLock::new();
+    APP_C.get_or_init(|| {
+        let base = std::env::var("CATALOG_C_URL").unwrap_or_else(|_| {
+            panic!(
+                "CATALOG_C_URL is not set: the quota tests need catalog C (IMAGE_QUOTAS); run them with scripts/test"
+            )
+        });
+        TestApp {
+            base: base.trim_end_matches('/').to_owned(),
+            state: std::env::var_os("CATALOG_C_STATE").map(PathBuf::from),
+            agent: ureq::AgentBuilder::new().timeout(Duration::from_secs(300)).build(),
+        }
+    })
+}
+
 impl TestApp {
     /// Fires the cron trigger (`GET /__scheduled`; the catalogs run with
     /// `--test-scheduled`) and waits for the upkeep to finish.

@@ -15,7 +15,9 @@
 //! `delayed_delete` and `locations_patch` also need catalog B
 //! (`CATALOG_B_URL`, `CATALOG_B_STATE`): a second catalog `scripts/test`
 //! starts with `DELAYED_DELETE=true`, `SCRUB_TIME_SECONDS=2` and
-//! `SHOW_MULTIPLE_LOCATIONS=true` (see `helpers::app_b`).
+//! `SHOW_MULTIPLE_LOCATIONS=true` (see `helpers::app_b`); `quotas` needs
+//! catalog C (`CATALOG_C_URL`), started with `IMAGE_QUOTAS` (see
+//! `helpers::app_c`).
 
 mod fixture_server;
 mod helpers;
@@ -42,6 +44,7 @@ mod members;
 mod metadefs;
 mod patching;
 mod queue;
+mod quotas;
 mod stores;
 mod tasks;
 mod uploads;

@@ -15,6 +15,7 @@ use super::settle::{remove_objects, revert};
 use super::JobError;
 use crate::api::app::App;
 use crate::api::image_write::update_image;
+use crate::api::quota::{self, QuotaError};
 use crate::api::staging;
 use crate::api::upload::{transfer, Heartbeat, Incoming};
 use crate::domain::access::auth::AuthMode;
@@ -24,6 +25,7 @@ use crate::domain::image::status::ImageEvent;
 use crate::domain::image::{Image, ImageId};
 use crate::domain::import::remote;
 use crate::domain::import::request::{ImportMethod, ImportRequest, IMPORT_TASK};
+use crate::domain::quota::{mib, Resource};
 use crate::domain::task::Task;
 use crate::store::blobs::object_key;
 use crate::store::web;
@@ -59,6 +61,22 @@ pub async fn run(app: &Rc<App>, task: &Task, token: Option<&str>) -> Result<Valu
     };
     if image.properties.get(IMPORT_TASK) != Some(&task.id) {
         return Err(JobError::Failed(format!("image {image_id} is no longer locked by this import")));
+    }
+    // Glance's checks once the image is marked as importing (it counts as
+    // uploading now): glance-direct adds its staged size to what is
+    // stored; the others stage what they fetch or copy.
+    let size = mib(image.size.unwrap_or(0));
+    let deltas = match request.method {
+        ImportMethod::GlanceDirect => vec![(Resource::ImageSizeTotal, size)],
+        _ => vec![(Resource::ImageStageTotal, size), (Resource::ImageCountUploading, 0)],
+    };
+    match quota::enforce_for(app, task.owner.as_deref(), &deltas).await {
+        Ok(()) => {}
+        Err(QuotaError::Store(e)) => return Err(e.into()),
+        Err(refused) => {
+            revert(app, image_id, &task.id, request.method, &[]).await?;
+            return Err(refused.into());
+        }
     }
     if request.method == ImportMethod::CopyImage {
         return super::copy::run(app, task, &image, &targets, request.all_stores_must_succeed).await;

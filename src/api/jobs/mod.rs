@@ -33,6 +33,7 @@ use worker::{Env, Message, MessageBatch, MessageExt};
 
 use super::app::App;
 use super::config::Config;
+use super::quota::QuotaError;
 use super::respond::now;
 use crate::context::RequestContext;
 use crate::domain::image::data::UploadFailure;
@@ -58,6 +59,17 @@ pub enum JobError {
     /// The runtime failed (D1, R2, the queue): the queue retries the run.
     #[error("will be retried: {0}")]
     Retry(String),
+}
+
+/// A quota refusal fails the task with Glance's words; a usage that could
+/// not be read is retried.
+impl From<QuotaError> for JobError {
+    fn from(e: QuotaError) -> JobError {
+        match e {
+            QuotaError::Store(e) => e.into(),
+            other => JobError::Failed(other.to_string()),
+        }
+    }
 }
 
 impl From<StoreError> for JobError {

@@ -30,11 +30,13 @@ use worker::{Context, Request};
 
 use super::app::App;
 use super::image_write::update_image;
+use super::quota;
 use super::respond::{header, now, now_seconds};
 use crate::domain::image::data::{StoredData, UploadFailure};
 use crate::domain::image::location::Location;
 use crate::domain::image::status::{ImageEvent, ImageStatus};
 use crate::domain::image::{Image, ImageId, EMPTY_MD5, EMPTY_SHA512};
+use crate::domain::quota::{mib, Resource};
 use crate::error::ApiError;
 use crate::store::blobs::{object_key, staging_key, Blobs, UploadLimits};
 
@@ -237,7 +239,19 @@ pub async fn receive(
             app.config.size_cap
         )));
     }
+    // Glance's quotas: the size one before the bytes (soft: what is stored
+    // now plus what this declares), the uploading count once this upload is
+    // on the record, counting it, and undone if that is one too many.
+    let size_quota = match rules.target {
+        UploadTarget::Store(_) => Resource::ImageSizeTotal,
+        UploadTarget::Staging => Resource::ImageStageTotal,
+    };
+    quota::enforce(&app, &[(size_quota, mib(incoming.declared.unwrap_or(0)))]).await?;
     let begun = begin(&app, image, rules.begin).await?;
+    if let Err(refused) = quota::enforce(&app, &[(Resource::ImageCountUploading, 0)]).await {
+        fall_back(&app, begun, ImageEvent::UploadFailed).await?;
+        return Err(refused.into());
+    }
     let (sender, receiver) = oneshot::channel();
     ctx.wait_until(async move {
         let id = begun.id.clone();
@@ -291,13 +305,18 @@ pub async fn fill(
         },
         Err(failure) => failure.into(),
     };
-    let (on_failure, begun, id) = (rules.on_failure, image.status, image.id.clone());
-    // An image that moved on meanwhile (deleted, reset) is left as it is.
-    let back =
-        update_image(app, &id, Some(image), |image| Ok::<_, ApiError>((image.status == begun).then_some(on_failure)))
-            .await?;
-    let status = back.map_or(ImageStatus::Deleted, |image| image.status);
+    let status = fall_back(app, image, rules.on_failure).await?;
     Err(ApiError { message: format!("{} The image is {status}.", failure.message), ..failure })
+}
+
+/// Moves an image whose upload began (and did not finish) by `event`, back
+/// where a failed upload leaves it, unless it moved on meanwhile (deleted,
+/// reset: then it is left as it is). Returns its status after.
+async fn fall_back(app: &App, image: Image, event: ImageEvent) -> Result<ImageStatus, ApiError> {
+    let (begun, id) = (image.status, image.id.clone());
+    let back = update_image(app, &id, Some(image), |image| Ok::<_, ApiError>((image.status == begun).then_some(event)))
+        .await?;
+    Ok(back.map_or(ImageStatus::Deleted, |image| image.status))
 }
 
 /// Records what a transfer stored on the image it was for, unless the

@@ -10,6 +10,7 @@ use worker::{Context, Headers, Request, Response};
 
 use crate::api::catalog::{page, remove_image, update_image};
 use crate::api::download::{open_download, stream_response};
+use crate::api::quota;
 use crate::api::respond::{header, internal, json_response, now, request_headers};
 use crate::api::upload::{declared_size, receive, record_empty, Incoming, UploadRules, UploadTarget};
 use crate::api::App;
@@ -121,7 +122,7 @@ pub async fn create(app: Rc<App>, req: &Request, ctx: &Context) -> Result<Respon
     let body = body_of(req)?;
     let image = meta.new_image(app.caller.writer(), &now())?;
     app.authorize_create(&image)?;
-    app.images.insert(&image).await?;
+    quota::insert_image(&app, &image).await?;
     let image = match body {
         Body::Data(declared) => {
             let incoming = Incoming { body: req.inner().body().map(Into::into), declared };

@@ -4,6 +4,7 @@ use serde_json::{json, Value};
 use worker::{Request, Response};
 
 use crate::api::catalog::{page, remove_image, update_image};
+use crate::api::quota;
 use crate::api::respond::{header, internal, json_response, no_content, now, read_body, read_json};
 use crate::api::App;
 use crate::domain::access::policy::Action;
@@ -35,7 +36,7 @@ pub async fn create(app: &App, req: &mut Request) -> Result<Response, ApiError> 
     let document = read_json(req).await?;
     let image = Image::from_create_request(&document, app.caller.writer(), &now())?;
     app.authorize_create(&image)?;
-    app.images.insert(&image).await?;
+    quota::insert_image(app, &image).await?;
     let mut response = json_response(201, &image.to_json(&app.view()))?;
     let headers = response.headers_mut();
     headers.set("Location", &format!("{}/v2/images/{}", app.base_url, image.id)).map_err(internal)?;

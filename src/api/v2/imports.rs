@@ -12,11 +12,13 @@ use worker::{Context, Request, Response};
 use crate::api::app::App;
 use crate::api::image_write::write_image;
 use crate::api::jobs;
+use crate::api::quota;
 use crate::api::respond::{empty_response, header, no_content, now, read_json};
 use crate::api::upload::{receive, Incoming, UploadRules};
 use crate::domain::access::policy::Action;
 use crate::domain::image::{Image, ImageId};
 use crate::domain::import::request::{ImportMethod, ImportRequest, IMPORT_TASK};
+use crate::domain::quota::Resource;
 use crate::domain::task::{Task, TaskKind};
 use crate::error::ApiError;
 
@@ -39,6 +41,9 @@ pub async fn import(app: &App, req: &mut Request, id: &ImageId) -> Result<Respon
     let action = if request.method == ImportMethod::CopyImage { Action::CopyImage } else { Action::Import };
     let header_store = header(req, "x-image-meta-store");
     let token = if request.method == ImportMethod::GlanceDownload { header(req, "x-auth-token") } else { None };
+    // Glance's first check: a project over its stored size refuses any
+    // import; the import's own deltas are checked when its task runs.
+    quota::enforce(app, &[(Resource::ImageSizeTotal, 0)]).await?;
     let image = app.image_for(id, action).await?;
     let dead_lock = dead_lock_of(app, &image).await?;
     let copy = request.method == ImportMethod::CopyImage;

@@ -12,3 +12,4 @@ pub mod stores;
 pub mod tags;
 pub mod tasks;
 pub mod uploads;
+pub mod usage;

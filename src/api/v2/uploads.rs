@@ -11,12 +11,14 @@ use worker::{Context, Headers, Request, Response};
 
 use crate::api::app::App;
 use crate::api::config::Config;
+use crate::api::quota;
 use crate::api::respond::{header, internal};
 use crate::api::upload::resumable::{self, Creation, Patch};
 use crate::domain::access::policy::Action;
 use crate::domain::image::status::ImageEvent;
 use crate::domain::image::ImageId;
 use crate::domain::import::request::ImportMethod;
+use crate::domain::quota::{mib, Resource};
 use crate::domain::resumable::protocol::{
     check_version, concat_header, parse_concat, parse_metadata, parse_size, upload_in_url, Checksum, TusError,
     CHECKSUM_ALGORITHMS, OFFSET_OCTET_STREAM, TUS_EXTENSIONS, TUS_VERSION,
@@ -122,6 +124,9 @@ pub async fn create(app: Rc<App>, req: &Request, id: &ImageId, ctx: &Context) ->
     let with_body = header(req, "content-length").is_some_and(|l| l.trim() != "0");
     let first_patch = if with_body && !final_upload { Some(patch_of(req, 0)?) } else { None };
     let image = app.image_for(id, Action::Upload).await?;
+    // What an upload will stage counts against the staging quota as a
+    // PUT /stage of that size would (a final concatenation adds nothing).
+    quota::enforce(&app, &[(Resource::ImageStageTotal, mib(length.filter(|_| !final_upload).unwrap_or(0)))]).await?;
     let mut upload = resumable::create(&app, image, Creation { length, concat, metadata }).await?;
     let location = upload_url(&app, &upload);
     if let Some(first) = first_patch {

@@ -1,0 +1,93 @@
+//! Quota enforcement, where Glance enforces it: the configured limits
+//! (`IMAGE_QUOTAS`, the same for every project) against what the caller's
+//! project uses, counted in D1 at the moment of the check. A
+//! refusal is 413 with Glance's words (`domain::quota::OverLimit`).
+//!
+//! Races: the image count is checked inside the insert itself; the
+//! uploading count is checked *after* the image's move into saving,
+//! uploading or importing is written, counting that image too, and the
+//! move is undone on a refusal (as Glance does), so racing uploads never
+//! leave a project above its limit. The size limits are soft, as Glance's:
+//! checked before the bytes arrive against what is stored, so one upload
+//! may cross the limit and the next is refused.
+
+use serde_json::Value;
+
+use super::app::App;
+use crate::domain::image::Image;
+use crate::domain::quota::{self, Excess, LimitSource, Limits, OverLimit, Resource};
+use crate::domain::Misconfigured;
+use crate::store::StoreError;
+
+/// Why a quota check did not pass.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum QuotaError {
+    /// The request would take the project over a limit (413).
+    #[error(transparent)]
+    Over(#[from] OverLimit),
+    /// The usage or the limits could not be read.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The limits are misconfigured.
+    #[error(transparent)]
+    Misconfigured(#[from] Misconfigured),
+}
+
+/// The limits, if quotas are on (the same for every project).
+fn limits(app: &App) -> Result<Option<Limits>, QuotaError> {
+    match app.config.quotas.as_ref().map_err(Clone::clone)? {
+        LimitSource::Off => Ok(None),
+        LimitSource::Configured(limits) => Ok(Some(limits.clone())),
+    }
+}
+
+/// Refuses (413) a request that would take `project` over a limit:
+/// each `(resource, delta)` is what the request adds.
+pub async fn enforce_for(app: &App, project: Option<&str>, deltas: &[(Resource, u64)]) -> Result<(), QuotaError> {
+    // A caller with no project creates nothing (the policy table answers
+    // it first); nothing of its own to count.
+    let Some(project) = project else { return Ok(()) };
+    let Some(limits) = limits(app)? else { return Ok(()) };
+    let usage = app.quotas.usage(project).await?;
+    Ok(quota::enforce(project, &limits, &usage, deltas)?)
+}
+
+/// [`enforce_for`] the caller's project.
+pub async fn enforce(app: &App, deltas: &[(Resource, u64)]) -> Result<(), QuotaError> {
+    enforce_for(app, app.caller.project_id.as_deref(), deltas).await
+}
+
+/// Inserts a new image unless the caller's project has its image count
+/// limit already (checked in the insert itself: racing creates never pass
+/// it).
+pub async fn insert_image(app: &App, image: &Image) -> Result<(), QuotaError> {
+    let (Some(project), Some(limits)) = (app.caller.project_id.as_deref(), limits(app)?) else {
+        return Ok(app.images.insert(image).await?);
+    };
+    let resource = Resource::ImageCountTotal;
+    let limit = limits.get(resource);
+    let max = match limit {
+        Some(value) if value < 0 => i64::MAX,
+        Some(value) => value,
+        None => 0,
+    };
+    if app.images.insert_within_count(image, project, max).await? {
+        return Ok(());
+    }
+    let usage = app.quotas.usage(project).await?;
+    let excess = Excess { resource, limit, usage: usage.count_total, delta: 1 };
+    Err(OverLimit { project: project.to_owned(), excesses: vec![excess] }.into())
+}
+
+/// `GET /v2/info/usage`'s document for the caller's project.
+pub async fn usage_document(app: &App) -> Result<Value, QuotaError> {
+    let Some(project) = app.caller.project_id.as_deref() else {
+        return Ok(quota::usage_document(None, &Default::default()));
+    };
+    let limits = limits(app)?;
+    let usage = match &limits {
+        Some(_) => app.quotas.usage(project).await?,
+        None => Default::default(),
+    };
+    Ok(quota::usage_document(limits.as_ref(), &usage))
+}

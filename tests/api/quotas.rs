@@ -1,0 +1,283 @@
+//! Per-project quotas (Glance's unified limits, here from `IMAGE_QUOTAS` on
+//! catalog C): 413 with Glance's words where Glance refuses, the soft size
+//! limits, racing creates and uploads against the count limits, and
+//! `/v2/info/usage`. Catalog C has one project, so these tests take turns
+//! (`TURN`) and each removes its images; each reads the usage first, so
+//! leftovers of another test do not make it wrong.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::sync::{Barrier, Mutex, MutexGuard};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::helpers::*;
+
+static TURN: Mutex<()> = Mutex::new(());
+
+fn turn() -> MutexGuard<'static, ()> {
+    TURN.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// `/v2/info/usage` of catalog C's project.
+fn usage() -> Value {
+    let reply = app_c().get("/v2/info/usage");
+    assert_eq!(reply.status, 200, "usage: {}", String::from_utf8_lossy(&reply.body));
+    reply.json()["usage"].clone()
+}
+
+fn used(resource: &str) -> u64 {
+    usage()[resource]["usage"].as_u64().unwrap_or_else(|| panic!("no usage of {resource}: {}", usage()))
+}
+
+/// Deletes `ids` (whatever their status).
+fn remove(ids: &[String]) {
+    for id in ids {
+        let reply = app_c().delete(&format!("/v2/images/{id}"));
+        assert!(matches!(reply.status, 204 | 404), "delete {id}: {}", reply.status);
+    }
+}
+
+/// `bytes` of data sent chunked (no declared size, so the size quotas
+/// see a delta of 0, as Glance's do for such a body).
+fn chunked(method: &str, path: &str, bytes: usize) -> Reply {
+    let data = random_bytes(bytes, bytes as u64);
+    app_c().request_chunked(method, path, &[("Content-Type", "application/octet-stream")], &data[..])
+}
+
+const MIB: usize = 1 << 20;
+
+/// Announces a `length`-byte body to `path` (`PUT`) and sends none of it:
+/// a refusal that comes before the body is read. Returns the status and the
+/// JSON body.
+fn announce(path: &str, length: usize) -> (u16, Value) {
+    let address = app_c().base.trim_start_matches("http://").to_owned();
+    let mut stream = TcpStream::connect(&address).expect("connect");
+    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let head = format!(
+        "PUT {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\nAccept: application/json\r\n\
+         Content-Type: application/octet-stream\r\nContent-Length: {length}\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    let mut received = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let (status, body) = loop {
+        let n = stream.read(&mut chunk).expect("the answer comes before the body");
+        assert!(n > 0, "closed without an answer: {}", String::from_utf8_lossy(&received));
+        received.extend_from_slice(&chunk[..n]);
+        let text = String::from_utf8_lossy(&received).to_string();
+        let Some(end) = text.find("\r\n\r\n") else { continue };
+        let status: u16 = text[9..12].parse().unwrap();
+        let length = text[..end]
+            .lines()
+            .find_map(|l| {
+                l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap())
+            })
+            .expect("a Content-Length");
+        if received.len() >= end + 4 + length {
+            break (status, received[end + 4..end + 4 + length].to_vec());
+        }
+    };
+    (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
+}
+
+/// Glance's 413: its `LimitExceeded` text around oslo.limit's.
+fn assert_over(reply: &Reply, resource: &str) {
+    reply.assert_error(413, "The request returned a 413 Request Entity Too Large.");
+    let message = reply.json()["message"].as_str().unwrap().to_owned();
+    assert!(message.contains(&format!("is over a limit for [Resource {resource} is over limit of")), "{message}");
+    assert_eq!(reply.header("retry-after"), None, "waiting frees no quota");
+}
+
+#[test]
+fn usage_reports_each_limit_and_what_the_project_uses() {
+    let _turn = turn();
+    let before = usage();
+    for (resource, limit) in [
+        ("image_count_total", QUOTA_COUNT_TOTAL),
+        ("image_count_uploading", QUOTA_COUNT_UPLOADING),
+        ("image_size_total", QUOTA_SIZE_TOTAL_MIB),
+        ("image_stage_total", QUOTA_STAGE_TOTAL_MIB),
+    ] {
+        assert_eq!(before[resource]["limit"], json!(limit), "{before}");
+        assert!(before[resource]["usage"].is_u64(), "{before}");
+    }
+    let tag = unique_tag();
+    let id = app_c().create_active(&tag, &random_bytes(2 * MIB, 7), None);
+    let after = usage();
+    assert_eq!(after["image_count_total"]["usage"], json!(before["image_count_total"]["usage"].as_u64().unwrap() + 1));
+    assert_eq!(after["image_size_total"]["usage"], json!(before["image_size_total"]["usage"].as_u64().unwrap() + 2));
+    remove(&[id]);
+    assert_eq!(usage()["image_count_total"], before["image_count_total"]);
+}
+
+#[test]
+fn usage_is_empty_where_quotas_are_off() {
+    let reply = app().get("/v2/info/usage");
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.json(), json!({"usage": {}}));
+}
+
+#[test]
+fn racing_creates_stop_exactly_at_the_image_count_limit() {
+    let _turn = turn();
+    let room = QUOTA_COUNT_TOTAL.saturating_sub(used("image_count_total"));
+    let tries = room as usize + 5;
+    let barrier = Barrier::new(tries);
+    let replies: Vec<Reply> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..tries)
+            .map(|i| {
+                let barrier = &barrier;
+                s.spawn(move || {
+                    barrier.wait();
+                    app_c().post_json("/v2/images", &json!({"name": format!("racer-{i}")}))
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let created: Vec<String> =
+        replies.iter().filter(|r| r.status == 201).map(|r| r.json()["id"].as_str().unwrap().to_owned()).collect();
+    for reply in replies.iter().filter(|r| r.status != 201) {
+        assert_over(reply, "image_count_total");
+    }
+    assert_eq!(created.len() as u64, room, "exactly the room left is created, never more");
+    assert_eq!(used("image_count_total"), QUOTA_COUNT_TOTAL);
+    remove(&created);
+    // Room again once they are gone.
+    let again = app_c().post_json("/v2/images", &json!({"name": "after"}));
+    assert_eq!(again.status, 201);
+    remove(&[again.json()["id"].as_str().unwrap().to_owned()]);
+}
+
+#[test]
+fn ten_uploads_racing_an_uploading_count_of_three_never_leave_more_than_three_accepted() {
+    let _turn = turn();
+    let tag = unique_tag();
+    let ids: Vec<String> = (0..10).map(|_| app_c().create_uploadable(&tag)).collect();
+    let data = random_bytes(256 * 1024, 3);
+    let barrier = Barrier::new(ids.len());
+    let replies: Vec<Reply> = std::thread::scope(|s| {
+        let handles: Vec<_> = ids
+            .iter()
+            .map(|id| {
+                let (barrier, data) = (&barrier, &data);
+                s.spawn(move || {
+                    barrier.wait();
+                    app_c().upload(id, data)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let mut accepted = 0;
+    for (id, reply) in ids.iter().zip(&replies) {
+        match reply.status {
+            204 => {
+                accepted += 1;
+                assert_eq!(app_c().status_of(id), "active");
+            }
+            _ => {
+                assert_over(reply, "image_count_uploading");
+                assert_eq!(app_c().status_of(id), "queued", "a refused upload leaves its image queued");
+            }
+        }
+    }
+    assert!(accepted <= QUOTA_COUNT_UPLOADING, "{accepted} uploads were let through a limit of 3");
+    assert_eq!(used("image_count_uploading"), 0, "nothing is left uploading");
+    // The refusals were the count's: one at a time, every image takes its data.
+    for (id, reply) in ids.iter().zip(&replies) {
+        if reply.status != 204 {
+            let retry = app_c().upload(id, &data);
+            assert_eq!(retry.status, 204, "{}", String::from_utf8_lossy(&retry.body));
+        }
+    }
+    remove(&ids);
+}
+
+#[test]
+fn the_stored_size_limit_is_soft_one_upload_crosses_it_and_the_next_is_refused() {
+    let _turn = turn();
+    let tag = unique_tag();
+    let room = QUOTA_SIZE_TOTAL_MIB.saturating_sub(used("image_size_total")) as usize;
+    // Declared up front, an upload that would not fit is refused at once.
+    let too_big = app_c().create_uploadable(&tag);
+    let (status, body) = announce(&format!("/v2/images/{too_big}/file"), (room + 1) * MIB);
+    assert_eq!(status, 413, "{body}");
+    let message = body["message"].as_str().unwrap_or_default();
+    assert!(message.contains("Resource image_size_total is over limit of 16"), "{body}");
+    assert_eq!(app_c().status_of(&too_big), "queued");
+    // Without a declared size, one upload may cross the limit...
+    let crossing = app_c().create_uploadable(&tag);
+    let reply = chunked("PUT", &format!("/v2/images/{crossing}/file"), (room + 1) * MIB);
+    assert_eq!(reply.status, 204, "{}", String::from_utf8_lossy(&reply.body));
+    assert!(used("image_size_total") > QUOTA_SIZE_TOTAL_MIB);
+    // ...and the next one is refused, even empty-handed.
+    let next = app_c().create_uploadable(&tag);
+    assert_over(&chunked("PUT", &format!("/v2/images/{next}/file"), 1), "image_size_total");
+    assert_eq!(app_c().status_of(&next), "queued");
+    // Deleting frees it.
+    remove(std::slice::from_ref(&crossing));
+    assert_eq!(chunked("PUT", &format!("/v2/images/{next}/file"), 1).status, 204);
+    remove(&[too_big, next]);
+}
+
+#[test]
+fn the_staging_limit_refuses_the_stage_after_the_one_that_crossed_it_until_an_import_frees_it() {
+    let _turn = turn();
+    let tag = unique_tag();
+    let room = QUOTA_STAGE_TOTAL_MIB.saturating_sub(used("image_stage_total")) as usize;
+    let first = app_c().create_importable(&tag, "first");
+    let reply = chunked("PUT", &format!("/v2/images/{first}/stage"), (room + 1) * MIB);
+    assert_eq!(reply.status, 204, "{}", String::from_utf8_lossy(&reply.body));
+    let second = app_c().create_importable(&tag, "second");
+    assert_over(&chunked("PUT", &format!("/v2/images/{second}/stage"), MIB), "image_stage_total");
+    assert_eq!(app_c().status_of(&second), "queued");
+    // A resumable upload is held to the same limit when it is created.
+    let tus = app_c().request(
+        "POST",
+        &format!("/v2/images/{second}/uploads"),
+        &[("Tus-Resumable", "1.0.0"), ("Upload-Length", &MIB.to_string())],
+        None,
+    );
+    assert_over(&tus, "image_stage_total");
+    // Importing the first takes it out of staging.
+    app_c().start_import(&first, &json!({"method": {"name": "glance-direct"}}));
+    app_c().wait_for_status(&first, "active", Duration::from_secs(60));
+    let reply = chunked("PUT", &format!("/v2/images/{second}/stage"), MIB);
+    assert_eq!(reply.status, 204, "{}", String::from_utf8_lossy(&reply.body));
+    remove(&[first, second]);
+}
+
+#[test]
+fn an_import_that_would_take_the_stored_size_over_its_limit_fails_its_task_and_requeues_the_image() {
+    let _turn = turn();
+    let tag = unique_tag();
+    let staged = app_c().create_importable(&tag, "staged");
+    assert_eq!(chunked("PUT", &format!("/v2/images/{staged}/stage"), 3 * MIB).status, 204);
+    // Fill the stored size to one MiB under the limit: the API lets the
+    // import in (the project is not over), its task refuses the 3 MiB.
+    let room = QUOTA_SIZE_TOTAL_MIB.saturating_sub(used("image_size_total")) as usize;
+    let filler = app_c().create_active(&tag, &random_bytes((room - 1) * MIB, 2), None);
+    app_c().start_import(&staged, &json!({"method": {"name": "glance-direct"}}));
+    let task = wait_until("the import's task to fail", Duration::from_secs(60), || {
+        let tasks = app_c().image_tasks(&staged);
+        match tasks.last() {
+            Some(task) if task["status"] == "failure" => Ok(task.clone()),
+            other => Err(format!("{other:?}")),
+        }
+    });
+    let message = task["message"].as_str().unwrap();
+    assert!(message.contains("Resource image_size_total is over limit of 16"), "{message}");
+    assert_eq!(app_c().status_of(&staged), "queued");
+    // Once over, the API refuses imports at once.
+    let crossing = app_c().create_uploadable(&tag);
+    assert_eq!(chunked("PUT", &format!("/v2/images/{crossing}/file"), 2 * MIB).status, 204);
+    let again = app_c().create_importable(&tag, "again");
+    assert_over(
+        &app_c().import(&again, &json!({"method": {"name": "web-download", "uri": "http://127.0.0.1/x"}})),
+        "image_size_total",
+    );
+    remove(&[staged, filler, crossing, again]);
+}
