@@ -15,9 +15,12 @@
 //!   objects, properties, tags and resource type associations);
 //! - [`resumable`]: resumable uploads (tus): offsets mapped onto R2 parts,
 //!   and the tus headers;
-//! - [`time`]: Glance's timestamps.
+//! - [`time`]: Glance's timestamps;
+//! - [`format`]: disk-image format inspection (formats, virtual sizes,
+//!   safety checks) and Glance's decision against the declared format.
 
 pub mod access;
+pub mod format;
 pub mod hash;
 pub mod image;
 pub mod import;
