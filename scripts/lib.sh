@@ -174,6 +174,23 @@ ensure_wrk() {
   command -v wrk >/dev/null 2>&1
 }
 
+# ensure_format_tools: the image tools tests/formats.rs makes real images
+# with (Debian's qemu-utils, genisoimage, parted and gdisk for sgdisk).
+# Missing ones are installed; the test itself fails naming any still missing.
+ensure_format_tools() {
+  local tool pkgs=()
+  for tool in qemu-img:qemu-utils genisoimage:genisoimage parted:parted sgdisk:gdisk; do
+    command -v "${tool%%:*}" >/dev/null 2>&1 || pkgs+=("${tool#*:}")
+  done
+  [ "${#pkgs[@]}" = 0 ] && return 0
+  say "installing ${pkgs[*]} (Debian packages)"
+  local sudo=
+  [ "$(id -u)" = 0 ] || sudo=sudo
+  $sudo apt-get install -y "${pkgs[@]}" >/dev/null 2>&1 \
+    || { $sudo apt-get update >/dev/null 2>&1 && $sudo apt-get install -y "${pkgs[@]}" >/dev/null 2>&1; } \
+    || { echo "installing ${pkgs[*]} failed" >&2; return 1; }
+}
+
 # start_ceiling PORT STATE_DIR LOG: start scripts/bench's ceiling worker
 # (scripts/bench.d/ceiling.js, an R2 bucket bound as BUCKET and a D1
 # database bound as DB, see ceiling_migrate) with scripts/serve.mjs like the

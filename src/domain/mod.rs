@@ -17,9 +17,12 @@
 //!   and the tus headers;
 //! - [`quota`]: per-project limits (Glance's unified limits), usage and the
 //!   check;
-//! - [`time`]: Glance's timestamps.
+//! - [`time`]: Glance's timestamps;
+//! - [`format`]: disk-image format inspection (formats, virtual sizes,
+//!   safety checks) and Glance's decision against the declared format.
 
 pub mod access;
+pub mod format;
 pub mod hash;
 pub mod image;
 pub mod import;
