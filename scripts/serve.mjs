@@ -3,7 +3,7 @@
 // runtime of `wrangler dev`, without wrangler's proxy in front of it.
 //
 //   node scripts/serve.mjs [--config wrangler.toml] [--ip 127.0.0.1] [--port 8787]
-//       [--persist-to DIR] [--var NAME:VALUE]... [--test-scheduled] [--watch]
+//       [--persist-to DIR] [--var NAME:VALUE]... [--test-scheduled] [--watch] [--no-build]
 //
 // Why not `wrangler dev`: wrangler dev puts a proxy worker in a second workerd
 // in front of the user's (node_modules/wrangler/templates/startDevWorker/
@@ -59,6 +59,7 @@ for (let i = 2; i < process.argv.length; i++) {
     args.vars[pair.slice(0, colon)] = pair.slice(colon + 1);
   } else if (arg === "--test-scheduled") args.testScheduled = true;
   else if (arg === "--watch") args.watch = true;
+  else if (arg === "--no-build") args.noBuild = true;
   else usage(`unknown argument ${arg}`);
 }
 if (!Number.isInteger(args.port) || args.port < 0 || args.port > 65535) usage("--port wants a port number");
@@ -187,7 +188,9 @@ function options() {
 }
 
 if (!config.main) usage(`${args.config} has no main`);
-if (!build()) process.exit(1);
+// --no-build: the bundle a catalog started just before built is used as it
+// is (scripts/test starts several catalogs of one tree).
+if (!args.noBuild && !build()) process.exit(1);
 const mf = new Miniflare(options());
 const url = await mf.ready;
 console.log(`Ready on ${url.href.replace(/\/$/, "")}`);

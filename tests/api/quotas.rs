@@ -5,8 +5,6 @@
 //! (`TURN`) and each removes its images; each reads the usage first, so
 //! leftovers of another test do not make it wrong.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::sync::{Barrier, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -47,40 +45,6 @@ fn chunked(method: &str, path: &str, bytes: usize) -> Reply {
 }
 
 const MIB: usize = 1 << 20;
-
-/// Announces a `length`-byte body to `path` (`PUT`) and sends none of it:
-/// a refusal that comes before the body is read. Returns the status and the
-/// JSON body.
-fn announce(path: &str, length: usize) -> (u16, Value) {
-    let address = app_c().base.trim_start_matches("http://").to_owned();
-    let mut stream = TcpStream::connect(&address).expect("connect");
-    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    let head = format!(
-        "PUT {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\nAccept: application/json\r\n\
-         Content-Type: application/octet-stream\r\nContent-Length: {length}\r\n\r\n"
-    );
-    stream.write_all(head.as_bytes()).unwrap();
-    let mut received = Vec::new();
-    let mut chunk = [0u8; 4096];
-    let (status, body) = loop {
-        let n = stream.read(&mut chunk).expect("the answer comes before the body");
-        assert!(n > 0, "closed without an answer: {}", String::from_utf8_lossy(&received));
-        received.extend_from_slice(&chunk[..n]);
-        let text = String::from_utf8_lossy(&received).to_string();
-        let Some(end) = text.find("\r\n\r\n") else { continue };
-        let status: u16 = text[9..12].parse().unwrap();
-        let length = text[..end]
-            .lines()
-            .find_map(|l| {
-                l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap())
-            })
-            .expect("a Content-Length");
-        if received.len() >= end + 4 + length {
-            break (status, received[end + 4..end + 4 + length].to_vec());
-        }
-    };
-    (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
-}
 
 /// Glance's 413: its `LimitExceeded` text around oslo.limit's.
 fn assert_over(reply: &Reply, resource: &str) {
@@ -203,10 +167,12 @@ fn the_stored_size_limit_is_soft_one_upload_crosses_it_and_the_next_is_refused()
     let room = QUOTA_SIZE_TOTAL_MIB.saturating_sub(used("image_size_total")) as usize;
     // Declared up front, an upload that would not fit is refused at once.
     let too_big = app_c().create_uploadable(&tag);
-    let (status, body) = announce(&format!("/v2/images/{too_big}/file"), (room + 1) * MIB);
-    assert_eq!(status, 413, "{body}");
-    let message = body["message"].as_str().unwrap_or_default();
-    assert!(message.contains("Resource image_size_total is over limit of 16"), "{body}");
+    // (The local runtime drains a body its worker did not read before the
+    // answer goes out, so the whole body is sent.)
+    let reply = app_c().upload(&too_big, &random_bytes((room + 1) * MIB, 1));
+    assert_over(&reply, "image_size_total");
+    let message = reply.json()["message"].as_str().unwrap().to_owned();
+    assert!(message.contains(&format!("delta {}]", room + 1)), "the declared size is the delta: {message}");
     assert_eq!(app_c().status_of(&too_big), "queued");
     // Without a declared size, one upload may cross the limit...
     let crossing = app_c().create_uploadable(&tag);
