@@ -217,6 +217,8 @@ impl From<UploadFailure> for ApiError {
                 "The upload was abandoned: the request body sent nothing for {seconds} seconds."
             )),
             UploadFailure::Body(e) => ApiError::bad_request(format!("The upload was interrupted ({e}).")),
+            // Glance's answer to data its format inspection refuses.
+            UploadFailure::Refused(refusal) => ApiError::unsupported_media_type(refusal.to_string()),
             // Ours, never the client's: a 503 it may retry.
             UploadFailure::Storage(e) => {
                 let mut error =

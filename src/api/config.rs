@@ -38,6 +38,10 @@ pub mod names {
     pub const UPLOAD_IDLE_SECONDS: &str = "UPLOAD_IDLE_SECONDS";
     /// Hours a resumable upload lives after its last progress.
     pub const RESUMABLE_UPLOAD_EXPIRY_HOURS: &str = "RESUMABLE_UPLOAD_EXPIRY_HOURS";
+    /// Refuse data whose format is not the declared `disk_format`
+    /// (Glance's `require_image_format_match`); the safety checks run
+    /// either way.
+    pub const REQUIRE_IMAGE_FORMAT_MATCH: &str = "REQUIRE_IMAGE_FORMAT_MATCH";
     /// Per-project limits, the same for every project: `name=value` pairs,
     /// see `domain::quota::Limits::parse_list`. Unset: no quotas.
     pub const IMAGE_QUOTAS: &str = "IMAGE_QUOTAS";
@@ -94,6 +98,9 @@ pub struct Config {
     pub upload_idle_seconds: u64,
     /// Hours a resumable upload lives after its last progress.
     pub resumable_expiry_hours: u64,
+    /// Data must be of its declared `disk_format` (on unless
+    /// `REQUIRE_IMAGE_FORMAT_MATCH` is false).
+    pub require_format_match: bool,
     /// Where the per-project limits come from (`Err`: misconfigured; routes
     /// that enforce a limit answer 500 naming the problem).
     pub quotas: Result<LimitSource, Misconfigured>,
@@ -136,6 +143,8 @@ impl Config {
             None => Ok(LimitSource::Off),
         };
         Config {
+            require_format_match: var(names::REQUIRE_IMAGE_FORMAT_MATCH)
+                .is_none_or(|v| !matches!(v.trim(), "false" | "False" | "0" | "no" | "off")),
             quotas,
             auth,
             stores,

@@ -219,7 +219,7 @@ impl Blobs {
             settle(writer.close()).await?;
         }
         self.put_value(key, &empty, false).await?;
-        Ok(StoredData { size: 0, md5: digest_hex(&md5).await?, sha512: digest_hex(&sha).await? })
+        Ok(StoredData { size: 0, md5: digest_hex(&md5).await?, sha512: digest_hex(&sha).await?, virtual_size: None })
     }
 
     async fn put_value(&self, key: &str, value: &JsValue, fail: bool) -> Result<JsValue, UploadFailure> {
@@ -310,7 +310,7 @@ impl Blobs {
         if md5.is_undefined() || md5.is_null() {
             return Err(UploadFailure::Storage(format!("R2 reported no md5 for {key}")));
         }
-        Ok(StoredData { size: expected, md5: js::hex_of(&md5), sha512: digest_hex(&sha).await? })
+        Ok(StoredData { size: expected, md5: js::hex_of(&md5), sha512: digest_hex(&sha).await?, virtual_size: None })
     }
 
     /// Unknown length (chunked without `x-openstack-image-size`): R2 needs a
@@ -408,7 +408,12 @@ impl Blobs {
         }
         close_writer(&md5_writer).await?;
         close_writer(&sha_writer).await?;
-        Ok(StoredData { size: total, md5: digest_hex(&md5).await?, sha512: digest_hex(&sha).await? })
+        Ok(StoredData {
+            size: total,
+            md5: digest_hex(&md5).await?,
+            sha512: digest_hex(&sha).await?,
+            virtual_size: None,
+        })
     }
 
     /// Begins a multipart upload and records it, so it is never orphaned.
@@ -512,6 +517,19 @@ impl Blobs {
             return Ok(None);
         }
         Ok(Some(js::property(&object, "body")))
+    }
+
+    /// The bytes of `key` in `[offset, offset + length)` (fewer at its end):
+    /// a header region for the format inspection, bounded by its caller
+    /// (`domain::format::MAX_BYTES` in all), the only image bytes read into
+    /// wasm.
+    pub async fn read_range(&self, key: &str, offset: u64, length: u64) -> Result<Vec<u8>, StoreError> {
+        let Some(body) = self.get_stream(key, Some((offset, length))).await? else {
+            return Err(StoreError::Backend(format!("{key} is missing from store {}", self.store)));
+        };
+        let response = web_sys::Response::new_with_opt_readable_stream(Some(body.unchecked_ref())).map_err(backend)?;
+        let buffer = settle(response.array_buffer().map_err(backend)?).await?;
+        Ok(js_sys::Uint8Array::new(&buffer).to_vec())
     }
 
     /// Whether an object exists under `key`.

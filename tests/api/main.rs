@@ -33,6 +33,7 @@ mod delayed_delete;
 mod discovery;
 mod errors;
 mod faults;
+mod formats;
 mod image_data;
 mod images;
 mod imports;

@@ -60,7 +60,12 @@ pub(super) async fn run(
         revert(app, &image.id, &task.id, ImportMethod::CopyImage, &[]).await?;
         return Err(JobError::Failed(format!("image {} has no data to copy", image.id)));
     };
-    let data = StoredData { size, md5, sha512: image.os_hash_value.clone().unwrap_or_default() };
+    let data = StoredData {
+        size,
+        md5,
+        sha512: image.os_hash_value.clone().unwrap_or_default(),
+        virtual_size: image.virtual_size,
+    };
     let source_store = app
         .stores()
         .download_order(&image.store_ids())

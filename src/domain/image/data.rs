@@ -7,6 +7,7 @@
 use super::location::Location;
 use super::status::{ImageStatus, Transition};
 use super::{Image, HASH_ALGO};
+use crate::domain::format::FormatRefusal;
 use crate::domain::hash::HashAlgorithm;
 
 /// What a completed transfer stored: its length and the hex digests the
@@ -19,6 +20,9 @@ pub struct StoredData {
     pub md5: String,
     /// Hex sha512 (`os_hash_value`).
     pub sha512: String,
+    /// The disk's virtual size, as the format inspection found it (or the
+    /// size of raw data); None: unknown.
+    pub virtual_size: Option<u64>,
 }
 
 /// Why an upload stored nothing. Only [`UploadFailure::Storage`] is ours;
@@ -52,6 +56,9 @@ pub enum UploadFailure {
     /// R2 (or the runtime's digests) failed: our failure, worth a retry.
     #[error("the image store failed: {0}")]
     Storage(String),
+    /// The format inspection refused the data (its reason).
+    #[error("{0}")]
+    Refused(#[from] FormatRefusal),
 }
 
 impl Image {
@@ -77,7 +84,7 @@ impl Image {
     /// size that follows from the size (see [`Image::virtual_size_of`]).
     pub fn record_data(&mut self, data: &StoredData) {
         self.size = Some(data.size);
-        self.virtual_size = self.virtual_size_of(data.size);
+        self.virtual_size = data.virtual_size;
         self.checksum = Some(data.md5.clone());
         self.os_hash_algo = Some(HASH_ALGO.into());
         self.os_hash_value = Some(data.sha512.clone());
@@ -101,7 +108,7 @@ mod tests {
     use crate::domain::image::{DiskFormat, Visibility};
 
     fn stored() -> StoredData {
-        StoredData { size: 10, md5: "m".into(), sha512: "s".into() }
+        StoredData { size: 10, md5: "m".into(), sha512: "s".into(), virtual_size: Some(10) }
     }
 
     #[test]
