@@ -1,7 +1,7 @@
 //! Why a detected format is unsafe to accept: the safety checks' failures
 //! (Glance refuses the image whatever `disk_format` it was declared with).
 
-/// A failed safety check; displayed after "Image data is <format> ".
+/// A failed safety check; displayed after "Image data is `format` ".
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Unsafe {
     /// qcow2: a backing file (the image would read another file).
