@@ -68,17 +68,23 @@ pub fn inspectable(declared: DiskFormat) -> Option<Format> {
 
 /// The one finding the data is taken as (None: raw), or the formats that
 /// matched together.
-fn choose(matches: &[Finding]) -> Result<Option<&Finding>, Vec<Format>> {
+fn choose(matches: &[Finding]) -> Result<Option<Finding>, Vec<Format>> {
     let formats: Vec<Format> = matches.iter().map(|f| f.format).collect();
-    let pick = |format| matches.iter().find(|f| f.format == format);
+    let pick = |format| matches.iter().find(|f| f.format == format).cloned();
     match formats.as_slice() {
         [] => Ok(None),
-        [_] => Ok(matches.first()),
-        // A bootable ISO may carry a partition table in its system area.
+        [_] => Ok(matches.first().cloned()),
+        // A bootable ISO may carry a partition table in its system area
+        // (Glance then checks the ISO only).
         [Format::Iso, Format::Gpt] => Ok(pick(Format::Iso)),
         // A fixed VHD is a raw disk then its footer: its partition table is
-        // the disk's own (Glance cannot see fixed VHDs at all).
-        [Format::Vhd, Format::Gpt] if pick(Format::Vhd).is_some_and(|f| f.raw_inside) => Ok(pick(Format::Vhd)),
+        // the disk's own (Glance cannot see fixed VHDs at all, and would
+        // take the disk as gpt), so the table's checks still apply.
+        [Format::Vhd, Format::Gpt] if matches[0].raw_inside => {
+            let mut vhd = matches[0].clone();
+            vhd.problems.extend(matches[1].problems.iter().cloned());
+            Ok(Some(vhd))
+        }
         _ => Err(formats),
     }
 }
@@ -97,10 +103,10 @@ pub fn decide(
         Err(formats) if require_format_match => return Err(FormatRefusal::Multiple(formats)),
         Err(formats) => return Ok(Accepted { virtual_size: None, detected: formats[0] }),
     };
-    let detected = chosen.map_or(Format::Raw, |f| f.format);
+    let detected = chosen.as_ref().map_or(Format::Raw, |f| f.format);
     let virtual_size = if inspectable(declared) == Some(detected) {
         // Raw's virtual size is the bytes themselves.
-        chosen.map_or(Some(stored_size), |f| f.virtual_size)
+        chosen.as_ref().map_or(Some(stored_size), |f| f.virtual_size)
     } else if detected == Format::Raw && inspectable(declared).is_none() {
         None
     } else if declared == DiskFormat::Raw {
@@ -206,8 +212,15 @@ mod tests {
         assert_eq!(got, Ok(Accepted { virtual_size: None, detected: Format::Qcow2 }));
         // A fixed VHD holding a partitioned disk is a vhd.
         let fixed = Finding { raw_inside: true, ..Finding::new(Format::Vhd, Some(900)) };
-        let got = decide(&inspection(vec![fixed, gpt.clone()]), DiskFormat::Vhd, true, 1000);
+        let got = decide(&inspection(vec![fixed.clone(), gpt.clone()]), DiskFormat::Vhd, true, 1000);
         assert_eq!(got, Ok(Accepted { virtual_size: Some(900), detected: Format::Vhd }));
+        // Its partition table is still checked.
+        let bad = Finding::unsafe_(Format::Gpt, Unsafe::PartitionTable("no partition is defined"));
+        let got = decide(&inspection(vec![fixed, bad]), DiskFormat::Raw, true, 1000).unwrap_err();
+        assert_eq!(
+            got.to_string(),
+            "Image data is vhd with an invalid partition table (no partition is defined): refused."
+        );
         let dynamic = Finding::new(Format::Vhd, Some(900));
         assert!(decide(&inspection(vec![dynamic, gpt]), DiskFormat::Vhd, true, 1000).is_err());
     }

@@ -5,7 +5,7 @@
 //! ranges ([`Inspector::wanted`]), the caller reads them from wherever the
 //! image lives and hands them back ([`Inspector::supply`]), for at most
 //! [`MAX_ROUNDS`] rounds and [`MAX_BYTES`] bytes; every length taken from a
-//! header is capped. [`decide`] then applies Glance's rules for the declared
+//! header is capped. [`decide()`] then applies Glance's rules for the declared
 //! `disk_format`.
 //!
 //! One parser per file: [`qcow2`], [`vmdk`], [`vhd`], [`vhdx`], [`iso`],

@@ -1,7 +1,7 @@
 //! Why a detected format is unsafe to accept: the safety checks' failures
 //! (Glance refuses the image whatever `disk_format` it was declared with).
 
-/// A failed safety check; displayed after "Image data is <format> ".
+/// A failed safety check; displayed after "Image data is `format` ".
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Unsafe {
     /// qcow2: a backing file (the image would read another file).
@@ -50,4 +50,46 @@ pub enum Unsafe {
     /// gpt/mbr: a partition table that fails the sanity checks.
     #[error("with an invalid partition table ({0})")]
     PartitionTable(&'static str),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Unsafe;
+    use crate::domain::format::{Format, FormatRefusal};
+
+    #[test]
+    fn every_failure_reads_as_a_sentence() {
+        let all = [
+            (Unsafe::BackingFile, "qcow2 with a backing file"),
+            (Unsafe::DataFile, "qcow2 with an external data file"),
+            (Unsafe::UnknownFeatures(0x10), "qcow2 with unknown incompatible features (bits 0x10)"),
+            (Unsafe::Version(1), "qcow2 of unsupported version 1"),
+            (Unsafe::VmdkCreateType("vmfs".into()), "vmdk of unsupported VMDK create type \"vmfs\""),
+            (Unsafe::VmdkNoDescriptor, "vmdk without a readable descriptor"),
+            (Unsafe::VmdkDescriptorLine, "vmdk with a descriptor line that is not understood"),
+            (Unsafe::VmdkExtentPath, "vmdk with an extent file name containing a path separator"),
+            (Unsafe::VmdkNoExtents, "vmdk with no extents"),
+            (Unsafe::VmdkDescriptorOnly, "vmdk as a bare descriptor whose extents are other files"),
+            (Unsafe::VmdkFooter("is missing"), "vmdk with a footer that is missing"),
+            (Unsafe::VhdDifferencing, "vhd with a parent disk (a differencing VHD)"),
+            (Unsafe::Banned, "qed (a format that is not allowed)"),
+            (Unsafe::Malformed("truncated header"), "luks with a malformed header (truncated header)"),
+            (
+                Unsafe::PartitionTable("no partition is defined"),
+                "gpt with an invalid partition table (no partition is defined)",
+            ),
+        ];
+        for (problem, words) in all {
+            let format = match words.split(' ').next().unwrap() {
+                "qcow2" => Format::Qcow2,
+                "vmdk" => Format::Vmdk,
+                "vhd" => Format::Vhd,
+                "qed" => Format::Qed,
+                "luks" => Format::Luks,
+                _ => Format::Gpt,
+            };
+            let refusal = FormatRefusal::Unsafe { format, problem };
+            assert_eq!(refusal.to_string(), format!("Image data is {words}: refused."));
+        }
+    }
 }

@@ -205,3 +205,22 @@ fn a_hybrid_iso_is_an_iso() {
     let got = decide(&found, DiskFormat::Iso, true, iso.len() as u64);
     assert_eq!(got, Ok(Accepted { virtual_size: None, detected: Format::Iso }));
 }
+
+#[test]
+fn regions_supplied_in_pieces_and_out_of_order_are_assembled() {
+    let img = super::vhdx::tests::image(1 << 30, 1 << 20, 65536);
+    let mut inspector = Inspector::new(img.len() as u64);
+    let mut rounds = 0;
+    while !inspector.wanted().is_empty() {
+        rounds += 1;
+        assert!(rounds <= MAX_ROUNDS);
+        // Each region in two halves, the second half first.
+        for r in inspector.wanted().into_iter().rev() {
+            let (start, end) = (r.offset as usize, (r.offset + r.length) as usize);
+            let mid = start + (end - start) / 2;
+            inspector.supply(mid as u64, &img[mid..end]);
+            inspector.supply(r.offset, &img[start..mid]);
+        }
+    }
+    assert_eq!(inspector.finish().matches[0].virtual_size, Some(1 << 30));
+}
