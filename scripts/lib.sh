@@ -191,6 +191,51 @@ ensure_format_tools() {
     || { echo "installing ${pkgs[*]} failed" >&2; return 1; }
 }
 
+# fuzz_formats SECONDS: the format parsers' fuzz targets (fuzz/, cargo-fuzz),
+# each for SECONDS, when the machine has a nightly toolchain (no toolchain
+# can be fetched here; cargo-fuzz itself is installed from crates.io when
+# missing); libFuzzer stops on a panic, on an allocation over 64 MiB
+# (-malloc_limit_mb: the inspector never needs more than a few MiB) and on
+# 2 GiB of memory. New inputs go to a scratch directory, so the committed
+# corpus (fuzz/corpus/) stays as it is. Without nightly it says so: the
+# corpus is then only replayed on stable (tests/fuzz_corpus.rs, which runs
+# either way). Non-zero if a target failed.
+fuzz_formats() {
+  local seconds=$1 target scratch status=0
+  if ! rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
+    say "no nightly toolchain on this machine: the fuzz corpus is replayed on stable only (tests/fuzz_corpus.rs)"
+    return 0
+  fi
+  if ! cargo +nightly fuzz --version >/dev/null 2>&1; then
+    say "installing cargo-fuzz 0.13.2 (crates.io)"
+    cargo +nightly install --locked cargo-fuzz --version 0.13.2 >/dev/null 2>&1 \
+      || { echo "installing cargo-fuzz failed" >&2; return 1; }
+  fi
+  scratch="$(mktemp -d "${TMPDIR:-/tmp}/edge-glance-fuzz.XXXXXX")"
+  say "fuzzing the format parsers, ${seconds} s per target (cargo-fuzz on nightly)"
+  (cd "$ROOT/fuzz" && cargo +nightly fuzz build -O >/dev/null 2>&1) || {
+    echo "building the fuzz targets failed" >&2
+    rm -rf "$scratch"
+    return 1
+  }
+  for target in $(cd "$ROOT/fuzz" && cargo +nightly fuzz list); do
+    local corpus=("corpus/$target")
+    [ "$target" != inspect_bytes ] || corpus=(corpus/*)
+    mkdir -p "$scratch/$target"
+    if (cd "$ROOT/fuzz" && cargo +nightly fuzz run -O "$target" "$scratch/$target" "${corpus[@]}" -- \
+        -max_total_time="$seconds" -malloc_limit_mb=64 -rss_limit_mb=2048 \
+        -artifact_prefix="$scratch/$target-" >"$scratch/$target.log" 2>&1); then
+      echo "  $target: $(grep -o 'Done [0-9]* runs' "$scratch/$target.log" | tail -1 || echo done), no failure"
+    else
+      echo "  $target FAILED:" >&2
+      tail -n 40 "$scratch/$target.log" >&2
+      status=1
+    fi
+  done
+  rm -rf "$scratch"
+  return "$status"
+}
+
 # start_ceiling PORT STATE_DIR LOG: start scripts/bench's ceiling worker
 # (scripts/bench.d/ceiling.js, an R2 bucket bound as BUCKET and a D1
 # database bound as DB, see ceiling_migrate) with scripts/serve.mjs like the
