@@ -4,6 +4,23 @@ use serde_json::{json, Value};
 
 use crate::helpers::{app, unique_tag, TestApp};
 
+/// 100 bytes that are a qcow2 image (a version 2 header for a 1 MiB disk,
+/// no backing file, then zeros): beta declares qcow2, and the format
+/// inspection takes only that.
+const QCOW2_100: [u8; 100] = {
+    let mut bytes = [0u8; 100];
+    // magic "QFI\xfb", version 2 (u32 at 4), cluster_bits 16 (u32 at 20),
+    // size 0x10_0000 (u64 at 24); everything else zero.
+    bytes[0] = b'Q';
+    bytes[1] = b'F';
+    bytes[2] = b'I';
+    bytes[3] = 0xfb;
+    bytes[7] = 2;
+    bytes[23] = 16;
+    bytes[29] = 0x10;
+    bytes
+};
+
 /// Five images with varied attributes, all carrying one unique tag.
 struct Fixture {
     tag: String,
@@ -22,7 +39,7 @@ impl Fixture {
             (
                 "beta",
                 json!({"disk_format": "qcow2", "container_format": "bare", "visibility": "public", "os_distro": "ubuntu", "protected": true, "tags": [tag, "second", "third"]}),
-                Some(&[2u8; 100]),
+                Some(&QCOW2_100),
             ),
             (
                 "gamma,delta",
