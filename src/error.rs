@@ -301,9 +301,9 @@ impl From<OverLimit> for ApiError {
 
 // The quota checks run in the worker only.
 #[cfg(target_arch = "wasm32")]
-impl From<crate::api::quota::QuotaError> for ApiError {
-    fn from(e: crate::api::quota::QuotaError) -> Self {
-        use crate::api::quota::QuotaError;
+impl From<crate::store::quotas::QuotaError> for ApiError {
+    fn from(e: crate::store::quotas::QuotaError) -> Self {
+        use crate::store::quotas::QuotaError;
         match e {
             QuotaError::Over(over) => over.into(),
             QuotaError::Store(e) => e.into(),

@@ -16,22 +16,7 @@ use serde_json::Value;
 use super::app::App;
 use crate::domain::image::Image;
 use crate::domain::quota::{self, Excess, LimitSource, Limits, OverLimit, Resource};
-use crate::domain::Misconfigured;
-use crate::store::StoreError;
-
-/// Why a quota check did not pass.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum QuotaError {
-    /// The request would take the project over a limit (413).
-    #[error(transparent)]
-    Over(#[from] OverLimit),
-    /// The usage or the limits could not be read.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    /// The limits are misconfigured.
-    #[error(transparent)]
-    Misconfigured(#[from] Misconfigured),
-}
+pub use crate::store::quotas::QuotaError;
 
 /// The limits, if quotas are on (the same for every project).
 fn limits(app: &App) -> Result<Option<Limits>, QuotaError> {

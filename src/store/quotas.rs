@@ -11,7 +11,22 @@ use super::statements::QUOTA_USAGE;
 use super::StoreError;
 use crate::domain::image::status::ImageStatus;
 use crate::domain::listing::SqlValue;
-use crate::domain::quota::{mib, Usage};
+use crate::domain::quota::{mib, OverLimit, Usage};
+use crate::domain::Misconfigured;
+
+/// Why a quota check did not pass.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum QuotaError {
+    /// The request would take the project over a limit (413).
+    #[error(transparent)]
+    Over(#[from] OverLimit),
+    /// The usage or the limits could not be read.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The limits are misconfigured.
+    #[error(transparent)]
+    Misconfigured(#[from] Misconfigured),
+}
 
 /// Quota usage in D1.
 pub struct Quotas {
