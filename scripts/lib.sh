@@ -219,12 +219,12 @@ fuzz_formats() {
     return 1
   }
   for target in $(cd "$ROOT/fuzz" && cargo +nightly fuzz list); do
-    local corpus=("corpus/$target")
-    [ "$target" != inspect_bytes ] || corpus=(corpus/*)
+    local corpus=("$ROOT/fuzz/corpus/$target")
+    [ "$target" != inspect_bytes ] || corpus=("$ROOT"/fuzz/corpus/*)
     mkdir -p "$scratch/$target"
+    # A failing input is kept in fuzz/artifacts/<target>/ (ignored by git).
     if (cd "$ROOT/fuzz" && cargo +nightly fuzz run -O "$target" "$scratch/$target" "${corpus[@]}" -- \
-        -max_total_time="$seconds" -malloc_limit_mb=64 -rss_limit_mb=2048 \
-        -artifact_prefix="$scratch/$target-" >"$scratch/$target.log" 2>&1); then
+        -max_total_time="$seconds" -malloc_limit_mb=64 -rss_limit_mb=2048 >"$scratch/$target.log" 2>&1); then
       echo "  $target: $(grep -o 'Done [0-9]* runs' "$scratch/$target.log" | tail -1 || echo done), no failure"
     else
       echo "  $target FAILED:" >&2
