@@ -51,11 +51,7 @@ pub async fn insert_image(app: &App, image: &Image) -> Result<(), QuotaError> {
     };
     let resource = Resource::ImageCountTotal;
     let limit = limits.get(resource);
-    let max = match limit {
-        Some(value) if value < 0 => i64::MAX,
-        Some(value) => value,
-        None => 0,
-    };
+    let max = limits.allowed(resource).map_or(i64::MAX, |max| max as i64);
     if app.images.insert_within_count(image, project, max).await? {
         return Ok(());
     }

@@ -77,6 +77,16 @@ impl Limits {
     pub fn get(&self, resource: Resource) -> Option<i64> {
         self.values[resource as usize]
     }
+
+    /// The most a project may use of `resource` (`None`: unlimited, -1):
+    /// oslo.limit's reading, a resource with no limit registered allows 0.
+    pub fn allowed(&self, resource: Resource) -> Option<u64> {
+        match self.get(resource) {
+            Some(value) if value < 0 => None,
+            Some(value) => Some(value as u64),
+            None => Some(0),
+        }
+    }
 }
 
 /// Where a deployment's limits come from.
@@ -214,11 +224,7 @@ pub fn enforce(project: &str, limits: &Limits, usage: &Usage, deltas: &[(Resourc
         .filter_map(|&(resource, delta)| {
             let limit = limits.get(resource);
             let used = usage.of(resource);
-            let over = match limit {
-                Some(value) if value < 0 => false,
-                Some(value) => used.saturating_add(delta) > value as u64,
-                None => used.saturating_add(delta) > 0,
-            };
+            let over = limits.allowed(resource).is_some_and(|max| used.saturating_add(delta) > max);
             over.then_some(Excess { resource, limit, usage: used, delta })
         })
         .collect();
