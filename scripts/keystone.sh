@@ -120,11 +120,17 @@ EOF
   done
 
   # The catalog's own identity, which validates users' tokens: Keystone's
-  # token policy lets the `service` role (bootstrap makes it) do that.
+  # token policy lets the `service` role (bootstrap makes it) do that. It
+  # also reads the unified limits (USE_KEYSTONE_LIMITS) with a
+  # system-scoped token, so it is a `reader` on the system, as Glance's
+  # `[oslo_limit]` user is; and Glance's four limits are registered for the
+  # `image` service (named glance) in RegionOne, unlimited (-1) by default:
+  # projects get their own limits from the tests (and from Tempest).
   # Idempotent, so a DATA_DIR can be reused (an existing user keeps its
   # password: changing it would revoke its tokens).
-  if ! "$bin/python" - >>"$log" 2>&1 <<'PY'; then
+  if ! PYTHONPATH="$ROOT/tests/identity/setup${PYTHONPATH:+:$PYTHONPATH}" "$bin/python" - >>"$log" 2>&1 <<'PY'; then
 import os
+from keystone_limits import grant_limits_reader, register_image_limits
 from keystoneauth1 import session
 from keystoneauth1.identity import v3
 from keystoneclient.v3 import client
@@ -142,6 +148,8 @@ project = (ks.projects.list(name=project, domain="default")
 user = (ks.users.list(name=user, domain="default")
         or [ks.users.create(user, "default", password=env["KEYSTONE_SERVICE_PASSWORD"])])[0]
 ks.roles.grant(role, user=user, project=project)
+grant_limits_reader(ks, user)
+register_image_limits(ks)
 PY
     tail -n 20 "$log" >&2
     echo "creating keystone's service identity failed" >&2

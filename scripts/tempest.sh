@@ -81,6 +81,9 @@ start_tempest_catalog() {
   # port), and glance-download reaches the catalog Keystone lists for the
   # region, here this catalog itself on $port; locations shown and managed
   # (the max profile's manage_locations).
+  # Quotas from Keystone's unified limits, as Glance's
+  # `use_keystone_limits` (registered unlimited in RegionOne by
+  # start_keystone; the `limits` profile sets its projects' own).
   # The format match is off, as in Glance's own Tempest jobs: the max
   # profile (image_format_enforcement = false) uploads random bytes declared
   # qcow2, vhd, ...; the safety checks stay on.
@@ -89,6 +92,7 @@ start_tempest_catalog() {
     --var IMPORT_ALLOWED_HOSTS:127.0.0.1
     --var "IMPORT_ALLOWED_PORTS:80,443,$IMAGE_SERVER_PORT,$port"
     --var SHOW_MULTIPLE_LOCATIONS:true
+    --var USE_KEYSTONE_LIMITS:true
   )
   start_catalog "$port" "$state" "$log" \
     --var AUTH_MODE:keystone --var "KEYSTONE_URL:$KEYSTONE_URL" \
@@ -118,8 +122,9 @@ tempest_keystone() {
   local catalog_url=$1 output
   if ! output="$(TEMPEST_CATALOG_URL="$catalog_url" TEMPEST_REGION="$TEMPEST_REGION" \
       TEMPEST_SERVICE_USER="$TEMPEST_SERVICE_USER" TEMPEST_SERVICE_PASSWORD="$TEMPEST_SERVICE_PASSWORD" \
-      "$KEYSTONE_VENV/bin/python" - 2>&1 <<'PY'
+      PYTHONPATH="$ROOT/tests/identity/setup${PYTHONPATH:+:$PYTHONPATH}" "$KEYSTONE_VENV/bin/python" - 2>&1 <<'PY'
 import os
+from keystone_limits import grant_limits_reader, image_service
 from keystoneauth1 import session
 from keystoneauth1.identity import v3
 from keystoneclient.v3 import client
@@ -139,11 +144,12 @@ user = (ks.users.list(name=name, domain="default")
         or [ks.users.create(name, "default", password=env["TEMPEST_SERVICE_PASSWORD"])])[0]
 for role in ("service", "admin"):
     ks.roles.grant(roles[role], user=user, project=project)
+grant_limits_reader(ks, user)
 
 region = env["TEMPEST_REGION"]
 if region not in [r.id for r in ks.regions.list()]:
     ks.regions.create(id=region)
-service = (ks.services.list(type="image") or [ks.services.create("glance", "image")])[0]
+service = image_service(ks)
 for endpoint in ks.endpoints.list(service=service, region_id=region):
     ks.endpoints.delete(endpoint)
 for interface in ("public", "internal", "admin"):
@@ -157,15 +163,17 @@ PY
 }
 
 # The profiles: `default` and `max` run Tempest's image v2 suite, `rbac`
-# Glance's RBAC suite (glance-tempest-plugin).
-TEMPEST_PROFILES="default max rbac"
+# Glance's RBAC suite (glance-tempest-plugin), `limits` Tempest's image
+# quota scenario (unified limits: count, count uploading, size, stage).
+TEMPEST_PROFILES="default max rbac limits"
 
 # tempest_regex PROFILE: the tests a profile runs: Tempest's image API v2
 # suite, or for `rbac` the plugin's (186 tests: images and metadefs as a
-# project admin, member and reader).
+# project admin, member and reader), or for `limits` the four quota tests.
 tempest_regex() {
   case "$1" in
     rbac) echo '^glance_tempest_plugin\.' ;;
+    limits) echo '^tempest\.scenario\.test_unified_limits\.ImageQuotaTest\.' ;;
     *) echo '^tempest\.api\.image\.v2' ;;
   esac
 }
@@ -173,7 +181,7 @@ tempest_regex() {
 # tempest_conf PROFILE WORKSPACE: Tempest's configuration. The
 # `default` profile is the reference one; `max` also turns on the optional
 # features a full Glance has (locations, store weights) and lets unknown
-# formats in, so the most tests run; `rbac` is `default` for the plugin.
+# formats in, so the most tests run; `rbac` and `limits` are `default`.
 # Every profile enforces scope (`[enforce_scope] glance`: the plugin skips
 # everything without it, and Tempest reads through a `reader`) and says, as
 # Glance 33 does, that there is no system scope (`[glance_api]
@@ -183,7 +191,7 @@ tempest_conf() {
   local profile=$1 workspace=$2
   local manage_locations=false enforcement=true weights=false
   case "$profile" in
-    default | rbac) ;;
+    default | rbac | limits) ;;
     max) manage_locations=true enforcement=false weights=true ;;
     *)
       echo "unknown Tempest profile: $profile ($TEMPEST_PROFILES)" >&2
@@ -250,13 +258,14 @@ EOF
 # tempest_keystone), two workers. Keeps the workspace, the subunit stream,
 # Tempest's log and the failures' tracebacks in OUT_DIR; prints one line per
 # test and the totals. Non-zero if a test failed, the run broke or nothing
-# ran, and for `rbac` if a test skipped (every test of Glance's RBAC suite
-# must run and pass). Needs IMAGE_SERVER_URL and start_keystone's exports.
+# ran, and for `rbac` and `limits` if a test skipped (every test of those
+# must run and pass: the quota tests skip themselves when no limit is
+# registered). Needs IMAGE_SERVER_URL and start_keystone's exports.
 run_tempest() {
   local profile=$1 catalog_url=$2 out=$3 regex=${4:-}
   local workspace start rc=0 strict=()
   [ -n "$regex" ] || regex="$(tempest_regex "$profile")"
-  [ "$profile" != rbac ] || strict=(--fail-on-skip)
+  case "$profile" in rbac | limits) strict=(--fail-on-skip) ;; esac
   mkdir -p "$out"
   out="$(cd "$out" && pwd)"
   workspace="$out/workspace"

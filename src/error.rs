@@ -308,6 +308,10 @@ impl From<crate::store::quotas::QuotaError> for ApiError {
             QuotaError::Over(over) => over.into(),
             QuotaError::Store(e) => e.into(),
             QuotaError::Misconfigured(e) => e.into(),
+            QuotaError::LimitsUnavailable(reason) => {
+                worker::console_error!("quota limits unavailable: {reason}");
+                ApiError::unavailable("Keystone's unified limits could not be read; please retry later.")
+            }
         }
     }
 }

@@ -6,7 +6,7 @@ use worker::Env;
 use crate::domain::access::auth::{auth_mode, AuthMode};
 use crate::domain::import::request::ImportMethod;
 use crate::domain::import::uri_filter::UriFilter;
-use crate::domain::quota::{LimitSource, Limits};
+use crate::domain::quota::LimitSource;
 use crate::domain::stores::Stores;
 use crate::domain::Misconfigured;
 
@@ -42,9 +42,6 @@ pub mod names {
     /// (Glance's `require_image_format_match`); the safety checks run
     /// either way.
     pub const REQUIRE_IMAGE_FORMAT_MATCH: &str = "REQUIRE_IMAGE_FORMAT_MATCH";
-    /// Per-project limits, the same for every project: `name=value` pairs,
-    /// see `domain::quota::Limits::parse_list`. Unset: no quotas.
-    pub const IMAGE_QUOTAS: &str = "IMAGE_QUOTAS";
     /// Fault injection for the tests only (never in `wrangler.toml`): the
     /// first R2 put of each image whose name starts with this value fails.
     pub const TEST_FAIL_R2_PUT: &str = "TEST_FAIL_R2_PUT";
@@ -136,12 +133,7 @@ impl Config {
             .into_iter()
             .filter(|m| *m != ImportMethod::GlanceDownload || matches!(auth, Ok(AuthMode::Keystone(_))))
             .collect();
-        let quotas = match var(names::IMAGE_QUOTAS).filter(|v| !v.trim().is_empty()) {
-            Some(raw) => Limits::parse_list(&raw)
-                .map(LimitSource::Configured)
-                .map_err(|e| Misconfigured(format!("{}: {e}", names::IMAGE_QUOTAS))),
-            None => Ok(LimitSource::Off),
-        };
+        let quotas = LimitSource::from_vars(var, matches!(auth, Ok(AuthMode::Keystone(_))));
         Config {
             require_format_match: var(names::REQUIRE_IMAGE_FORMAT_MATCH)
                 .is_none_or(|v| !matches!(v.trim(), "false" | "False" | "0" | "no" | "off")),

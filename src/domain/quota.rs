@@ -9,6 +9,23 @@ use std::fmt;
 
 use serde_json::{json, Map, Value};
 
+use super::Misconfigured;
+
+/// Variable names in `wrangler.toml` (`[vars]`).
+pub mod vars {
+    /// Per-project limits, the same for every project: `name=value` pairs,
+    /// see [`super::Limits::parse_list`]. Unset: no quotas.
+    pub const IMAGE_QUOTAS: &str = "IMAGE_QUOTAS";
+    /// Each project's limits from Keystone's unified limits (keystone mode).
+    pub const USE_KEYSTONE_LIMITS: &str = "USE_KEYSTONE_LIMITS";
+    /// The service the limits are registered for, by name (default glance).
+    pub const KEYSTONE_LIMITS_SERVICE: &str = "KEYSTONE_LIMITS_SERVICE";
+    /// The region they are registered in (default RegionOne).
+    pub const KEYSTONE_LIMITS_REGION: &str = "KEYSTONE_LIMITS_REGION";
+    /// Seconds an isolate may reuse a project's limits (default 0).
+    pub const KEYSTONE_LIMITS_CACHE_SECONDS: &str = "KEYSTONE_LIMITS_CACHE_SECONDS";
+}
+
 /// One of the limited resources, named as Keystone registers them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Resource {
@@ -97,6 +114,116 @@ pub enum LimitSource {
     Off,
     /// The same limits for every project, from the configuration.
     Configured(Limits),
+    /// Each project's own, from Keystone's unified limits (Glance's
+    /// `use_keystone_limits`).
+    Keystone(KeystoneLimits),
+}
+
+impl LimitSource {
+    /// Reads where the limits come from out of the worker's variables
+    /// (`var` returns one by name); `keystone_mode` says whether callers
+    /// are authenticated by Keystone. Half or doubly configured quotas are
+    /// an error, never a silent "no quotas".
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>, keystone_mode: bool) -> Result<LimitSource, Misconfigured> {
+        let get = |name: &str| var(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let use_keystone = match get(vars::USE_KEYSTONE_LIMITS).as_deref() {
+            None | Some("false" | "False" | "0" | "no" | "off") => false,
+            Some("true" | "True" | "1" | "yes" | "on") => true,
+            Some(other) => {
+                return Err(Misconfigured(format!(
+                    "{} must be true or false, not {other:?}",
+                    vars::USE_KEYSTONE_LIMITS
+                )))
+            }
+        };
+        match (use_keystone, get(vars::IMAGE_QUOTAS)) {
+            (true, Some(_)) => Err(Misconfigured(format!(
+                "{} and {} are both set: the limits come from one or the other",
+                vars::USE_KEYSTONE_LIMITS,
+                vars::IMAGE_QUOTAS
+            ))),
+            (true, None) if !keystone_mode => Err(Misconfigured(format!(
+                "{} needs AUTH_MODE keystone (the limits are Keystone's)",
+                vars::USE_KEYSTONE_LIMITS
+            ))),
+            (true, None) => {
+                let cache_seconds = match get(vars::KEYSTONE_LIMITS_CACHE_SECONDS) {
+                    None => 0,
+                    Some(raw) => raw.parse::<i64>().ok().filter(|s| *s >= 0).ok_or_else(|| {
+                        Misconfigured(format!(
+                            "{} must be a whole number of seconds, not {raw:?}",
+                            vars::KEYSTONE_LIMITS_CACHE_SECONDS
+                        ))
+                    })?,
+                };
+                Ok(LimitSource::Keystone(KeystoneLimits {
+                    service: get(vars::KEYSTONE_LIMITS_SERVICE).unwrap_or_else(|| "glance".into()),
+                    region: get(vars::KEYSTONE_LIMITS_REGION).unwrap_or_else(|| "RegionOne".into()),
+                    cache_seconds,
+                }))
+            }
+            (false, Some(raw)) => Limits::parse_list(&raw)
+                .map(LimitSource::Configured)
+                .map_err(|e| Misconfigured(format!("{}: {e}", vars::IMAGE_QUOTAS))),
+            (false, None) => Ok(LimitSource::Off),
+        }
+    }
+}
+
+/// Where Glance's limits are registered in Keystone: the service (by
+/// name, as Glance's `[oslo_limit] endpoint_service_name`) and region.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeystoneLimits {
+    /// The name of the service the limits are registered for.
+    pub service: String,
+    /// The region they are registered in.
+    pub region: String,
+    /// How long an isolate may reuse a project's limits, in seconds (0:
+    /// read at every check, as Glance does, so a changed limit counts at
+    /// once).
+    pub cache_seconds: i64,
+}
+
+/// A Keystone limits document that cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("Keystone's {document} could not be read: {reason}")]
+pub struct UnreadableLimits {
+    /// Which document (`registered_limits` or `limits`).
+    pub document: &'static str,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+impl Limits {
+    /// A project's limits from Keystone's answers to
+    /// `GET /v3/registered_limits` (the defaults) and `GET /v3/limits`
+    /// (the project's own, which win), both already filtered to the
+    /// service, region and project: oslo.limit's reading. Entries for
+    /// resources other than the four are ignored; a resource in neither
+    /// has no limit (refused any use).
+    pub fn from_keystone(registered: &Value, project: &Value) -> Result<Limits, UnreadableLimits> {
+        let mut limits = Limits::default();
+        for (document, field) in [("registered_limits", "default_limit"), ("limits", "resource_limit")] {
+            let answer = if document == "limits" { project } else { registered };
+            let unreadable = |reason: String| UnreadableLimits { document, reason };
+            let entries = answer
+                .get(document)
+                .and_then(Value::as_array)
+                .ok_or_else(|| unreadable(format!("no '{document}' list")))?;
+            for entry in entries {
+                let Some(resource) = entry.get("resource_name").and_then(Value::as_str).and_then(Resource::parse)
+                else {
+                    continue;
+                };
+                let value = entry
+                    .get(field)
+                    .and_then(Value::as_i64)
+                    .ok_or_else(|| unreadable(format!("{resource} has no integer '{field}'")))?;
+                limits.set(resource, value);
+            }
+        }
+        Ok(limits)
+    }
 }
 
 /// A limit list that cannot be used (the operator's setting, named).
@@ -252,6 +379,83 @@ pub fn usage_document(limits: Option<&Limits>, usage: &Usage) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn source(pairs: &[(&str, &str)], keystone_mode: bool) -> Result<LimitSource, Misconfigured> {
+        let pairs: Vec<(String, String)> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        LimitSource::from_vars(|name| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()), keystone_mode)
+    }
+
+    #[test]
+    fn the_limit_source_is_off_configured_or_keystone_and_never_both() {
+        assert_eq!(source(&[], true), Ok(LimitSource::Off));
+        assert_eq!(source(&[("USE_KEYSTONE_LIMITS", "false")], true), Ok(LimitSource::Off));
+        let configured = source(&[("IMAGE_QUOTAS", "image_count_total=2")], false).unwrap();
+        let LimitSource::Configured(limits) = configured else { panic!("{configured:?}") };
+        assert_eq!(limits.get(Resource::ImageCountTotal), Some(2));
+        assert_eq!(
+            source(&[("USE_KEYSTONE_LIMITS", "true")], true),
+            Ok(LimitSource::Keystone(KeystoneLimits {
+                service: "glance".into(),
+                region: "RegionOne".into(),
+                cache_seconds: 0
+            }))
+        );
+        let named = [
+            ("USE_KEYSTONE_LIMITS", "yes"),
+            ("KEYSTONE_LIMITS_SERVICE", "images"),
+            ("KEYSTONE_LIMITS_REGION", "Edge"),
+            ("KEYSTONE_LIMITS_CACHE_SECONDS", "30"),
+        ];
+        assert_eq!(
+            source(&named, true),
+            Ok(LimitSource::Keystone(KeystoneLimits {
+                service: "images".into(),
+                region: "Edge".into(),
+                cache_seconds: 30
+            }))
+        );
+        for (pairs, keystone_mode, names) in [
+            (&[("USE_KEYSTONE_LIMITS", "true")][..], false, "AUTH_MODE"),
+            (&[("USE_KEYSTONE_LIMITS", "true"), ("IMAGE_QUOTAS", "image_count_total=1")][..], true, "IMAGE_QUOTAS"),
+            (&[("USE_KEYSTONE_LIMITS", "maybe")][..], true, "USE_KEYSTONE_LIMITS"),
+            (&[("USE_KEYSTONE_LIMITS", "true"), ("KEYSTONE_LIMITS_CACHE_SECONDS", "-1")][..], true, "CACHE_SECONDS"),
+            (&[("IMAGE_QUOTAS", "cores=1")][..], false, "IMAGE_QUOTAS"),
+        ] {
+            let error = source(pairs, keystone_mode).unwrap_err();
+            assert!(error.0.contains(names), "{pairs:?}: {error}");
+        }
+    }
+
+    #[test]
+    fn keystone_limits_are_the_registered_defaults_overridden_by_the_projects_own() {
+        let registered = json!({"registered_limits": [
+            {"resource_name": "image_size_total", "default_limit": 1000, "region_id": "RegionOne"},
+            {"resource_name": "image_count_total", "default_limit": -1},
+            {"resource_name": "image_count_uploading", "default_limit": 5},
+            {"resource_name": "cores", "default_limit": 20},
+        ]});
+        let project = json!({"limits": [
+            {"resource_name": "image_count_total", "resource_limit": 3, "project_id": "p"},
+            {"resource_name": "image_stage_total", "resource_limit": 0, "project_id": "p"},
+        ]});
+        let limits = Limits::from_keystone(&registered, &project).unwrap();
+        assert_eq!(limits.get(Resource::ImageSizeTotal), Some(1000));
+        assert_eq!(limits.get(Resource::ImageCountTotal), Some(3));
+        assert_eq!(limits.get(Resource::ImageStageTotal), Some(0));
+        assert_eq!(limits.get(Resource::ImageCountUploading), Some(5));
+        let nothing = Limits::from_keystone(&json!({"registered_limits": []}), &json!({"limits": []})).unwrap();
+        assert_eq!(nothing.allowed(Resource::ImageCountTotal), Some(0), "nothing registered allows nothing");
+    }
+
+    #[test]
+    fn a_keystone_limits_document_without_its_list_or_with_a_non_integer_limit_is_unreadable() {
+        let ok = json!({"limits": []});
+        let error = Limits::from_keystone(&json!({"error": {}}), &ok).unwrap_err();
+        assert_eq!(error.document, "registered_limits");
+        let bad = json!({"registered_limits": [{"resource_name": "image_size_total", "default_limit": "lots"}]});
+        let error = Limits::from_keystone(&bad, &ok).unwrap_err();
+        assert!(error.to_string().contains("image_size_total"), "{error}");
+    }
 
     fn usage() -> Usage {
         Usage { size_total_mib: 10, stage_total_mib: 5, count_total: 3, count_uploading: 1 }

@@ -1,11 +1,14 @@
-//! The only code that talks to Keystone: the service's own token (issued
-//! from the service credentials, kept for the isolate's life and renewed
-//! before it expires) and user-token validation (`GET /v3/auth/tokens`),
-//! with validations remembered under the token's SHA-256 in the isolate's
-//! memory and in the edge cache. What the answers mean, and for how long
-//! they count, is decided in `domain::access::auth`.
+//! The only code that talks to Keystone: the service's own tokens (issued
+//! from the service credentials, one scoped to its project and one to the
+//! system, kept for the isolate's life and renewed before they expire),
+//! user-token validation (`GET /v3/auth/tokens`), with validations
+//! remembered under the token's SHA-256 in the isolate's memory and in the
+//! edge cache, and a project's unified limits (`GET /v3/registered_limits`
+//! and `/v3/limits`). What the answers mean, and for how long they count,
+//! is decided in `domain::access::auth` and `domain::quota`.
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -14,9 +17,10 @@ use super::cache::EdgeCache;
 use super::js::{describe, settle};
 use super::web::WebError;
 use crate::domain::access::auth::{
-    parse_token, read_validation, token_digest, CachedValidation, Identity, KeystoneSettings, ServiceToken, Validation,
-    ValidationMemo,
+    parse_token, read_validation, token_digest, CachedValidation, Identity, KeystoneSettings, ServiceScope,
+    ServiceToken, Validation, ValidationMemo,
 };
+use crate::domain::quota::{KeystoneLimits, Limits};
 
 /// A Keystone call that takes longer than this counts as Keystone being down.
 const KEYSTONE_TIMEOUT_MS: f64 = 10_000.0;
@@ -27,11 +31,22 @@ extern "C" {
     fn js_fetch(url: &str, init: &JsValue) -> js_sys::Promise;
     #[wasm_bindgen(js_namespace = AbortSignal, js_name = timeout)]
     fn abort_signal_timeout(milliseconds: f64) -> JsValue;
+    #[wasm_bindgen(js_name = encodeURIComponent)]
+    fn encode_uri_component(text: &str) -> String;
 }
 
+/// An isolate remembers this many projects' limits at most.
+const LIMITS_MEMO_ENTRIES: usize = 1024;
+
 thread_local! {
-    // One service token per isolate: every request it serves shares it.
-    static SERVICE_TOKEN: RefCell<Option<ServiceToken>> = const { RefCell::new(None) };
+    // One service token per scope and isolate: every request it serves
+    // shares them.
+    static PROJECT_TOKEN: RefCell<Option<ServiceToken>> = const { RefCell::new(None) };
+    static SYSTEM_TOKEN: RefCell<Option<ServiceToken>> = const { RefCell::new(None) };
+    // Service ids by name (an id never changes).
+    static SERVICE_IDS: RefCell<HashMap<String, String>> = RefCell::new(HashMap::new());
+    // Projects' limits and when they were read (when limits may be reused).
+    static LIMITS: RefCell<HashMap<String, (i64, Limits)>> = RefCell::new(HashMap::new());
     // Validations this isolate made or read, so that a token in use costs
     // no edge-cache lookup per request.
     static MEMO: RefCell<ValidationMemo> = RefCell::new(ValidationMemo::default());
@@ -100,9 +115,9 @@ impl<'a> Keystone<'a> {
         // Keystone refusing our own token (revoked, or expired early) gets
         // one renewal and a second try; a second refusal is an outage.
         for attempt in 0..2 {
-            let service_token = self.service_token(now, attempt > 0).await?;
-            let answer =
-                self.call("GET", &[("X-Auth-Token", &service_token), ("X-Subject-Token", token)], None).await?;
+            let service_token = self.service_token(ServiceScope::Project, now, attempt > 0).await?;
+            let headers = [("X-Auth-Token", service_token.as_str()), ("X-Subject-Token", token)];
+            let answer = self.call("GET", &self.settings.tokens_url(), &headers, None).await?;
             match read_validation(answer.status, &answer.body, now) {
                 Validation::Valid(identity) => return Ok(identity),
                 Validation::Rejected => return Err(AuthFailure::Rejected),
@@ -113,18 +128,23 @@ impl<'a> Keystone<'a> {
         Err(AuthFailure::Unavailable("Keystone refused the catalog's service token twice".into()))
     }
 
-    /// The service token, issued anew when there is none, when it is near
-    /// its expiry, or when `renew` says Keystone just refused it.
-    async fn service_token(&self, now: i64, renew: bool) -> Result<String, AuthFailure> {
-        let current = SERVICE_TOKEN.with(|slot| slot.borrow().clone());
+    /// The service token of `scope`, issued anew when there is none, when
+    /// it is near its expiry, or when `renew` says Keystone just refused it.
+    async fn service_token(&self, scope: ServiceScope, now: i64, renew: bool) -> Result<String, AuthFailure> {
+        let slot = match scope {
+            ServiceScope::Project => &PROJECT_TOKEN,
+            ServiceScope::System => &SYSTEM_TOKEN,
+        };
+        let current = slot.with(|slot| slot.borrow().clone());
         if let Some(current) = current.filter(|t| !renew && !t.needs_renewal(now)) {
             return Ok(current.token);
         }
-        let body = self.settings.service_token_request().to_string();
-        let answer = self.call("POST", &[("Content-Type", "application/json")], Some(&body)).await?;
+        let body = self.settings.service_token_request(scope).to_string();
+        let headers = [("Content-Type", "application/json")];
+        let answer = self.call("POST", &self.settings.tokens_url(), &headers, Some(&body)).await?;
         if answer.status != 201 {
             return Err(AuthFailure::Unavailable(format!(
-                "Keystone answered {} when the catalog asked for its service token",
+                "Keystone answered {} when the catalog asked for its {scope:?}-scoped service token",
                 answer.status
             )));
         }
@@ -137,12 +157,102 @@ impl<'a> Keystone<'a> {
                 parse_token(&v).map_err(|e| AuthFailure::Unavailable(format!("unreadable service token: {e}")))
             })?;
         let service_token = ServiceToken { token: token.clone(), issued_at: now, expires_at: identity.expires_at };
-        SERVICE_TOKEN.with(|slot| *slot.borrow_mut() = Some(service_token));
+        slot.with(|slot| *slot.borrow_mut() = Some(service_token));
         Ok(token)
     }
 
-    /// One request to `/v3/auth/tokens`, bounded by a timeout.
-    async fn call(&self, method: &str, headers: &[(&str, &str)], body: Option<&str>) -> Result<Answer, AuthFailure> {
+    /// `project`'s unified limits for the service and region of `registry`:
+    /// the registered defaults overridden by the project's own, read with
+    /// the system-scoped service token (reused for `cache_seconds`).
+    pub async fn project_limits(
+        &self,
+        project: &str,
+        registry: &KeystoneLimits,
+        now: i64,
+    ) -> Result<Limits, AuthFailure> {
+        let remembered = LIMITS.with(|memo| memo.borrow().get(project).cloned());
+        if let Some((read_at, limits)) = remembered {
+            if now - read_at < registry.cache_seconds {
+                return Ok(limits);
+            }
+        }
+        let service = self.service_id(&registry.service, now).await?;
+        let (service, region) = (encode_uri_component(&service), encode_uri_component(&registry.region));
+        let registered = self
+            .read_with_system_token(&format!("/v3/registered_limits?service_id={service}&region_id={region}"), now)
+            .await?;
+        let project_id = encode_uri_component(project);
+        let own = self
+            .read_with_system_token(
+                &format!("/v3/limits?service_id={service}&region_id={region}&project_id={project_id}"),
+                now,
+            )
+            .await?;
+        let limits = Limits::from_keystone(&registered, &own).map_err(|e| AuthFailure::Unavailable(e.to_string()))?;
+        if registry.cache_seconds > 0 {
+            LIMITS.with(|memo| {
+                let mut memo = memo.borrow_mut();
+                if memo.len() >= LIMITS_MEMO_ENTRIES {
+                    memo.clear();
+                }
+                memo.insert(project.to_owned(), (now, limits.clone()));
+            });
+        }
+        Ok(limits)
+    }
+
+    /// The id of the service named `name` (remembered for the isolate's
+    /// life).
+    async fn service_id(&self, name: &str, now: i64) -> Result<String, AuthFailure> {
+        if let Some(id) = SERVICE_IDS.with(|ids| ids.borrow().get(name).cloned()) {
+            return Ok(id);
+        }
+        let answer =
+            self.read_with_system_token(&format!("/v3/services?name={}", encode_uri_component(name)), now).await?;
+        let id = answer
+            .get("services")
+            .and_then(serde_json::Value::as_array)
+            .and_then(|services| {
+                services.iter().find(|s| s.get("name").and_then(serde_json::Value::as_str) == Some(name))
+            })
+            .and_then(|service| service.get("id").and_then(serde_json::Value::as_str))
+            .ok_or_else(|| {
+                AuthFailure::Unavailable(format!("Keystone has no service named '{name}' to read limits for"))
+            })?
+            .to_owned();
+        SERVICE_IDS.with(|ids| ids.borrow_mut().insert(name.to_owned(), id.clone()));
+        Ok(id)
+    }
+
+    /// A JSON document at `path` under Keystone's URL, read with the
+    /// system-scoped service token (renewed once if Keystone refuses it).
+    async fn read_with_system_token(&self, path: &str, now: i64) -> Result<serde_json::Value, AuthFailure> {
+        let url = format!("{}{path}", self.settings.url);
+        for attempt in 0..2 {
+            let token = self.service_token(ServiceScope::System, now, attempt > 0).await?;
+            let answer = self.call("GET", &url, &[("X-Auth-Token", &token)], None).await?;
+            match answer.status {
+                200 => {
+                    return serde_json::from_str(&answer.body)
+                        .map_err(|e| AuthFailure::Unavailable(format!("unreadable answer from {path}: {e}")))
+                }
+                401 => continue,
+                status => {
+                    return Err(AuthFailure::Unavailable(format!("Keystone answered {status} to GET {path}")));
+                }
+            }
+        }
+        Err(AuthFailure::Unavailable("Keystone refused the catalog's system-scoped token twice".into()))
+    }
+
+    /// One request to Keystone, bounded by a timeout.
+    async fn call(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: Option<&str>,
+    ) -> Result<Answer, AuthFailure> {
         let unavailable = |what: String| AuthFailure::Unavailable(format!("Keystone at {}: {what}", self.settings.url));
         let js_headers = web_sys::Headers::new().map_err(|e| unavailable(describe(&e)))?;
         for (name, value) in headers {
@@ -155,7 +265,7 @@ impl<'a> Keystone<'a> {
             .and_then(|_| set("signal", &abort_signal_timeout(KEYSTONE_TIMEOUT_MS)))
             .and_then(|_| body.map_or(Ok(()), |b| set("body", &b.into())))
             .map_err(|e| unavailable(describe(&e)))?;
-        let response: web_sys::Response = settle(js_fetch(&self.settings.tokens_url(), &init))
+        let response: web_sys::Response = settle(js_fetch(url, &init))
             .await
             .map_err(|e| unavailable(e.0))?
             .dyn_into()

@@ -26,6 +26,9 @@ pub enum QuotaError {
     /// The limits are misconfigured.
     #[error(transparent)]
     Misconfigured(#[from] Misconfigured),
+    /// Keystone's unified limits could not be read (503: ours, retryable).
+    #[error("Keystone's unified limits could not be read: {0}")]
+    LimitsUnavailable(String),
 }
 
 /// Quota usage in D1.

@@ -85,10 +85,17 @@ def test_delete_image(sdk, unique, payload):
 def test_usage_is_read_through_the_image_proxy(sdk):
     # openstacksdk has no call of its own for /v2/info/usage: its image
     # proxy (a keystoneauth adapter on the discovered v2 endpoint) reads it.
-    # The catalog under test runs without quotas: Glance's empty document.
+    # In noauth mode the catalog under test runs without quotas: Glance's
+    # empty document. In keystone mode it reads Keystone's unified limits,
+    # registered unlimited (-1) for every project (scripts/keystone.sh).
     reply = sdk.image.get("/info/usage")
     assert reply.status_code == 200
-    assert reply.json() == {"usage": {}}
+    if os.environ.get("COMPAT_AUTH") == "keystone":
+        usage = reply.json()["usage"]
+        assert sorted(usage) == ["image_count_total", "image_count_uploading", "image_size_total", "image_stage_total"]
+        assert {name: each["limit"] for name, each in usage.items()} == dict.fromkeys(usage, -1), usage
+    else:
+        assert reply.json() == {"usage": {}}
 
 
 @pytest.mark.skipif(not os.environ.get("CATALOG_C_URL"), reason="catalog C (quotas) runs in noauth mode only")

@@ -72,7 +72,7 @@ pub async fn run(app: &Rc<App>, task: &Task, token: Option<&str>) -> Result<Valu
     };
     match quota::enforce_for(app, task.owner.as_deref(), &deltas).await {
         Ok(()) => {}
-        Err(QuotaError::Store(e)) => return Err(e.into()),
+        Err(retry @ (QuotaError::Store(_) | QuotaError::LimitsUnavailable(_))) => return Err(retry.into()),
         Err(refused) => {
             revert(app, image_id, &task.id, request.method, &[]).await?;
             return Err(refused.into());

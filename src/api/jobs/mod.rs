@@ -61,12 +61,13 @@ pub enum JobError {
     Retry(String),
 }
 
-/// A quota refusal fails the task with Glance's words; a usage that could
-/// not be read is retried.
+/// A quota refusal fails the task with Glance's words; a usage or limits
+/// that could not be read are retried.
 impl From<QuotaError> for JobError {
     fn from(e: QuotaError) -> JobError {
         match e {
             QuotaError::Store(e) => e.into(),
+            unavailable @ QuotaError::LimitsUnavailable(_) => JobError::Retry(unavailable.to_string()),
             other => JobError::Failed(other.to_string()),
         }
     }

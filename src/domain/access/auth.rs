@@ -125,18 +125,37 @@ impl KeystoneSettings {
         format!("Keystone uri=\"{}\"", self.url)
     }
 
-    /// The body of `POST /v3/auth/tokens` for the service's own token.
-    pub fn service_token_request(&self) -> Value {
+    /// The body of `POST /v3/auth/tokens` for the service's own token,
+    /// scoped to its project (validating users' tokens), or to the system
+    /// (reading unified limits: Keystone shows a project-scoped token only
+    /// its own project's limits; the service user needs `reader` on the
+    /// system, as Glance's `[oslo_limit]` user does).
+    pub fn service_token_request(&self, scope: ServiceScope) -> Value {
         let service = &self.service;
+        let scope = match scope {
+            ServiceScope::Project => {
+                json!({"project": {"name": service.project_name, "domain": {"name": service.project_domain}}})
+            }
+            ServiceScope::System => json!({"system": {"all": true}}),
+        };
         json!({"auth": {
             "identity": {"methods": ["password"], "password": {"user": {
                 "name": service.user_name,
                 "domain": {"name": service.user_domain},
                 "password": service.password,
             }}},
-            "scope": {"project": {"name": service.project_name, "domain": {"name": service.project_domain}}},
+            "scope": scope,
         }})
     }
+}
+
+/// What the catalog's own token is scoped to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServiceScope {
+    /// Its service project: validates users' tokens.
+    Project,
+    /// The system: reads every project's unified limits.
+    System,
 }
 
 /// A validated token: who the caller is, and until when.
@@ -388,10 +407,13 @@ mod tests {
         assert_eq!(settings.www_authenticate(), "Keystone uri=\"http://127.0.0.1:5000\"");
         assert_eq!(settings.cache_seconds, 300);
         assert_eq!(settings.service.user_domain, "Default");
-        let body = settings.service_token_request();
+        let body = settings.service_token_request(ServiceScope::Project);
         assert_eq!(body.pointer("/auth/identity/password/user/name"), Some(&json!("edge-glance")));
         assert_eq!(body.pointer("/auth/identity/password/user/password"), Some(&json!("s3cret")));
         assert_eq!(body.pointer("/auth/scope/project/name"), Some(&json!("service")));
+        let system = settings.service_token_request(ServiceScope::System);
+        assert_eq!(system.pointer("/auth/scope"), Some(&json!({"system": {"all": true}})));
+        assert_eq!(system.pointer("/auth/identity"), body.pointer("/auth/identity"));
         assert!(!format!("{settings:?}").contains("s3cret"), "the password must not reach logs");
     }
 
