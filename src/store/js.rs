@@ -135,7 +135,13 @@ extern "C" {
     /// The digests (`"MD5"`, `"SHA-512"`, ...) and size of `readable`,
     /// read to its end unless `signal` aborts (see `js/digest.js`).
     #[wasm_bindgen(js_name = digestStream)]
-    pub fn digest_stream(readable: &JsValue, algorithms: &js_sys::Array, signal: &JsValue) -> js_sys::Promise;
+    pub fn digest_stream(
+        readable: &JsValue,
+        algorithms: &js_sys::Array,
+        signal: &JsValue,
+        head_bytes: f64,
+        tail_bytes: f64,
+    ) -> js_sys::Promise;
 }
 
 /// Seconds since the Unix epoch, by the runtime's clock.

@@ -13,6 +13,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
 use super::js::{self, describe, digest_stream, settle, AbortController};
+use crate::domain::format::Glimpse;
 use crate::domain::import::uri_filter::UriFilter;
 
 /// Most redirects followed for one URL (browsers stop at 20; Python's
@@ -99,24 +100,40 @@ pub async fn open(url: &str, filter: &UriFilter, headers: &[(&str, &str)]) -> Re
     Err(WebError::Failed(format!("{url} redirected more than {MAX_REDIRECTS} times")))
 }
 
-/// The size of `url`'s data and its digests under `algorithms` (the
-/// runtime's names: `MD5`, `SHA-1`, `SHA-256`, `SHA-512`), read without
-/// storing it. `stop` aborting ends the read early (an error).
+/// What hashing a location's data found.
+pub struct Digested {
+    /// Bytes read.
+    pub size: u64,
+    /// The digests, hex, in the order asked for.
+    pub digests: Vec<String>,
+    /// Its first and last bytes, for the format inspection.
+    pub glimpse: Glimpse,
+}
+
+/// The size of `url`'s data, its digests under `algorithms` (the
+/// runtime's names: `MD5`, `SHA-1`, `SHA-256`, `SHA-512`) and its glimpse,
+/// read without storing it. `stop` aborting ends the read early (an error).
 pub async fn digest(
     url: &str,
     filter: &UriFilter,
     algorithms: &[&str],
     stop: &AbortController,
-) -> Result<(u64, Vec<String>), WebError> {
+) -> Result<Digested, WebError> {
     let body = open(url, filter, &[]).await?;
     let Some(stream) = body.stream else {
         return Err(WebError::Failed(format!("{url} sent no body")));
     };
     let names: js_sys::Array = algorithms.iter().map(|a| JsValue::from_str(a)).collect();
-    let answer = settle(digest_stream(&stream, &names, &stop.signal())).await?;
+    let (head, tail) = (Glimpse::HEAD_BYTES as f64, Glimpse::TAIL_BYTES as f64);
+    let answer = settle(digest_stream(&stream, &names, &stop.signal(), head, tail)).await?;
     let size = js::property(&answer, "size").as_f64().unwrap_or(0.0) as u64;
     let digests: js_sys::Array = js::property(&answer, "digests").unchecked_into();
-    Ok((size, digests.iter().map(|d| d.as_string().unwrap_or_default()).collect()))
+    let bytes = |name: &str| js_sys::Uint8Array::new(&js::property(&answer, name)).to_vec();
+    Ok(Digested {
+        size,
+        digests: digests.iter().map(|d| d.as_string().unwrap_or_default()).collect(),
+        glimpse: Glimpse { head: bytes("head"), tail: bytes("tail") },
+    })
 }
 
 /// GETs `url` (through `filter`, redirects included) and parses a JSON

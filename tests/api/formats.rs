@@ -194,3 +194,77 @@ fn a_hostile_stage_is_refused_before_any_import() {
     reply.assert_error(415, "backing file");
     assert_eq!(app().status_of(&id), "queued");
 }
+
+/// Adds an http location serving `data` (streamed, chunked) to a new image
+/// declaring `disk_format`, with `validation` (if any), waits for its
+/// hashing task; the image and task.
+fn located_as(disk_format: &str, data: Vec<u8>, validation: Option<Value>) -> (Value, Value) {
+    let url = fixture().url(&fixture().serve(Route::Chunked(Arc::new(data))));
+    let id = declared(disk_format);
+    let mut body = json!({"url": url});
+    if let Some(validation) = validation {
+        body["validation_data"] = validation;
+    }
+    let reply = app().post_json(&format!("/v2/images/{id}/locations"), &body);
+    assert_eq!(reply.status, 202, "{}", String::from_utf8_lossy(&reply.body));
+    let image = app().wait_for_import(&id, IMPORT_TIMEOUT);
+    let tasks = app().image_tasks(&id);
+    let task = tasks.iter().find(|t| t["type"] == "location_import").cloned().expect("a location_import task");
+    (image, task)
+}
+
+#[test]
+fn an_http_location_is_inspected_as_it_is_hashed_its_virtual_size_read_from_its_head_and_tail() {
+    let dir = scratch("location");
+    let (_, qcow2) = made(&dir, "plain.qcow2", "qcow2", &[]);
+    let (image, task) = located_as("qcow2", qcow2, None);
+    assert_eq!(task["status"], "success", "{task}");
+    assert_eq!(image["status"], "active", "{image}");
+    assert_eq!(image["virtual_size"].as_u64(), Some(10 * MIB), "{image}");
+
+    // A streamOptimized vmdk larger than the head the hashing keeps: its
+    // size is in the footer, read from the tail.
+    let raw = dir.join("noise.raw");
+    std::fs::write(&raw, random_bytes(6 * MIB as usize, 2020)).unwrap();
+    let vmdk = dir.join("stream.vmdk");
+    qemu_img(&[
+        "convert",
+        "-q",
+        "-f",
+        "raw",
+        "-O",
+        "vmdk",
+        "-o",
+        "subformat=streamOptimized",
+        raw.to_str().unwrap(),
+        vmdk.to_str().unwrap(),
+    ]);
+    let bytes = std::fs::read(&vmdk).unwrap();
+    assert!(bytes.len() as u64 > 4 * MIB, "the vmdk must outgrow the kept head: {}", bytes.len());
+    let (image, task) = located_as("vmdk", bytes, None);
+    assert_eq!(task["status"], "success", "{task}");
+    assert_eq!(image["virtual_size"].as_u64(), Some(virtual_size(&vmdk, "vmdk")), "{image}");
+}
+
+#[test]
+fn a_hostile_image_at_an_http_location_fails_its_task_with_the_reason() {
+    let dir = scratch("location-hostile");
+    let (base, _) = made(&dir, "base.raw", "raw", &[]);
+    let (_, hostile) = made(&dir, "child.qcow2", "qcow2", &["-F", "raw", "-b", base.to_str().unwrap()]);
+
+    // With validation data the image waits, importing, for the check: it
+    // goes back to queued.
+    let validation = json!({"os_hash_algo": "sha512", "os_hash_value": sha512_hex(&hostile)});
+    let (image, task) = located_as("raw", hostile.clone(), Some(validation));
+    assert_eq!(task["status"], "failure", "{task}");
+    let message = task["message"].as_str().unwrap();
+    assert!(message.contains("backing file"), "the task says why: {message}");
+    assert_eq!(image["status"], "queued", "{image}");
+    assert!(image["checksum"].is_null() && image["virtual_size"].is_null(), "{image}");
+
+    // Without, it was active at once: it is deactivated.
+    let (image, task) = located_as("raw", hostile, None);
+    assert_eq!(task["status"], "failure", "{task}");
+    assert!(task["message"].as_str().unwrap().contains("backing file"), "{task}");
+    assert_eq!(image["status"], "deactivated", "{image}");
+}

@@ -1,7 +1,12 @@
 //! `location_import` tasks: an http location's data hashed in the
-//! background (read, never stored) and checked against the validation
-//! data the client gave. The image goes importing -> active with the
-//! hashes, or back to queued (its http location stays, as in Glance). The
+//! background (read, never stored), checked against the validation data
+//! the client gave and judged by the upload engine's format inspection
+//! (from the first and last bytes the hashing kept). The image goes
+//! importing -> active with the hashes and virtual size, or back to queued
+//! (its http location stays, as in Glance). An image already active (a
+//! location without validation data) whose data the inspection refuses is
+//! deactivated: nobody but an admin can download it, and an admin
+//! reactivates it knowingly. The
 //! run stops early if the image is deleted meanwhile; however long the
 //! source takes, the task's heartbeat shows its worker alive.
 
@@ -15,6 +20,7 @@ use super::import::image_of;
 use super::JobError;
 use crate::api::app::App;
 use crate::api::image_write::update_image;
+use crate::api::upload::{inspect, Inspected};
 use crate::domain::hash::HashAlgorithm;
 use crate::domain::image::location::ValidationData;
 use crate::domain::image::status::{ImageEvent, ImageStatus};
@@ -44,14 +50,15 @@ pub async fn run(app: &Rc<App>, task: &Task) -> Result<Value, JobError> {
         Either::Left((hashed, _)) => hashed,
         Either::Right(_) => return Err(JobError::Failed(format!("image {image_id} was deleted; hashing cancelled"))),
     };
-    let (size, digests) = match hashed {
+    let digested = match hashed {
         Ok(found) => found,
         Err(e) => {
             fail_location(app, image_id).await?;
             return Err(JobError::Failed(format!("hashing {url} failed: {e}")));
         }
     };
-    let (md5, value) = (digests[0].clone(), digests[1].clone());
+    let size = digested.size;
+    let (md5, value) = (digested.digests[0].clone(), digested.digests[1].clone());
     let mismatch = validation.checksum.as_ref().is_some_and(|c| *c != md5)
         || validation.os_hash_value.as_ref().is_some_and(|v| *v != value);
     if mismatch {
@@ -61,8 +68,19 @@ pub async fn run(app: &Rc<App>, task: &Task) -> Result<Value, JobError> {
             algorithm.as_str()
         )));
     }
+    let Some(image) = app.images.get(image_id).await? else {
+        return Err(JobError::Failed(format!("image {image_id} was deleted; hashing cancelled")));
+    };
+    let virtual_size = match inspect(app, &image, size, Inspected::Seen(&digested.glimpse)).await {
+        Ok(virtual_size) => virtual_size,
+        Err(refused) => {
+            refuse_location(app, image_id).await?;
+            return Err(JobError::Failed(format!("the data at {url} was refused: {refused}")));
+        }
+    };
     let written = update_image(app, image_id, None, |image| {
         image.record_hashes(size, &md5, algorithm, &value);
+        image.virtual_size = virtual_size;
         Ok::<_, JobError>((image.status == ImageStatus::Importing).then_some(ImageEvent::DataStored))
     })
     .await?;
@@ -88,6 +106,21 @@ async fn watch_deletion(app: &App, id: &ImageId, stop: &AbortController) {
 pub(super) async fn fail_location(app: &App, id: &ImageId) -> Result<(), JobError> {
     update_image(app, id, None, |image| {
         Ok::<_, JobError>((image.status == ImageStatus::Importing).then_some(ImageEvent::UploadFailed))
+    })
+    .await
+    .map(|_| ())
+}
+
+/// A location whose data the format inspection refused: an importing image
+/// goes back to queued (as for data that failed validation), an active one
+/// (no validation data: active at once) is deactivated.
+async fn refuse_location(app: &App, id: &ImageId) -> Result<(), JobError> {
+    update_image(app, id, None, |image| {
+        Ok::<_, JobError>(match image.status {
+            ImageStatus::Importing => Some(ImageEvent::UploadFailed),
+            ImageStatus::Active => Some(ImageEvent::Deactivate),
+            _ => None,
+        })
     })
     .await
     .map(|_| ())

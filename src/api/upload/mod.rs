@@ -32,7 +32,7 @@ use super::app::App;
 use super::image_write::update_image;
 use super::quota;
 use super::respond::{header, now, now_seconds};
-use crate::domain::format::{self, Inspector};
+use crate::domain::format::{self, Glimpse, Inspector};
 use crate::domain::image::data::{StoredData, UploadFailure};
 use crate::domain::image::location::Location;
 use crate::domain::image::status::{ImageEvent, ImageStatus};
@@ -142,7 +142,13 @@ pub async fn transfer(
     };
     let beat = heartbeat.callback(app.clone());
     let stored = match bucket.put_stream(key, incoming.body, incoming.declared, limits, beat).await {
-        Ok(stored) => inspect(app, image, bucket, key, stored).await,
+        Ok(mut stored) => match inspect(app, image, stored.size, Inspected::Stored { bucket, key }).await {
+            Ok(virtual_size) => {
+                stored.virtual_size = virtual_size;
+                Ok(stored)
+            }
+            Err(refused) => Err(refused),
+        },
         Err(failure) => Err(failure),
     };
     if stored.is_err() {
@@ -156,45 +162,55 @@ pub async fn transfer(
     stored
 }
 
-/// The inspection hook: every transfer's stored data passes here before
-/// it is taken as `image`'s data, whatever way it came in (direct uploads,
-/// stages, every import method, copies). The format is read from bounded
-/// regions of the stored object, a few KiB to at most
-/// `format::MAX_BYTES` (never the whole image through wasm), and judged as
-/// Glance 33 judges it (`domain::format::decide`): the declared
-/// `disk_format` against the content (unless `REQUIRE_IMAGE_FORMAT_MATCH`
-/// is off), the detected format's safety checks whatever was declared, and
-/// the virtual size. Glance inspects `bare` containers only; an image with
-/// no disk format (v1 allows it) is not inspected either.
-async fn inspect(
-    app: &App,
-    image: &Image,
-    bucket: &Blobs,
-    key: &str,
-    mut stored: StoredData,
-) -> Result<StoredData, UploadFailure> {
-    stored.virtual_size = image.virtual_size_of(stored.size);
-    let Some(declared) = image.disk_format else { return Ok(stored) };
-    if image.container_format.is_some_and(|c| c != ContainerFormat::Bare) {
-        return Ok(stored);
+/// The data [`inspect`] judges, and where it reads it from.
+pub enum Inspected<'a> {
+    /// Stored in `bucket` under `key`: read back in bounded ranges.
+    Stored { bucket: &'a Blobs, key: &'a str },
+    /// Seen in passing and never stored (an http location hashed in the
+    /// background): its first and last bytes, as the hashing kept them.
+    Seen(&'a Glimpse),
+}
+
+impl Inspected<'_> {
+    async fn read(&self, size: u64, offset: u64, length: u64) -> Result<Vec<u8>, UploadFailure> {
+        match self {
+            Inspected::Stored { bucket, key } => {
+                bucket.read_range(key, offset, length).await.map_err(|e| UploadFailure::Storage(e.to_string()))
+            }
+            Inspected::Seen(glimpse) => Ok(glimpse.read(size, offset, length).to_vec()),
+        }
     }
-    let mut inspector = Inspector::new(stored.size);
+}
+
+/// The inspection hook: all data passes here before it is taken as
+/// `image`'s, whatever way it came in (direct uploads, stages, every
+/// import method, copies: through [`transfer`]; an http location's data
+/// when it is hashed). The format is read from bounded regions, a few KiB
+/// to at most `format::MAX_BYTES` (never the whole image through wasm),
+/// and judged as Glance 33 judges it (`domain::format::decide`): the
+/// declared `disk_format` against the content (unless
+/// `REQUIRE_IMAGE_FORMAT_MATCH` is off), the detected format's safety
+/// checks whatever was declared, and the virtual size, which it returns.
+/// Glance inspects `bare` containers only; an image with no disk format
+/// (v1 allows it) is not inspected either.
+pub async fn inspect(app: &App, image: &Image, size: u64, data: Inspected<'_>) -> Result<Option<u64>, UploadFailure> {
+    let Some(declared) = image.disk_format else { return Ok(image.virtual_size_of(size)) };
+    if image.container_format.is_some_and(|c| c != ContainerFormat::Bare) {
+        return Ok(image.virtual_size_of(size));
+    }
+    let mut inspector = Inspector::new(size);
     for _ in 0..format::MAX_ROUNDS {
         let wanted = inspector.wanted();
-        if wanted.is_empty() || stored.size == 0 {
+        if wanted.is_empty() || size == 0 {
             break;
         }
         for region in wanted {
-            let bytes = bucket
-                .read_range(key, region.offset, region.length)
-                .await
-                .map_err(|e| UploadFailure::Storage(e.to_string()))?;
+            let bytes = data.read(size, region.offset, region.length).await?;
             inspector.supply(region.offset, &bytes);
         }
     }
-    let accepted = format::decide(&inspector.finish(), declared, app.config.require_format_match, stored.size)?;
-    stored.virtual_size = accepted.virtual_size;
-    Ok(stored)
+    let accepted = format::decide(&inspector.finish(), declared, app.config.require_format_match, size)?;
+    Ok(accepted.virtual_size)
 }
 
 /// Where a direct upload's bytes go.

@@ -10,9 +10,11 @@
 //!
 //! One parser per file: [`qcow2`], [`vmdk`], [`vhd`], [`vhdx`], [`iso`],
 //! [`partition`] (gpt/mbr), [`qed`], [`luks`], [`vdi`]; [`view`] holds the
-//! bytes read so far, [`safety`] the safety checks' failures.
+//! bytes read so far, [`safety`] the safety checks' failures, [`glimpse`]
+//! what a pass over data that is not stored keeps for the inspection.
 
 pub mod decide;
+pub mod glimpse;
 pub mod iso;
 pub mod luks;
 pub mod partition;
@@ -26,6 +28,7 @@ pub mod view;
 pub mod vmdk;
 
 pub use decide::{decide, Accepted, FormatRefusal};
+pub use glimpse::Glimpse;
 pub use safety::Unsafe;
 
 use view::{first_uncovered, Need, View};
