@@ -247,3 +247,53 @@ fn an_import_that_would_take_the_stored_size_over_its_limit_fails_its_task_and_r
     );
     remove(&[staged, filler, crossing, again]);
 }
+
+/// A tus request to catalog C.
+fn tus(method: &str, path: &str, headers: &[(&str, &str)], body: Option<&[u8]>) -> Reply {
+    app_c().request(method, path, &[&[("Tus-Resumable", "1.0.0")], headers].concat(), body)
+}
+
+#[test]
+fn a_resumable_upload_is_held_to_the_uploading_count_when_created_and_when_it_completes() {
+    let _turn = turn();
+    let tag = unique_tag();
+    let data = random_bytes(64 * 1024, 31);
+    let length = data.len().to_string();
+    // An upload created while there is room for one more uploading image.
+    let room = QUOTA_COUNT_UPLOADING - used("image_count_uploading");
+    assert!(room >= 1, "another test left {QUOTA_COUNT_UPLOADING} images uploading");
+    let resumable = app_c().create_importable(&tag, "resumable");
+    let created = tus("POST", &format!("/v2/images/{resumable}/uploads"), &[("Upload-Length", &length)], None);
+    assert_eq!(created.status, 201, "{}", String::from_utf8_lossy(&created.body));
+    let location = created.header("location").unwrap().to_owned();
+    let path = &location[app_c().base.len()..];
+    // Meanwhile, stages fill the count.
+    let staged: Vec<String> = (0..room).map(|i| app_c().create_importable(&tag, &format!("staged-{i}"))).collect();
+    for id in &staged {
+        let reply = app_c().stage(id, &data);
+        assert_eq!(reply.status, 204, "{}", String::from_utf8_lossy(&reply.body));
+    }
+    // No new upload now: refused before any byte is sent.
+    let another = app_c().create_importable(&tag, "another");
+    let refused = tus("POST", &format!("/v2/images/{another}/uploads"), &[("Upload-Length", &length)], None);
+    assert_over(&refused, "image_count_uploading");
+    // The last bytes of the earlier one are kept, but it cannot become
+    // staged data: 413, the image stays queued, nothing left uploading
+    // beyond the limit.
+    let octets = ("Content-Type", "application/offset+octet-stream");
+    let last = tus("PATCH", path, &[octets, ("Upload-Offset", "0")], Some(&data));
+    assert_over(&last, "image_count_uploading");
+    assert_eq!(app_c().status_of(&resumable), "queued");
+    assert_eq!(used("image_count_uploading"), QUOTA_COUNT_UPLOADING);
+    let head = tus("HEAD", path, &[], None);
+    assert_eq!(head.header("upload-offset"), Some(length.as_str()), "the bytes were kept");
+    // Once a stage is gone, an empty PATCH at the end finishes it.
+    remove(&staged[..1]);
+    let finish = tus("PATCH", path, &[octets, ("Upload-Offset", &length)], Some(&[]));
+    assert_eq!(finish.status, 204, "{}", String::from_utf8_lossy(&finish.body));
+    assert_eq!(app_c().status_of(&resumable), "uploading");
+    app_c().start_import(&resumable, &json!({"method": {"name": "glance-direct"}}));
+    app_c().wait_for_status(&resumable, "active", Duration::from_secs(60));
+    remove(&[resumable, another]);
+    remove(&staged);
+}

@@ -22,9 +22,11 @@ use worker::Context;
 
 use crate::api::app::App;
 use crate::api::image_write::update_image;
+use crate::api::quota;
 use crate::api::respond::now_seconds;
 use crate::domain::image::status::{ImageEvent, ImageStatus};
 use crate::domain::image::{Image, ImageId};
+use crate::domain::quota::Resource;
 use crate::domain::resumable::protocol::{Checksum, TusError};
 use crate::domain::resumable::{
     data_key, max_size, part_size_for, scratch_prefix, tail_key, Concat, ResumableUpload, UploadId, UploadState,
@@ -398,7 +400,9 @@ async fn finish_final(
 }
 
 /// queued -> uploading with the upload's size, by compare-and-set (of two
-/// stages racing, one wins; the other gets 409).
+/// stages racing, one wins; the other gets 409). Then the uploading count,
+/// as `PUT /stage` checks it: counting this image, and undone (the image
+/// queued again, the upload left complete) if that is one too many.
 async fn stage_in_place(app: &App, upload: &ResumableUpload) -> Result<(), ApiError> {
     let id = ImageId::parse(&upload.image_id)
         .ok_or_else(|| ApiError::internal(format!("upload {} names no image", upload.id)))?;
@@ -410,8 +414,12 @@ async fn stage_in_place(app: &App, upload: &ResumableUpload) -> Result<(), ApiEr
         Ok::<_, ApiError>(Some(event))
     })
     .await?
-    .map(|_| ())
-    .ok_or_else(|| ApiError::image_not_found(id.as_str()))
+    .ok_or_else(|| ApiError::image_not_found(id.as_str()))?;
+    if let Err(refused) = quota::enforce(app, &[(Resource::ImageCountUploading, 0)]).await {
+        unstage(app, upload).await;
+        return Err(refused.into());
+    }
+    Ok(())
 }
 
 /// Puts back an image staged from an upload that vanished.

@@ -125,8 +125,17 @@ pub async fn create(app: Rc<App>, req: &Request, id: &ImageId, ctx: &Context) ->
     let first_patch = if with_body && !final_upload { Some(patch_of(req, 0)?) } else { None };
     let image = app.image_for(id, Action::Upload).await?;
     // What an upload will stage counts against the staging quota as a
-    // PUT /stage of that size would (a final concatenation adds nothing).
-    quota::enforce(&app, &[(Resource::ImageStageTotal, mib(length.filter(|_| !final_upload).unwrap_or(0)))]).await?;
+    // PUT /stage of that size would (a final concatenation adds nothing),
+    // and the image will be one more uploading: refused before any byte is
+    // sent (the completion checks the uploading count again, for good).
+    quota::enforce(
+        &app,
+        &[
+            (Resource::ImageStageTotal, mib(length.filter(|_| !final_upload).unwrap_or(0))),
+            (Resource::ImageCountUploading, 1),
+        ],
+    )
+    .await?;
     let mut upload = resumable::create(&app, image, Creation { length, concat, metadata }).await?;
     let location = upload_url(&app, &upload);
     if let Some(first) = first_patch {
