@@ -78,6 +78,10 @@ impl ApiError {
     pub fn conflict(message: impl Into<String>) -> Self {
         Self::new(409, message)
     }
+    /// 412: a precondition (`If-Match`) does not hold.
+    pub fn precondition_failed(message: impl Into<String>) -> Self {
+        Self::new(412, message)
+    }
     /// 410: the resource went away during the request.
     pub fn gone(message: impl Into<String>) -> Self {
         Self::new(410, message)

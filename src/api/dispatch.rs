@@ -53,7 +53,7 @@ pub async fn handle(mut req: Request, env: &Env, ctx: &Context, request_id: Stri
         Route::UsageInfo => v2::usage::show(&*app()?).await,
         Route::ListImages => v2::images::list(&*app()?, &query).await,
         Route::CreateImage => v2::images::create(&*app()?, &mut req).await,
-        Route::ShowImage(id) => v2::images::show(&*app()?, &id).await,
+        Route::ShowImage(id) => v2::images::show(&*app()?, &req, &id).await,
         Route::UpdateImage(id) => v2::images::update(&*app()?, &mut req, &id).await,
         Route::DeleteImage(id) => v2::images::delete(&*app()?, &id).await,
         Route::AddTag(id, tag) => v2::tags::add(&*app()?, &id, &tag).await,

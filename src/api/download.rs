@@ -11,6 +11,7 @@ use super::image_cache::record_fill;
 use super::respond::internal;
 use crate::domain::image::Image;
 use crate::domain::stores::StoreKind;
+use crate::domain::wire::conditional::{data_cache_control, data_etag};
 use crate::domain::wire::range::{self, ByteRange};
 use crate::error::ApiError;
 use crate::store::blobs::Blobs;
@@ -53,12 +54,6 @@ pub async fn open_download(
     Ok(Some(Download { status, body, headers }))
 }
 
-/// The strong validator of an image's data: its md5, quoted (the data of
-/// an image never changes once it has one).
-pub fn data_etag(image: &Image) -> Option<String> {
-    image.checksum.as_ref().map(|checksum| format!("\"{checksum}\""))
-}
-
 /// The headers of a data answer of `length` bytes.
 fn data_headers(image: &Image, length: u64, cache_state: Option<&str>) -> Result<Headers, ApiError> {
     let headers = Headers::new();
@@ -72,6 +67,7 @@ fn data_headers(image: &Image, length: u64, cache_state: Option<&str>) -> Result
     if let Some(etag) = data_etag(image) {
         set("ETag", &etag)?;
     }
+    set("Cache-Control", &data_cache_control(image))?;
     if let Some(state) = cache_state {
         set("X-Edge-Cache", state)?;
     }

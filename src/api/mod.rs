@@ -23,6 +23,7 @@
 pub mod admission;
 pub mod app;
 pub mod catalog;
+pub mod conditional;
 pub mod config;
 pub mod discovery;
 pub mod dispatch;

@@ -28,6 +28,30 @@ pub fn format_http_date(epoch_seconds: i64) -> String {
     )
 }
 
+/// Parses an HTTP date in RFC 9110's preferred form (IMF-fixdate, `Sun, 06
+/// Nov 1994 08:49:37 GMT`) into seconds since the epoch; the obsolete forms
+/// and anything else give `None` (a condition on it is then ignored, as
+/// RFC 9110 says of an invalid date).
+pub fn parse_http_date(raw: &str) -> Option<i64> {
+    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    let raw = raw.trim();
+    let (_weekday, rest) = raw.split_once(", ")?;
+    let parts: Vec<&str> = rest.split(' ').collect();
+    let [day, month, year, time, "GMT"] = parts[..] else { return None };
+    let (day, year): (u32, i64) = (digits(day)?, digits(year)?);
+    let month = MONTHS.iter().position(|m| *m == month)? as u32 + 1;
+    if day.to_string().len() > 2 || year < 1000 || day == 0 || day > days_in_month(year, month) {
+        return None;
+    }
+    let clock: Vec<&str> = time.split(':').collect();
+    let [hour, minute, second] = clock[..] else { return None };
+    let (hour, minute, second): (i64, i64, i64) = (digits(hour)?, digits(minute)?, digits(second)?);
+    if hour > 23 || minute > 59 || second > 60 {
+        return None;
+    }
+    Some(days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second)
+}
+
 /// Parses an ISO 8601 date-time (`2026-11-22`, `2026-11-22T12:13:07Z`,
 /// `2026-11-22 12:13:07.123+02:00`, ...) into seconds since the epoch (UTC).
 pub fn parse_iso8601(raw: &str) -> Option<i64> {
@@ -141,6 +165,26 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn http_dates_round_trip_and_other_forms_are_refused() {
+        for seconds in [0, 784_111_777, 1_796_660_932, 4_102_444_799] {
+            assert_eq!(parse_http_date(&format_http_date(seconds)), Some(seconds));
+        }
+        assert_eq!(parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"), Some(784_111_777));
+        for bad in [
+            "Sunday, 06-Nov-94 08:49:37 GMT",
+            "Sun Nov  6 08:49:37 1994",
+            "Sun, 06 Nov 1994 08:49:37 UTC",
+            "Sun, 31 Feb 1994 08:49:37 GMT",
+            "Sun, 06 Nov 1994 24:00:00 GMT",
+            "Sun, 06 Nov 1994 08:49 GMT",
+            "",
+            "garbage",
+        ] {
+            assert_eq!(parse_http_date(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn http_dates_are_imf_fixdate() {

@@ -28,6 +28,7 @@ mod cli;
 mod cli_resume;
 mod client;
 mod concurrency;
+mod conditional;
 mod cutoff;
 mod delayed_delete;
 mod discovery;

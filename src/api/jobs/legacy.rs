@@ -38,7 +38,7 @@ pub async fn run(app: &Rc<App>, task: &Task) -> Result<Value, JobError> {
     }
     let url = task.input.get("import_from").and_then(Value::as_str).unwrap_or_default();
     let body = web::open(url, app.config.filter()?, &[]).await?;
-    let begun = begin(app, image, ImageEvent::BeginUpload).await?;
+    let begun = begin(app, image, ImageEvent::BeginUpload, &Default::default()).await?;
     let store = app.stores().default_store().id.clone();
     let incoming = Incoming { body: body.stream, declared: body.length };
     fill(app, begun, incoming, &UploadRules::v2(store), Heartbeat::Task(task.id.clone())).await?;

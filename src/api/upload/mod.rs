@@ -29,6 +29,7 @@ use wasm_bindgen::JsValue;
 use worker::{Context, Request};
 
 use super::app::App;
+use super::conditional::IfMatch;
 use super::image_write::update_image;
 use super::quota;
 use super::respond::{header, now, now_seconds};
@@ -238,6 +239,9 @@ pub struct UploadRules {
     pub require_formats: bool,
     /// An md5 the data must match (v1 `x-image-meta-checksum`).
     pub expected_md5: Option<String>,
+    /// The revision the image must still have when the upload begins
+    /// (`If-Match`; 412 otherwise).
+    pub if_match: IfMatch,
 }
 
 impl UploadRules {
@@ -250,6 +254,7 @@ impl UploadRules {
             on_failure: ImageEvent::UploadFailed,
             require_formats: true,
             expected_md5: None,
+            if_match: IfMatch::default(),
         }
     }
 
@@ -261,6 +266,7 @@ impl UploadRules {
             on_failure: ImageEvent::UploadFailed,
             require_formats: false,
             expected_md5: None,
+            if_match: IfMatch::default(),
         }
     }
 }
@@ -296,7 +302,8 @@ pub async fn receive(
         UploadTarget::Staging => Resource::ImageStageTotal,
     };
     quota::enforce(&app, &[(size_quota, mib(incoming.declared.unwrap_or(0)))]).await?;
-    let begun = begin(&app, image, rules.begin).await?;
+    rules.if_match.check(&image)?;
+    let begun = begin(&app, image, rules.begin, &rules.if_match).await?;
     if let Err(refused) = quota::enforce(&app, &[(Resource::ImageCountUploading, 0)]).await {
         fall_back(&app, begun, ImageEvent::UploadFailed).await?;
         return Err(refused.into());
@@ -317,11 +324,14 @@ pub async fn receive(
 /// Moves `image` by `event` (queued -> saving or uploading), as a
 /// compare-and-set: of two uploads racing, one begins and the other gets
 /// 409. Returns the record as written.
-pub async fn begin(app: &App, image: Image, event: ImageEvent) -> Result<Image, ApiError> {
+pub async fn begin(app: &App, image: Image, event: ImageEvent, if_match: &IfMatch) -> Result<Image, ApiError> {
     let id = image.id.clone();
-    update_image(app, &id, Some(image), |_| Ok::<_, ApiError>(Some(event)))
-        .await?
-        .ok_or_else(|| ApiError::image_not_found(id.as_str()))
+    update_image(app, &id, Some(image), |current| {
+        if_match.check(current)?;
+        Ok::<_, ApiError>(Some(event))
+    })
+    .await?
+    .ok_or_else(|| ApiError::image_not_found(id.as_str()))
 }
 
 /// Fills an image whose upload began (`saving`, or `uploading` for a

@@ -103,6 +103,7 @@ fn v1_rules(app: &App, meta: &V1Meta) -> UploadRules {
         on_failure: ImageEvent::UploadKilled,
         require_formats: false,
         expected_md5: meta.checksum.clone(),
+        if_match: Default::default(),
     }
 }
 

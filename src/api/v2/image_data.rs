@@ -5,12 +5,14 @@ use std::rc::Rc;
 
 use worker::{Context, Request, Response};
 
-use crate::api::download::{data_etag, open_download, stream_response};
+use crate::api::conditional::{data_not_modified, IfMatch};
+use crate::api::download::{open_download, stream_response};
 use crate::api::respond::{header, no_content};
 use crate::api::upload::{receive, Incoming, UploadRules};
 use crate::api::App;
 use crate::domain::access::policy::Action;
 use crate::domain::image::ImageId;
+use crate::domain::wire::conditional::data_etag;
 use crate::domain::wire::range::range_applies;
 use crate::error::ApiError;
 
@@ -35,7 +37,8 @@ pub async fn upload(app: Rc<App>, req: &Request, id: &ImageId, ctx: &Context) ->
         None => app.stores().default_store().id.clone(),
     };
     let image = app.image_for(id, Action::Upload).await?;
-    receive(app, image, incoming, UploadRules::v2(store), ctx).await?;
+    let rules = UploadRules { if_match: IfMatch::of(req), ..UploadRules::v2(store) };
+    receive(app, image, incoming, rules, ctx).await?;
     no_content()
 }
 
@@ -45,6 +48,9 @@ pub async fn upload(app: Rc<App>, req: &Request, id: &ImageId, ctx: &Context) ->
 /// HIT|MISS` says which); ranges are read from R2.
 pub async fn download(app: &App, req: &Request, id: &ImageId, ctx: &Context) -> Result<Response, ApiError> {
     let image = app.image_for(id, Action::Download).await?;
+    if let Some(not_modified) = data_not_modified(req, &image)? {
+        return Ok(not_modified);
+    }
     // A range is for the copy the client holds: `If-Range` naming another
     // copy gets the whole data.
     let current = range_applies(header(req, "if-range").as_deref(), data_etag(&image).as_deref());

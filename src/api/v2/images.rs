@@ -4,6 +4,7 @@ use serde_json::{json, Value};
 use worker::{Request, Response};
 
 use crate::api::catalog::{page, remove_image, update_image};
+use crate::api::conditional::{metadata_answer, with_metadata_validators, IfMatch};
 use crate::api::quota;
 use crate::api::respond::{header, internal, json_response, no_content, now, read_body, read_json};
 use crate::api::App;
@@ -37,7 +38,7 @@ pub async fn create(app: &App, req: &mut Request) -> Result<Response, ApiError> 
     let image = Image::from_create_request(&document, app.caller.writer(), &now())?;
     app.authorize_create(&image)?;
     quota::insert_image(app, &image).await?;
-    let mut response = json_response(201, &image.to_json(&app.view()))?;
+    let mut response = with_metadata_validators(json_response(201, &image.to_json(&app.view()))?, &image)?;
     let headers = response.headers_mut();
     headers.set("Location", &format!("{}/v2/images/{}", app.base_url, image.id)).map_err(internal)?;
     let methods: Vec<&str> = app.config.import_methods.iter().map(|m| m.as_str()).collect();
@@ -50,9 +51,9 @@ pub async fn create(app: &App, req: &mut Request) -> Result<Response, ApiError> 
 }
 
 /// `GET /v2/images/{id}`.
-pub async fn show(app: &App, id: &ImageId) -> Result<Response, ApiError> {
+pub async fn show(app: &App, req: &Request, id: &ImageId) -> Result<Response, ApiError> {
     let image = app.image_for(id, Action::Show).await?;
-    json_response(200, &image.to_json(&app.view()))
+    metadata_answer(Some(req), &image, &image.to_json(&app.view()))
 }
 
 /// `PATCH /v2/images/{id}`: the operations are applied, all or nothing, to
@@ -66,14 +67,19 @@ pub async fn update(app: &App, req: &mut Request, id: &ImageId) -> Result<Respon
         .with_header("Accept-Patch", ACCEPT_PATCH)
     })?;
     let ops = patch::parse(dialect, &read_body(req).await?)?;
+    let if_match = IfMatch::of(req);
     if patch::touches_locations(&ops) {
-        let updated = crate::api::v2::locations::patch(app, id, dialect, &ops).await?;
-        return json_response(200, &updated.to_json(&app.view()));
+        let updated = crate::api::v2::locations::patch(app, id, dialect, &ops, &if_match).await?;
+        return metadata_answer(None, &updated, &updated.to_json(&app.view()));
     }
     let writer = app.caller.writer();
     let rules = patch::LocationRules::HIDDEN;
-    let updated = update_image(app, id, |image| Ok(patch::apply(image, dialect, &ops, writer, &rules)?)).await?;
-    json_response(200, &updated.to_json(&app.view()))
+    let updated = update_image(app, id, |image| {
+        if_match.check(image)?;
+        Ok(patch::apply(image, dialect, &ops, writer, &rules)?)
+    })
+    .await?;
+    metadata_answer(None, &updated, &updated.to_json(&app.view()))
 }
 
 /// `DELETE /v2/images/{id}`.

@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 use worker::{Context, Request, Response};
 
 use crate::api::app::App;
+use crate::api::conditional::IfMatch;
 use crate::api::image_write::write_image;
 use crate::api::jobs;
 use crate::api::quota;
@@ -30,7 +31,8 @@ pub async fn stage(app: Rc<App>, req: &Request, id: &ImageId, ctx: &Context) -> 
     }
     let incoming = Incoming::from_request(req, "x-openstack-image-size")?;
     let image = app.image_for(id, Action::Upload).await?;
-    receive(app, image, incoming, UploadRules::stage(), ctx).await?;
+    let rules = UploadRules { if_match: IfMatch::of(req), ..UploadRules::stage() };
+    receive(app, image, incoming, rules, ctx).await?;
     no_content()
 }
 

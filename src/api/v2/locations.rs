@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 use worker::{Request, Response};
 
 use crate::api::app::App;
+use crate::api::conditional::IfMatch;
 use crate::api::image_write::write_image;
 use crate::api::respond::{empty_response, json_response, now, read_json};
 use crate::domain::access::policy::Action;
@@ -103,7 +104,13 @@ pub async fn list(app: &App, id: &ImageId) -> Result<Response, ApiError> {
 /// PATCH with operations on `/locations` (and possibly others): applied
 /// together, with the status move a first location makes (queued ->
 /// active), by compare-and-set on the image's revision.
-pub async fn patch(app: &App, id: &ImageId, dialect: Dialect, ops: &[PatchOp]) -> Result<Image, ApiError> {
+pub async fn patch(
+    app: &App,
+    id: &ImageId,
+    dialect: Dialect,
+    ops: &[PatchOp],
+    if_match: &IfMatch,
+) -> Result<Image, ApiError> {
     let store = app.stores().http_store().map(|s| s.id.clone());
     let rules = LocationRules {
         visible: app.config.show_multiple_locations,
@@ -125,6 +132,7 @@ pub async fn patch(app: &App, id: &ImageId, dialect: Dialect, ops: &[PatchOp]) -
     // A queued image's first location makes it active with the size the
     // location announces, asked once, before the write.
     let first = read().await?.ok_or_else(|| ApiError::image_not_found(id.as_str()))?;
+    if_match.check(&first)?;
     let preview = patch::apply(&first, dialect, ops, app.caller.writer(), &rules)?;
     let announced = match preview.locations.iter().find(|l| l.is_http()) {
         Some(location) if first.status == ImageStatus::Queued && preview.size.is_none() => {
@@ -134,6 +142,7 @@ pub async fn patch(app: &App, id: &ImageId, dialect: Dialect, ops: &[PatchOp]) -
     };
     let mut dropped_from = first.clone();
     let written = write_image(app, id, Some(first), read, |image| {
+        if_match.check(image)?;
         dropped_from = image.clone();
         let mut updated = patch::apply(image, dialect, ops, app.caller.writer(), &rules)?;
         let event =

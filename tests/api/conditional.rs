@@ -1,0 +1,145 @@
+//! Conditional requests and caching policy (issue 21): image metadata and
+//! data carry `ETag` (the metadata's changes with every write, the data's
+//! is its md5), `If-None-Match` and `If-Modified-Since` give 304,
+//! `If-Match` on PATCH and on a data upload gives 412 when the image
+//! changed (and changes nothing), and `Cache-Control` follows visibility.
+//! The edge cache's purges are in `cache.rs`.
+
+use serde_json::json;
+
+use crate::helpers::*;
+
+const PATCH: &str = "application/openstack-images-v2.1-json-patch";
+
+fn show_with(id: &str, headers: &[(&str, &str)]) -> Reply {
+    app().request("GET", &format!("/v2/images/{id}"), headers, None)
+}
+
+fn rename(id: &str, name: &str, headers: &[(&str, &str)]) -> Reply {
+    let ops = json!([{"op": "replace", "path": "/name", "value": name}]);
+    app().request(
+        "PATCH",
+        &format!("/v2/images/{id}"),
+        &[&[("Content-Type", PATCH)], headers].concat(),
+        Some(ops.to_string().as_bytes()),
+    )
+}
+
+#[test]
+fn metadata_has_a_validator_that_changes_with_every_write_and_a_current_one_gives_304() {
+    let id = app().create_uploadable(&unique_tag());
+    let first = show_with(&id, &[]);
+    assert_eq!(first.status, 200);
+    let etag = first.header("etag").expect("ETag on show").to_owned();
+    assert_eq!(first.header("cache-control"), Some("private, no-cache"));
+    assert!(first.header("last-modified").is_some_and(|d| d.ends_with(" GMT")), "{:?}", first.header("last-modified"));
+
+    let again = show_with(&id, &[("If-None-Match", &etag)]);
+    assert_eq!(again.status, 304);
+    assert!(again.body.is_empty(), "a 304 has no body");
+    assert_eq!(again.header("etag"), Some(etag.as_str()));
+    let listed = show_with(&id, &[("If-None-Match", &format!("\"other\", W/{etag}"))]);
+    assert_eq!(listed.status, 304, "a list, and a weak tag, match for If-None-Match");
+
+    let renamed = rename(&id, "renamed", &[]);
+    assert_eq!(renamed.status, 200);
+    let new_etag = renamed.header("etag").expect("ETag on PATCH").to_owned();
+    assert_ne!(new_etag, etag);
+    let stale = show_with(&id, &[("If-None-Match", &etag)]);
+    assert_eq!(stale.status, 200, "the old tag no longer matches");
+    assert_eq!(stale.json()["name"], "renamed");
+    assert_eq!(stale.header("etag"), Some(new_etag.as_str()));
+
+    // A tag write is a write too.
+    let tagged = app().request("PUT", &format!("/v2/images/{id}/tags/extra"), &[], None);
+    assert_eq!(tagged.status, 204);
+    assert_eq!(show_with(&id, &[("If-None-Match", &new_etag)]).status, 200);
+}
+
+#[test]
+fn if_modified_since_gives_304_until_the_image_changes() {
+    let id = app().create_uploadable(&unique_tag());
+    let first = show_with(&id, &[]);
+    let modified = first.header("last-modified").unwrap().to_owned();
+    assert_eq!(show_with(&id, &[("If-Modified-Since", &modified)]).status, 304);
+    let long_ago = "Thu, 01 Jan 2015 00:00:00 GMT";
+    assert_eq!(show_with(&id, &[("If-Modified-Since", long_ago)]).status, 200);
+    assert_eq!(show_with(&id, &[("If-Modified-Since", "not a date")]).status, 200, "an invalid date is ignored");
+}
+
+#[test]
+fn a_patch_whose_if_match_names_an_older_revision_is_412_and_changes_nothing() {
+    let id = app().create_uploadable(&unique_tag());
+    let etag = show_with(&id, &[]).header("etag").unwrap().to_owned();
+    assert_eq!(rename(&id, "first", &[("If-Match", &etag)]).status, 200, "the current revision may be written");
+    let refused = rename(&id, "second", &[("If-Match", &etag)]);
+    refused.assert_error(412, "changed since the client read it");
+    assert_eq!(app().show(&id)["name"], "first", "a refused write changes nothing");
+    let weak = rename(&id, "third", &[("If-Match", &format!("W/{}", show_with(&id, &[]).header("etag").unwrap()))]);
+    assert_eq!(weak.status, 412, "a weak tag never allows a write");
+    assert_eq!(rename(&id, "fourth", &[("If-Match", "*")]).status, 200);
+}
+
+#[test]
+fn an_upload_whose_if_match_names_an_older_revision_is_412_and_stores_nothing() {
+    let id = app().create_uploadable(&unique_tag());
+    let etag = show_with(&id, &[]).header("etag").unwrap().to_owned();
+    assert_eq!(rename(&id, "changed", &[]).status, 200);
+    let data = random_bytes(4096, 21);
+    let headers = [("Content-Type", "application/octet-stream"), ("If-Match", etag.as_str())];
+    let refused = app().request("PUT", &format!("/v2/images/{id}/file"), &headers, Some(&data));
+    refused.assert_error(412, "changed since the client read it");
+    assert_eq!(app().status_of(&id), "queued");
+    assert!(!app().object_exists(&id), "nothing was stored");
+    let current = show_with(&id, &[]).header("etag").unwrap().to_owned();
+    let headers = [("Content-Type", "application/octet-stream"), ("If-Match", current.as_str())];
+    let accepted = app().request("PUT", &format!("/v2/images/{id}/file"), &headers, Some(&data));
+    assert_eq!(accepted.status, 204, "{}", String::from_utf8_lossy(&accepted.body));
+}
+
+#[test]
+fn data_has_its_md5_as_validator_and_a_current_copy_gives_304() {
+    let data = random_bytes(64 * 1024, 22);
+    let id = app().create_active(&unique_tag(), &data, None);
+    let path = format!("/v2/images/{id}/file");
+    let full = app().get(&path);
+    assert_eq!(full.status, 200);
+    let etag = full.header("etag").unwrap().to_owned();
+    assert_eq!(etag, format!("\"{}\"", md5_hex(&data)));
+    let again = app().request("GET", &path, &[("If-None-Match", &etag)], None);
+    assert_eq!(again.status, 304);
+    assert!(again.body.is_empty());
+    assert_eq!(again.header("etag"), Some(etag.as_str()));
+    assert_eq!(app().request("GET", &path, &[("If-None-Match", "\"something-else\"")], None).status, 200);
+    // No data yet: nothing to match.
+    let queued = app().create_uploadable(&unique_tag());
+    assert_eq!(app().request("GET", &format!("/v2/images/{queued}/file"), &[("If-None-Match", "*")], None).status, 204);
+}
+
+#[test]
+fn data_cache_control_follows_visibility() {
+    let data = random_bytes(1024, 23);
+    for (visibility, expected) in [
+        ("public", "public, max-age=86400, immutable"),
+        ("community", "public, max-age=86400, immutable"),
+        ("shared", "private, no-cache"),
+        ("private", "private, no-cache"),
+    ] {
+        let id = app().create_active(&unique_tag(), &data, None);
+        let ops = json!([{"op": "replace", "path": "/visibility", "value": visibility}]);
+        assert_eq!(app().patch(&id, PATCH, &ops).status, 200);
+        let download = app().get(&format!("/v2/images/{id}/file"));
+        assert_eq!(download.status, 200);
+        assert_eq!(download.header("cache-control"), Some(expected), "{visibility}");
+        let ranged = app().request("GET", &format!("/v2/images/{id}/file"), &[("Range", "bytes=0-9")], None);
+        assert_eq!(ranged.status, 206);
+        assert_eq!(ranged.header("cache-control"), Some(expected), "{visibility}, a range");
+    }
+    // A deactivated public image's data is no longer for shared caches.
+    let id = app().create_active(&unique_tag(), &data, None);
+    let ops = json!([{"op": "replace", "path": "/visibility", "value": "public"}]);
+    assert_eq!(app().patch(&id, PATCH, &ops).status, 200);
+    assert_eq!(app().request("POST", &format!("/v2/images/{id}/actions/deactivate"), &[], None).status, 204);
+    let download = app().get(&format!("/v2/images/{id}/file"));
+    assert_eq!(download.header("cache-control"), Some("private, no-cache"), "{}", download.status);
+}
