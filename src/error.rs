@@ -320,6 +320,12 @@ impl From<crate::store::quotas::QuotaError> for ApiError {
     }
 }
 
+impl From<crate::domain::wire::bookmark::NotABookmark> for ApiError {
+    fn from(e: crate::domain::wire::bookmark::NotABookmark) -> Self {
+        ApiError::bad_request(e.to_string())
+    }
+}
+
 impl From<Misconfigured> for ApiError {
     fn from(e: Misconfigured) -> Self {
         ApiError::internal(format!("misconfigured: {e}"))
@@ -376,6 +382,9 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Duplicate => ApiError::conflict("An image with this identifier already exists."),
+            StoreError::InvalidBookmark(reason) => ApiError::bad_request(format!(
+                "X-D1-Bookmark is not a bookmark this catalog's database knows: send one a previous answer carried ({reason})."
+            )),
             other => ApiError::internal(other.to_string()),
         }
     }

@@ -13,6 +13,7 @@ use crate::domain::stores::{NotWritable, Stores};
 use crate::error::ApiError;
 use crate::store::blobs::Blobs;
 use crate::store::cache_entries::CacheEntries;
+use crate::store::d1::Db;
 use crate::store::images::Images;
 use crate::store::jobs::Jobs;
 use crate::store::members::Members;
@@ -60,10 +61,15 @@ pub struct Visible {
     pub is_member: bool,
 }
 
+/// The metadata database's binding.
+pub fn metadata_db(env: &Env) -> Result<worker::D1Database, ApiError> {
+    env.d1(names::METADATA_DB).map_err(|e| ApiError::internal(format!("D1 binding: {e}")))
+}
+
 impl App {
-    /// Builds the app from the environment, for an authenticated `caller`.
-    pub fn new(env: &Env, config: Config, caller: RequestContext, base_url: String) -> Result<App, ApiError> {
-        let d1 = || env.d1(names::METADATA_DB).map_err(|e| ApiError::internal(format!("D1 binding: {e}")));
+    /// Builds the app from the environment, for an authenticated `caller`,
+    /// on `db` (the request's D1 session, or the database itself).
+    pub fn new(env: &Env, db: Db, config: Config, caller: RequestContext, base_url: String) -> Result<App, ApiError> {
         let stores = config.stores.as_ref().map_err(Clone::clone)?;
         let mut buckets = Vec::new();
         for store in stores.r2_stores() {
@@ -75,20 +81,20 @@ impl App {
                 .ok()
                 .filter(|b| !b.is_undefined())
                 .ok_or_else(|| ApiError::internal(format!("R2 binding {binding} of store {id} is missing")))?;
-            buckets.push(Blobs::new(id, bucket, d1()?));
+            buckets.push(Blobs::new(id, bucket, db.clone()));
         }
         let queue = env
             .queue(names::IMPORTS_QUEUE)
             .map_err(|e| ApiError::internal(format!("Queue binding {}: {e}", names::IMPORTS_QUEUE)))?;
         Ok(App {
-            images: Images::new(d1()?),
+            images: Images::new(db.clone()),
             buckets,
-            members: Members::new(d1()?),
-            tasks: Tasks::new(d1()?),
-            metadefs: Metadefs::new(d1()?),
-            cache_entries: CacheEntries::new(d1()?),
-            uploads: Uploads::new(d1()?),
-            quotas: Quotas::new(d1()?),
+            members: Members::new(db.clone()),
+            tasks: Tasks::new(db.clone()),
+            metadefs: Metadefs::new(db.clone()),
+            cache_entries: CacheEntries::new(db.clone()),
+            uploads: Uploads::new(db.clone()),
+            quotas: Quotas::new(db.clone()),
             jobs: Jobs::new(queue),
             config,
             caller,

@@ -7,15 +7,17 @@ use std::rc::Rc;
 use worker::{Context, Env, Request, Response};
 
 use super::admission::{authenticate, check_header_budget};
-use super::app::App;
+use super::app::{metadata_db, App};
 use super::config::Config;
-use super::respond::{internal, text_response};
+use super::respond::{header, internal, text_response};
 use super::{discovery, v1, v2};
+use crate::domain::wire::bookmark::{self, SessionStart};
 use crate::error::ApiError;
 use crate::router::{self, Route};
+use crate::store::d1::Db;
 
 /// Resolves and runs the handler for one request.
-pub async fn handle(mut req: Request, env: &Env, ctx: &Context, request_id: String) -> Result<Response, ApiError> {
+pub async fn handle(req: Request, env: &Env, ctx: &Context, request_id: String) -> Result<Response, ApiError> {
     let method = req.inner().method();
     check_header_budget(&req)?;
     let url = req.url().map_err(internal)?;
@@ -36,8 +38,38 @@ pub async fn handle(mut req: Request, env: &Env, ctx: &Context, request_id: Stri
         return v2::uploads::options(&config);
     }
     let caller = authenticate(&req, &config, request_id, &base_url).await?;
+    // One D1 session per request, shared by every repository: it starts
+    // after the bookmark the client sent back, else at the nearest replica
+    // for a read and at the primary for a write; the answer carries its
+    // latest bookmark, whatever the outcome.
+    let start = SessionStart::for_request(req.method().as_ref(), header(&req, "x-d1-bookmark").as_deref())?;
+    let db = Db::session(&metadata_db(env)?, &start)?;
     // Only routes that touch storage build the app (and its bindings).
-    let app = || App::new(env, config.clone(), caller.clone(), base_url.clone()).map(Rc::new);
+    let app = || App::new(env, db.clone(), config.clone(), caller.clone(), base_url.clone()).map(Rc::new);
+    let answer = route_request(route, req, &query, &config, app, ctx).await;
+    with_bookmark(answer, &db)
+}
+
+/// Sets `X-D1-Bookmark` on an answer, success or error.
+fn with_bookmark(answer: Result<Response, ApiError>, db: &Db) -> Result<Response, ApiError> {
+    let Some(bookmark) = db.bookmark() else { return answer };
+    match answer {
+        Ok(mut response) => {
+            response.headers_mut().set(bookmark::HEADER, &bookmark).map_err(internal)?;
+            Ok(response)
+        }
+        Err(error) => Err(error.with_header(bookmark::HEADER, &bookmark)),
+    }
+}
+
+async fn route_request(
+    route: Route,
+    mut req: Request,
+    query: &str,
+    config: &Config,
+    app: impl Fn() -> Result<Rc<App>, ApiError>,
+    ctx: &Context,
+) -> Result<Response, ApiError> {
     match route {
         Route::VersionsMultipleChoice | Route::Versions | Route::Healthcheck | Route::UploadOptions => {
             unreachable!("answered above")
@@ -51,7 +83,7 @@ pub async fn handle(mut req: Request, env: &Env, ctx: &Context, request_id: Stri
         Route::StoresInfo => v2::stores::info(&*app()?),
         Route::StoresDetail => v2::stores::detail(&*app()?),
         Route::UsageInfo => v2::usage::show(&*app()?).await,
-        Route::ListImages => v2::images::list(&*app()?, &query).await,
+        Route::ListImages => v2::images::list(&*app()?, query).await,
         Route::CreateImage => v2::images::create(&*app()?, &mut req).await,
         Route::ShowImage(id) => v2::images::show(&*app()?, &req, &id).await,
         Route::UpdateImage(id) => v2::images::update(&*app()?, &mut req, &id).await,
@@ -70,7 +102,7 @@ pub async fn handle(mut req: Request, env: &Env, ctx: &Context, request_id: Stri
         Route::ClearCache => v2::cache::clear(&*app()?, &req).await,
         Route::QueueCache(id) => v2::cache::queue(&*app()?, &id).await,
         Route::DeleteCacheEntry(id) => v2::cache::delete(&*app()?, &id).await,
-        Route::ListTasks => v2::tasks::list(&*app()?, &query).await,
+        Route::ListTasks => v2::tasks::list(&*app()?, query).await,
         Route::CreateTask => v2::tasks::create(&*app()?, &mut req).await,
         Route::ShowTask(id) => v2::tasks::show(&*app()?, &id).await,
         Route::ListMembers(id) => v2::members::list(&*app()?, &id).await,
@@ -80,9 +112,9 @@ pub async fn handle(mut req: Request, env: &Env, ctx: &Context, request_id: Stri
         Route::RemoveMember(id, member) => v2::members::remove(&*app()?, &id, &member).await,
         Route::UploadData(id) => v2::image_data::upload(app()?, &req, &id, ctx).await,
         Route::DownloadData(id) => v2::image_data::download(&*app()?, &req, &id, ctx).await,
-        Route::Metadef(route) => v2::metadefs::handle(&*app()?, &mut req, route, &query).await,
-        Route::V1List => v1::images::list(&*app()?, &query, false).await,
-        Route::V1ListDetailed => v1::images::list(&*app()?, &query, true).await,
+        Route::Metadef(route) => v2::metadefs::handle(&*app()?, &mut req, route, query).await,
+        Route::V1List => v1::images::list(&*app()?, query, false).await,
+        Route::V1ListDetailed => v1::images::list(&*app()?, query, true).await,
         Route::V1Create => v1::images::create(app()?, &req, ctx).await,
         Route::V1Head(id) => v1::images::head(&*app()?, &id).await,
         Route::V1Show(id) => v1::images::show(&*app()?, &id, ctx).await,

@@ -20,7 +20,7 @@
 
 use worker::Env;
 
-use super::app::App;
+use super::app::{metadata_db, App};
 use super::config::Config;
 use super::image_write::update_image;
 use super::respond::{now, now_seconds};
@@ -31,6 +31,7 @@ use crate::domain::task::TaskStatus;
 use crate::domain::time::{format_utc, parse_iso8601};
 use crate::error::ApiError;
 use crate::store::blobs::{object_key, staging_key};
+use crate::store::d1::Db;
 
 /// A task still pending this long after it was created never got its
 /// message (sent again at every round of upkeep meanwhile): it is failed.
@@ -64,7 +65,7 @@ pub struct Upkeep {
 pub async fn run(env: &Env) -> Result<Upkeep, ApiError> {
     // The upkeep acts as the catalog itself, not on behalf of a caller.
     let caller = RequestContext::noauth_admin("req-scheduled".into(), "");
-    let app = App::new(env, Config::from_env(env), caller, String::new())?;
+    let app = App::new(env, Db::new(metadata_db(env)?), Config::from_env(env), caller, String::new())?;
     let now = now();
     // A live upload renews its progress at least every few seconds while
     // bytes arrive and gives up after `upload_idle_seconds` of silence, so

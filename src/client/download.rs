@@ -319,7 +319,7 @@ impl<'a> Run<'a> {
         if let Some(etag) = etag {
             request = request.set("If-Range", etag);
         }
-        Client::send(request.call())
+        self.client.send(request.call())
     }
 
     /// Fetches every missing range.

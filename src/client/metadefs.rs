@@ -247,24 +247,24 @@ impl Client {
     /// Creates a namespace (with any resource type associations, objects,
     /// properties and tags in `body`).
     pub fn create_namespace(&self, body: &Value) -> Result<Value, ClientError> {
-        Self::json(Self::send(self.request("POST", "/v2/metadefs/namespaces").send_json(body.clone()))?)
+        Self::json(self.send(self.request("POST", "/v2/metadefs/namespaces").send_json(body.clone()))?)
     }
 
     /// A namespace with its resource type associations, objects, properties
     /// and tags.
     pub fn get_namespace(&self, namespace: &str) -> Result<Value, ClientError> {
-        Self::json(Self::send(self.request("GET", &format!("/v2/metadefs/namespaces/{}", segment(namespace))).call())?)
+        Self::json(self.send(self.request("GET", &format!("/v2/metadefs/namespaces/{}", segment(namespace))).call())?)
     }
 
     /// Replaces a namespace's own fields (`PUT`).
     pub fn update_namespace(&self, namespace: &str, body: &Value) -> Result<Value, ClientError> {
         let path = format!("/v2/metadefs/namespaces/{}", segment(namespace));
-        Self::json(Self::send(self.request("PUT", &path).send_json(body.clone()))?)
+        Self::json(self.send(self.request("PUT", &path).send_json(body.clone()))?)
     }
 
     /// Deletes a namespace and everything in it.
     pub fn delete_namespace(&self, namespace: &str) -> Result<(), ClientError> {
-        Self::send(self.request("DELETE", &format!("/v2/metadefs/namespaces/{}", segment(namespace))).call())?;
+        self.send(self.request("DELETE", &format!("/v2/metadefs/namespaces/{}", segment(namespace))).call())?;
         Ok(())
     }
 

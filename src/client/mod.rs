@@ -25,6 +25,7 @@ pub mod transfer;
 
 use std::collections::BTreeMap;
 use std::io::Read;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use md5::Digest as _;
@@ -378,11 +379,18 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The D1 session bookmark's header, both ways.
+const BOOKMARK_HEADER: &str = "X-D1-Bookmark";
+
 /// A connection to one catalog.
 pub struct Client {
     base: String,
     token: Option<String>,
     agent: ureq::Agent,
+    /// The newest D1 session bookmark an answer carried (`X-D1-Bookmark`),
+    /// sent with every later request: this client reads its own writes
+    /// wherever its requests land.
+    bookmark: Mutex<Option<String>>,
 }
 
 impl Client {
@@ -391,6 +399,7 @@ impl Client {
         Client {
             base: base_url.trim_end_matches('/').to_owned(),
             token: None,
+            bookmark: Mutex::new(None),
             // Read and write timeouts turn a server that stopped answering
             // mid-transfer into an error a resumable transfer can retry,
             // instead of a hang.
@@ -423,10 +432,32 @@ impl Client {
         if let Some(token) = &self.token {
             request = request.set("X-Auth-Token", token);
         }
+        if let Some(bookmark) = self.bookmark() {
+            request = request.set(BOOKMARK_HEADER, &bookmark);
+        }
         request
     }
 
-    fn send(result: Result<ureq::Response, ureq::Error>) -> Result<ureq::Response, ClientError> {
+    /// The newest bookmark an answer carried, if any.
+    pub fn bookmark(&self) -> Option<String> {
+        self.bookmark.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
+    }
+
+    /// Keeps `response`'s bookmark if it is newer (D1's bookmarks sort in
+    /// commit order; answers of parallel requests arrive in any order).
+    fn remember_bookmark(&self, response: &ureq::Response) {
+        let Some(seen) = response.header(BOOKMARK_HEADER) else { return };
+        let mut kept = self.bookmark.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if kept.as_deref().is_none_or(|current| seen > current) {
+            *kept = Some(seen.to_owned());
+        }
+    }
+
+    fn send(&self, result: Result<ureq::Response, ureq::Error>) -> Result<ureq::Response, ClientError> {
+        match &result {
+            Ok(response) | Err(ureq::Error::Status(_, response)) => self.remember_bookmark(response),
+            Err(_) => {}
+        }
         match result {
             Ok(response) => Ok(response),
             Err(ureq::Error::Status(status, response)) => {
@@ -464,7 +495,7 @@ impl Client {
         let mut path = if query.is_empty() { "/v2/images".to_owned() } else { format!("/v2/images?{query}") };
         let mut images = Vec::new();
         loop {
-            let page: Value = Self::json(Self::send(self.request("GET", &path).call())?)?;
+            let page: Value = Self::json(self.send(self.request("GET", &path).call())?)?;
             let records: Vec<ImageRecord> = serde_json::from_value(page["images"].clone())
                 .map_err(|e| ClientError::Protocol(format!("image list: {e}")))?;
             images.extend(records);
@@ -482,13 +513,13 @@ impl Client {
 
     /// The image's metadata.
     pub fn get_image_meta(&self, id: &str) -> Result<ImageRecord, ClientError> {
-        Self::json(Self::send(self.request("GET", &format!("/v2/images/{id}")).call())?)
+        Self::json(self.send(self.request("GET", &format!("/v2/images/{id}")).call())?)
     }
 
     /// The image's metadata and its data as verified chunks.
     pub fn get_image(&self, id: &str) -> Result<(ImageRecord, ImageData), ClientError> {
         let meta = self.get_image_meta(id)?;
-        let response = Self::send(self.request("GET", &format!("/v2/images/{id}/file")).call())?;
+        let response = self.send(self.request("GET", &format!("/v2/images/{id}/file")).call())?;
         if response.status() == 204 {
             return Err(ClientError::NotFound(format!("Image {id} has no data.")));
         }
@@ -540,7 +571,7 @@ impl Client {
         for (k, v) in &meta.properties {
             body.insert(k.clone(), json!(v));
         }
-        Self::json(Self::send(self.request("POST", "/v2/images").send_json(Value::Object(body)))?)
+        Self::json(self.send(self.request("POST", "/v2/images").send_json(Value::Object(body)))?)
     }
 
     /// Uploads data to a queued image.
@@ -550,7 +581,7 @@ impl Client {
         if let Some(size) = size {
             request = request.set("x-openstack-image-size", &size.to_string());
         }
-        Self::send(request.send(reader))?;
+        self.send(request.send(reader))?;
         Ok(())
     }
 
@@ -559,13 +590,13 @@ impl Client {
     /// background.
     pub fn import_staged(&self, id: &str) -> Result<(), ClientError> {
         let body = json!({"method": {"name": "glance-direct"}});
-        Self::send(self.request("POST", &format!("/v2/images/{id}/import")).send_json(body))?;
+        self.send(self.request("POST", &format!("/v2/images/{id}/import")).send_json(body))?;
         Ok(())
     }
 
     /// The image's tasks (`GET /v2/images/{id}/tasks`), as the API shows them.
     pub fn image_tasks(&self, id: &str) -> Result<Vec<Value>, ClientError> {
-        let page: Value = Self::json(Self::send(self.request("GET", &format!("/v2/images/{id}/tasks")).call())?)?;
+        let page: Value = Self::json(self.send(self.request("GET", &format!("/v2/images/{id}/tasks")).call())?)?;
         match page.get("tasks") {
             Some(Value::Array(tasks)) => Ok(tasks.clone()),
             _ => Err(ClientError::Protocol(format!("the tasks of image {id} are not a list"))),
@@ -577,12 +608,12 @@ impl Client {
         let request = self
             .request("PATCH", &format!("/v2/images/{id}"))
             .set("Content-Type", "application/openstack-images-v2.1-json-patch");
-        Self::json(Self::send(request.send_string(&changes.to_patch().to_string()))?)
+        Self::json(self.send(request.send_string(&changes.to_patch().to_string()))?)
     }
 
     /// Deletes the image.
     pub fn delete_image(&self, id: &str) -> Result<(), ClientError> {
-        Self::send(self.request("DELETE", &format!("/v2/images/{id}")).call())?;
+        self.send(self.request("DELETE", &format!("/v2/images/{id}")).call())?;
         Ok(())
     }
 }

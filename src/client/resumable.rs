@@ -461,11 +461,11 @@ impl<'a> Session<'a> {
         if !self.whole() {
             request = request.set("Upload-Concat", "partial");
         }
-        location(&Client::send(request.send_bytes(&[]))?)
+        location(&self.client.send(request.send_bytes(&[]))?)
     }
 
     fn head(&self, url: &str) -> Result<u64, ClientError> {
-        let response = Client::send(self.tus("HEAD", url).call())?;
+        let response = self.client.send(self.tus("HEAD", url).call())?;
         upload_offset(&response)
     }
 
@@ -563,7 +563,7 @@ impl<'a> Session<'a> {
             .set("Upload-Checksum", &format!("sha1 {checksum}"))
             .set("Content-Length", &body.len().to_string())
             .send(reader);
-        let at = upload_offset(&Client::send(result)?)?;
+        let at = upload_offset(&self.client.send(result)?)?;
         if at <= offset {
             return Err(ClientError::Protocol(format!("PATCH at {offset} answered Upload-Offset {at}")));
         }
@@ -583,7 +583,7 @@ impl<'a> Session<'a> {
         let concat = format!("final;{}", urls.join(" "));
         let result = self.options.retry.run(self.progress, "concatenating the parts", || {
             // tus: the final upload has no Upload-Length; it is the sum of its parts.
-            let response = Client::send(
+            let response = self.client.send(
                 self.tus("POST", &format!("/v2/images/{image_id}/uploads"))
                     .set("Upload-Concat", &concat)
                     .send_bytes(&[]),

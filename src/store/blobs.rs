@@ -176,8 +176,8 @@ impl Progress<'_> {
 impl Blobs {
     /// Wraps the raw binding of store `store`'s bucket and the metadata
     /// database.
-    pub fn new(store: &str, binding: JsValue, journal: worker::D1Database) -> Blobs {
-        Blobs { store: store.to_owned(), bucket: binding.unchecked_into(), journal: Db::new(journal) }
+    pub fn new(store: &str, binding: JsValue, journal: Db) -> Blobs {
+        Blobs { store: store.to_owned(), bucket: binding.unchecked_into(), journal }
     }
 
     /// The id of the store this bucket is.

@@ -6,7 +6,6 @@
 use std::rc::Rc;
 
 use serde::Deserialize;
-use worker::D1Database;
 
 use super::d1::Db;
 use super::StoreError;
@@ -109,8 +108,8 @@ pub struct CacheEntries {
 
 impl CacheEntries {
     /// Wraps the D1 binding.
-    pub fn new(db: D1Database) -> CacheEntries {
-        CacheEntries { db: Rc::new(Db::new(db)) }
+    pub fn new(db: Db) -> CacheEntries {
+        CacheEntries { db: Rc::new(db) }
     }
 
     async fn rows(&self, sql: &str, params: &[SqlValue]) -> Result<Vec<CacheEntry>, StoreError> {

@@ -1,16 +1,31 @@
-//! The D1 plumbing both repositories use: bind [`SqlValue`]s, read rows,
-//! count changed rows, and tell a duplicate key from other failures.
+//! The D1 plumbing every repository uses: bind [`SqlValue`]s, read rows,
+//! count changed rows, run a batch, and tell a duplicate key from other
+//! failures. A request's repositories share one [`Db`]: a D1 session
+//! (read replication's Sessions API), whose bookmark the answer carries.
+
+use std::rc::Rc;
 
 use serde::de::DeserializeOwned;
 use wasm_bindgen::JsValue;
-use worker::{D1Database, D1PreparedStatement};
+use worker::{D1Database, D1DatabaseSession, D1PreparedStatement, D1Result};
 
 use super::StoreError;
 use crate::domain::listing::SqlValue;
+use crate::domain::wire::bookmark::SessionStart;
 
-/// A D1 database.
+/// A D1 database, or a session on it; cloning shares it.
+#[derive(Clone)]
 pub struct Db {
-    db: D1Database,
+    connection: Rc<Connection>,
+}
+
+enum Connection {
+    /// Straight to the database (queue jobs, the cron: no client to hand a
+    /// bookmark to).
+    Database(D1Database),
+    /// A request's session: sequentially consistent, starting where
+    /// [`SessionStart`] says.
+    Session(D1DatabaseSession),
 }
 
 fn backend(e: worker::Error) -> StoreError {
@@ -26,14 +41,48 @@ fn js_value(value: &SqlValue) -> JsValue {
 }
 
 impl Db {
-    /// Wraps the binding.
+    /// Wraps the binding (no session).
     pub fn new(db: D1Database) -> Db {
-        Db { db }
+        Db { connection: Rc::new(Connection::Database(db)) }
     }
 
-    fn statement(&self, sql: &str, params: &[SqlValue]) -> Result<D1PreparedStatement, StoreError> {
+    /// A session on `db` starting at `start`. A bookmark D1 does not take
+    /// is the client's mistake: `InvalidBookmark`.
+    pub fn session(db: &D1Database, start: &SessionStart) -> Result<Db, StoreError> {
+        let session = db.with_session(Some(start.constraint())).map_err(|e| match start {
+            SessionStart::After(_) => StoreError::InvalidBookmark(e.to_string()),
+            _ => backend(e),
+        })?;
+        Ok(Db { connection: Rc::new(Connection::Session(session)) })
+    }
+
+    /// The session's latest bookmark (`None`: no session, or no query ran).
+    pub fn bookmark(&self) -> Option<String> {
+        match &*self.connection {
+            Connection::Session(session) => session.get_bookmark().ok().flatten(),
+            Connection::Database(_) => None,
+        }
+    }
+
+    fn prepare(&self, sql: &str) -> D1PreparedStatement {
+        match &*self.connection {
+            Connection::Database(db) => db.prepare(sql),
+            Connection::Session(session) => session.prepare(sql),
+        }
+    }
+
+    /// A statement with its parameters bound.
+    pub fn statement(&self, sql: &str, params: &[SqlValue]) -> Result<D1PreparedStatement, StoreError> {
         let values: Vec<JsValue> = params.iter().map(js_value).collect();
-        self.db.prepare(sql).bind(&values).map_err(backend)
+        self.prepare(sql).bind(&values).map_err(backend)
+    }
+
+    /// Runs `statements` as one transaction.
+    pub async fn batch(&self, statements: Vec<D1PreparedStatement>) -> Result<Vec<D1Result>, worker::Error> {
+        match &*self.connection {
+            Connection::Database(db) => db.batch(statements).await,
+            Connection::Session(session) => session.batch(statements).await,
+        }
     }
 
     /// The rows a query returns.

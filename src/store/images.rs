@@ -5,8 +5,6 @@
 //! data by `api::image_write`, never overwritten); tags are written in
 //! place. The loser learns it lost from the row count.
 
-use worker::D1Database;
-
 use super::d1::Db;
 use super::row::{data_values, insert_values, mutable_values, ImageRow};
 use super::statements;
@@ -22,8 +20,8 @@ pub struct Images {
 
 impl Images {
     /// Wraps the D1 binding.
-    pub fn new(db: D1Database) -> Images {
-        Images { db: Db::new(db) }
+    pub fn new(db: Db) -> Images {
+        Images { db }
     }
 
     async fn rows(&self, sql: &str, params: &[SqlValue]) -> Result<Vec<Image>, StoreError> {

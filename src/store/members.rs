@@ -1,7 +1,6 @@
 //! Image members in D1 (`image_members`).
 
 use serde::Deserialize;
-use worker::D1Database;
 
 use super::d1::Db;
 use super::statements;
@@ -43,8 +42,8 @@ impl TryFrom<MemberRow> for Member {
 
 impl Members {
     /// Wraps the D1 binding.
-    pub fn new(db: D1Database) -> Members {
-        Members { db: Db::new(db) }
+    pub fn new(db: Db) -> Members {
+        Members { db }
     }
 
     async fn rows(&self, sql: &str, params: &[&str]) -> Result<Vec<Member>, StoreError> {

@@ -11,8 +11,7 @@
 //! itself), so a namespace deleted meanwhile leaves no orphans.
 
 use serde::Deserialize;
-use wasm_bindgen::{JsCast, JsValue};
-use worker::{D1Database, D1PreparedStatement};
+use worker::D1PreparedStatement;
 
 use super::d1::Db;
 use super::StoreError;
@@ -24,9 +23,6 @@ use crate::domain::metadefs::{
 /// The catalog in D1.
 pub struct Metadefs {
     db: Db,
-    /// A second handle on the same binding, for [`Batch`]es (the shared
-    /// [`Db`] runs one statement at a time).
-    raw: D1Database,
 }
 
 /// Statements that apply together or not at all: D1 runs a batch in one
@@ -61,14 +57,6 @@ fn child_insert(table: &str, columns: &str, count: usize) -> String {
 const DEFINITION_COLUMNS: &str = "namespace, name, body, created_at, updated_at";
 const TAG_COLUMNS: &str = "namespace, name, created_at, updated_at";
 const ASSOCIATION_COLUMNS: &str = "namespace, resource_type, prefix, properties_target, created_at, updated_at";
-
-fn js_value(value: &SqlValue) -> JsValue {
-    match value {
-        SqlValue::Null => JsValue::NULL,
-        SqlValue::Text(s) => JsValue::from_str(s),
-        SqlValue::Int(n) => JsValue::from_f64(*n as f64),
-    }
-}
 
 /// A failed batch: `Duplicate` when a statement hit a unique key.
 fn batch_error(e: worker::Error) -> StoreError {
@@ -190,9 +178,8 @@ fn maybe(value: Option<&str>) -> SqlValue {
 
 impl Metadefs {
     /// Wraps the D1 binding.
-    pub fn new(db: D1Database) -> Metadefs {
-        let raw: D1Database = db.as_ref().clone().unchecked_into();
-        Metadefs { db: Db::new(db), raw }
+    pub fn new(db: Db) -> Metadefs {
+        Metadefs { db }
     }
 
     /// Runs `batch` atomically: how many rows each statement changed.
@@ -201,12 +188,9 @@ impl Metadefs {
         let statements = batch
             .statements
             .iter()
-            .map(|(sql, params)| {
-                let values: Vec<JsValue> = params.iter().map(js_value).collect();
-                self.raw.prepare(sql.as_str()).bind(&values).map_err(batch_error)
-            })
+            .map(|(sql, params)| self.db.statement(sql, params))
             .collect::<Result<Vec<D1PreparedStatement>, StoreError>>()?;
-        let results = self.raw.batch(statements).await.map_err(batch_error)?;
+        let results = self.db.batch(statements).await.map_err(batch_error)?;
         results.iter().map(|r| Ok(r.meta().map_err(batch_error)?.and_then(|m| m.changes).unwrap_or(0))).collect()
     }
 

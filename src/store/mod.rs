@@ -33,7 +33,7 @@ pub mod cache;
 #[cfg(target_arch = "wasm32")]
 pub mod cache_entries;
 #[cfg(target_arch = "wasm32")]
-mod d1;
+pub mod d1;
 #[cfg(target_arch = "wasm32")]
 pub mod images;
 #[cfg(target_arch = "wasm32")]
@@ -69,4 +69,7 @@ pub enum StoreError {
     /// The database or bucket failed.
     #[error("storage failure: {0}")]
     Backend(String),
+    /// D1 did not take the client's session bookmark (`X-D1-Bookmark`).
+    #[error("{0}")]
+    InvalidBookmark(String),
 }

@@ -4,7 +4,6 @@
 //! the count limit).
 
 use serde::Deserialize;
-use worker::D1Database;
 
 use super::d1::Db;
 use super::statements::QUOTA_USAGE;
@@ -47,8 +46,8 @@ struct UsageRow {
 
 impl Quotas {
     /// Wraps the D1 binding.
-    pub fn new(db: D1Database) -> Quotas {
-        Quotas { db: Db::new(db) }
+    pub fn new(db: Db) -> Quotas {
+        Quotas { db }
     }
 
     /// What `project` uses now.

@@ -4,7 +4,6 @@
 //! and two consumers cannot both start one.
 
 use serde::Deserialize;
-use worker::D1Database;
 
 use super::d1::Db;
 use super::StoreError;
@@ -76,8 +75,8 @@ fn text(value: Option<&str>) -> SqlValue {
 
 impl Tasks {
     /// Wraps the D1 binding.
-    pub fn new(db: D1Database) -> Tasks {
-        Tasks { db: Db::new(db) }
+    pub fn new(db: Db) -> Tasks {
+        Tasks { db }
     }
 
     async fn rows(&self, sql: &str, params: &[SqlValue]) -> Result<Vec<Task>, StoreError> {

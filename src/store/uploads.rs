@@ -4,7 +4,6 @@
 //! two PATCHes never write the same part, and a stale one changes nothing.
 
 use serde::Deserialize;
-use worker::D1Database;
 
 use super::d1::Db;
 use super::StoreError;
@@ -103,8 +102,8 @@ pub struct Progress<'a> {
 
 impl Uploads {
     /// Wraps the binding.
-    pub fn new(db: D1Database) -> Uploads {
-        Uploads { db: Db::new(db) }
+    pub fn new(db: Db) -> Uploads {
+        Uploads { db }
     }
 
     /// Records a new upload.

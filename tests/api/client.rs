@@ -114,3 +114,17 @@ fn delete_image_removes_it() {
     client().delete_image(&image.id).unwrap();
     assert!(matches!(client().get_image_meta(&image.id), Err(ClientError::NotFound(_))));
 }
+
+#[test]
+fn the_client_keeps_the_newest_bookmark_and_reads_its_own_writes_with_it() {
+    let client = client();
+    assert_eq!(client.bookmark(), None, "nothing seen yet");
+    let image = client.add_image(&new_image("bookmarked", &unique_tag()), None).unwrap();
+    let after_create = client.bookmark().expect("the create's answer carried a bookmark");
+    let update = ImageUpdate { name: Some("bookmarked again".into()), ..ImageUpdate::default() };
+    client.update_image(&image.id, &update).unwrap();
+    let after_update = client.bookmark().unwrap();
+    assert!(after_update >= after_create, "{after_update} < {after_create}");
+    assert_eq!(client.get_image_meta(&image.id).unwrap().name.as_deref(), Some("bookmarked again"));
+    assert!(client.bookmark().unwrap() >= after_update, "never goes back");
+}

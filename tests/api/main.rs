@@ -22,6 +22,7 @@
 mod fixture_server;
 mod helpers;
 
+mod bookmarks;
 mod bounds;
 mod cache;
 mod cli;

@@ -31,7 +31,7 @@ use futures_util::pin_mut;
 use serde_json::Value;
 use worker::{Env, Message, MessageBatch, MessageExt};
 
-use super::app::App;
+use super::app::{metadata_db, App};
 use super::config::Config;
 use super::quota::QuotaError;
 use super::respond::now;
@@ -42,6 +42,7 @@ use crate::domain::stores::NotWritable;
 use crate::domain::task::{InvalidTaskTransition, Task, TaskKind, TaskStatus};
 use crate::domain::Misconfigured;
 use crate::error::ApiError;
+use crate::store::d1::Db;
 use crate::store::jobs::Job;
 use crate::store::web::WebError;
 use crate::store::StoreError;
@@ -141,7 +142,9 @@ impl From<ApiError> for JobError {
 /// message at once.
 pub async fn consume(batch: MessageBatch<Job>, env: &Env, dead_letter: bool) {
     let caller = RequestContext::noauth_admin("req-import".into(), "");
-    let app = match App::new(env, Config::from_env(env), caller, String::new()) {
+    let app = match metadata_db(env)
+        .and_then(|db| App::new(env, Db::new(db), Config::from_env(env), caller, String::new()))
+    {
         Ok(app) => Rc::new(app),
         Err(error) => {
             worker::console_error!("import consumer cannot start: {error}");
