@@ -67,12 +67,18 @@ stop_image_server() {
 # Tempest in keystone mode, with the keystone-mode catalog's variables of
 # scripts/test (logging in as TEMPEST_SERVICE_USER), then
 # TEMPEST_CATALOG_VARS, then SERVE_ARGS; sets TEMPEST_CATALOG_PID and
-# TEMPEST_CATALOG_URL. CATALOG_PID is left as it was, so stop_catalog keeps
-# stopping the other catalog. Sets Keystone up for Tempest first (its
-# service user must exist). After start_keystone and start_image_server.
+# TEMPEST_CATALOG_URL, and TEMPEST_REMOTE_URL: Tempest's `image_remote`
+# endpoint, the same catalog by another name (http://localhost:PORT). Any
+# endpoint finishes what another started (D1 and R2 are shared); a second
+# process on the same local state would be the truer test, but two workerd
+# processes on one SQLite state fail each other's writes (SQLITE_BUSY).
+# CATALOG_PID is left as it was, so stop_catalog keeps stopping the other
+# catalog. Sets Keystone up for Tempest first (its service user must
+# exist). After start_keystone and start_image_server.
 start_tempest_catalog() {
   local port=$1 state=$2 log=$3 other="${CATALOG_PID:-}" ok=0
   shift 3
+  export TEMPEST_REMOTE_URL="http://localhost:$port"
   tempest_keystone "http://127.0.0.1:$port" || return 1
   # What Tempest needs of the catalog beyond keystone mode: web-download,
   # import tasks and locations reach the image server at
@@ -94,13 +100,15 @@ start_tempest_catalog() {
     --var SHOW_MULTIPLE_LOCATIONS:true
     --var USE_KEYSTONE_LIMITS:true
   )
-  start_catalog "$port" "$state" "$log" \
-    --var AUTH_MODE:keystone --var "KEYSTONE_URL:$KEYSTONE_URL" \
-    --var "KEYSTONE_SERVICE_USER:$TEMPEST_SERVICE_USER" \
-    --var "KEYSTONE_SERVICE_PASSWORD:$TEMPEST_SERVICE_PASSWORD" \
-    --var "KEYSTONE_SERVICE_PROJECT:$KEYSTONE_SERVICE_PROJECT" \
-    --var "TOKEN_CACHE_SECONDS:${CATALOG_TOKEN_CACHE_SECONDS:-10}" \
-    ${TEMPEST_CATALOG_VARS[@]+"${TEMPEST_CATALOG_VARS[@]}"} "$@" || ok=1
+  local vars=(
+    --var AUTH_MODE:keystone --var "KEYSTONE_URL:$KEYSTONE_URL"
+    --var "KEYSTONE_SERVICE_USER:$TEMPEST_SERVICE_USER"
+    --var "KEYSTONE_SERVICE_PASSWORD:$TEMPEST_SERVICE_PASSWORD"
+    --var "KEYSTONE_SERVICE_PROJECT:$KEYSTONE_SERVICE_PROJECT"
+    --var "TOKEN_CACHE_SECONDS:${CATALOG_TOKEN_CACHE_SECONDS:-10}"
+    ${TEMPEST_CATALOG_VARS[@]+"${TEMPEST_CATALOG_VARS[@]}"}
+  )
+  start_catalog "$port" "$state" "$log" "${vars[@]}" "$@" || ok=1
   TEMPEST_CATALOG_PID=$CATALOG_PID
   TEMPEST_CATALOG_URL="http://127.0.0.1:$port"
   CATALOG_PID=$other
@@ -150,10 +158,14 @@ region = env["TEMPEST_REGION"]
 if region not in [r.id for r in ks.regions.list()]:
     ks.regions.create(id=region)
 service = image_service(ks)
-for endpoint in ks.endpoints.list(service=service, region_id=region):
-    ks.endpoints.delete(endpoint)
-for interface in ("public", "internal", "admin"):
-    ks.endpoints.create(service, env["TEMPEST_CATALOG_URL"], interface=interface, region=region)
+# Tempest's alternate endpoint: the same catalog by another name.
+remote = (ks.services.list(type="image_remote") or [ks.services.create("glance-remote", "image_remote")])[0]
+for service, url in ((service, env["TEMPEST_CATALOG_URL"]), (remote, env.get("TEMPEST_REMOTE_URL"))):
+    for endpoint in ks.endpoints.list(service=service, region_id=region):
+        ks.endpoints.delete(endpoint)
+    for interface in ("public", "internal", "admin"):
+        if url:
+            ks.endpoints.create(service, url, interface=interface, region=region)
 PY
   )"; then
     echo "$output" | tail -n 20 >&2
@@ -180,7 +192,8 @@ tempest_regex() {
 
 # tempest_conf PROFILE WORKSPACE: Tempest's configuration. The
 # `default` profile is the reference one; `max` also turns on the optional
-# features a full Glance has (locations, store weights) and lets unknown
+# features a full Glance has (locations, store weights, a second API
+# endpoint: `image_remote`) and lets unknown
 # formats in, so the most tests run; `rbac` and `limits` are `default`.
 # Every profile enforces scope (`[enforce_scope] glance`: the plugin skips
 # everything without it, and Tempest reads through a `reader`) and says, as
@@ -189,10 +202,10 @@ tempest_regex() {
 # admin to be refused: 403 to create and list, 404 for each image).
 tempest_conf() {
   local profile=$1 workspace=$2
-  local manage_locations=false enforcement=true weights=false
+  local manage_locations=false enforcement=true weights=false alternate=
   case "$profile" in
     default | rbac | limits) ;;
-    max) manage_locations=true enforcement=false weights=true ;;
+    max) manage_locations=true enforcement=false weights=true alternate=image_remote ;;
     *)
       echo "unknown Tempest profile: $profile ($TEMPEST_PROFILES)" >&2
       return 1
@@ -237,6 +250,7 @@ http_qcow2_image = $IMAGE_SERVER_URL/test.qcow2
 build_timeout = 120
 build_interval = 1
 image_caching_enabled = true
+${alternate:+alternate_image_endpoint = $alternate}
 [image-feature-enabled]
 api_v2 = true
 import_image = true
@@ -309,7 +323,7 @@ run_tempest() {
   echo "Tempest ($profile) ran in $((SECONDS - start)) s (tempest run exit status $rc)"
   if ! "$TEMPEST_VENV/bin/python" "$ROOT/tests/tempest/report.py" "$profile" "$out/run.subunit" "$out" \
       --log "$workspace/logs/tempest.log" --list "$out/tests.txt" --not-run "$out/not-run.txt" \
-      --catalog "$catalog_url" ${strict[@]+"${strict[@]}"}; then
+      --catalog "$catalog_url" ${TEMPEST_REMOTE_URL:+--catalog "$TEMPEST_REMOTE_URL"} ${strict[@]+"${strict[@]}"}; then
     rc=1
   fi
   if [ "$rc" != 0 ] && [ ! -s "$out/failures.txt" ]; then
@@ -331,7 +345,7 @@ start_tempest_job() {
   local log=$1 out=$2
   shift 2
   (
-    export IMAGE_SERVER_URL TEMPEST_CATALOG_URL
+    export IMAGE_SERVER_URL TEMPEST_CATALOG_URL TEMPEST_REMOTE_URL
     exec setsid bash -c 'set -euo pipefail
       source "$1/scripts/lib.sh"
       source "$1/scripts/keystone.sh"

@@ -143,3 +143,26 @@ fn data_cache_control_follows_visibility() {
     let download = app().get(&format!("/v2/images/{id}/file"));
     assert_eq!(download.header("cache-control"), Some("private, no-cache"), "{}", download.status);
 }
+
+#[test]
+fn of_racing_patches_naming_one_revision_exactly_one_is_written() {
+    let id = app().create_uploadable(&unique_tag());
+    let etag = show_with(&id, &[]).header("etag").unwrap().to_owned();
+    let barrier = std::sync::Barrier::new(8);
+    let statuses: Vec<u16> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..8)
+            .map(|i| {
+                let (barrier, etag, id) = (&barrier, &etag, &id);
+                s.spawn(move || {
+                    barrier.wait();
+                    rename(id, &format!("racer-{i}"), &[("If-Match", etag)]).status
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 1, "{statuses:?}");
+    assert!(statuses.iter().all(|s| matches!(s, 200 | 412)), "{statuses:?}");
+    let winner = app().show(&id)["name"].as_str().unwrap().to_owned();
+    assert!(winner.starts_with("racer-"), "{winner}");
+}
