@@ -796,6 +796,21 @@ def loads(cat, ceil, image_id, rows):
             results[key][side] = res = wrk(urls[side], ARGS.duration, sizes[side])
             log(f"{path} ({sizes[side]}-byte body) {side}: {res['rps']:.0f} req/s, p50 {res['p50_ms']:.1f} ms, "
                 f"p99 {res['p99_ms']:.1f} ms, wrk used {res['wrk_cpu'] * 100:.0f}% of a core")
+    # A revalidation: the show with the ETag the client holds, answered 304
+    # (no body); its ceiling is the plain JS worker's full show above.
+    path = f"/v2/images/{image_id}"
+    set_phase(f"request rates: {path} with If-None-Match (304)")
+    status, headers, body = request(cat, "GET", path)
+    expect(status, 200, f"catalog GET {path}", body)
+    etag = headers.get("etag")
+    if not etag:
+        raise BenchError(f"catalog GET {path}: no ETag")
+    status, _, body = request(cat, "GET", path, headers={"If-None-Match": etag})
+    expect(status, 304, f"catalog GET {path} with If-None-Match", body)
+    header = f"If-None-Match: {etag}"
+    wrk(f"{cat}{path}", ARGS.warmup, 0, headers=[header])
+    results["revalidate"] = res = wrk(f"{cat}{path}", ARGS.duration, 0, headers=[header])
+    log(f"{path} with If-None-Match (304): {res['rps']:.0f} req/s, p50 {res['p50_ms']:.1f} ms")
     return results
 
 
@@ -999,6 +1014,20 @@ def resumable(cat, ceil):
             "patched": patched, "single_secs": single_secs, "floor_put": floor_put, "floor_hash": floor_hash}
 
 
+def bundle_size():
+    """The worker bundle's size as `wrangler deploy --dry-run` reports it
+    ("Total Upload: X KiB / gzip: Y KiB"), built as a deploy builds it."""
+    out_dir = os.path.join(ARGS.work, "dry-run")
+    out = run_bounded(["npx", "wrangler", "deploy", "--dry-run", "--outdir", out_dir],
+                      "wrangler deploy --dry-run", max(ARGS.subprocess_timeout, 600), cwd=ARGS.root)
+    m = re.search(r"Total Upload: ([\d.]+) KiB / gzip: ([\d.]+) KiB", out.stdout + out.stderr)
+    if out.returncode != 0 or not m:
+        raise BenchError(f"wrangler deploy --dry-run failed ({out.returncode}): {(out.stdout + out.stderr)[-800:]}")
+    sizes = {"total_kib": float(m.group(1)), "gzip_kib": float(m.group(2))}
+    log(f"worker bundle: {sizes['total_kib']:.0f} KiB, gzip {sizes['gzip_kib']:.0f} KiB")
+    return sizes
+
+
 def builds(path):
     """How many times wrangler built/reloaded the catalog so far (from its log)."""
     with open(path, errors="replace") as f:
@@ -1006,7 +1035,7 @@ def builds(path):
     return len(re.findall(r"Running custom build|Reloading local server|Local server updated|Detected changes", text))
 
 
-def table(up, down, cache_states, imports, lo, keystone, tus):
+def table(up, down, cache_states, imports, lo, keystone, tus, bundle):
     rows = []
 
     def row(metric, unit, cat_values, ceil_values, target, runs):
@@ -1038,6 +1067,15 @@ def table(up, down, cache_states, imports, lo, keystone, tus):
                   f"{max(c['wrk_cpu'], k['wrk_cpu']) * 100:.0f}% of a core")
         row(f"{label}, {ARGS.connections} conns, {ARGS.duration} s", "req/s", [c["rps"]], [k["rps"]], target, detail)
 
+    r = lo["revalidate"]
+    k = lo["get"]["ceiling"]
+    row(f"GET /v2/images/{{id}} with If-None-Match, answered 304; ceiling column = the JS worker's full show above, "
+        f"{ARGS.connections} conns, {ARGS.duration} s", "req/s", [r["rps"]], [k["rps"]], 0.8,
+        f"p50/p99 ms: catalog {r['p50_ms']:.1f}/{r['p99_ms']:.1f}, ceiling {k['p50_ms']:.1f}/{k['p99_ms']:.1f}")
+    if bundle:
+        met = "yes" if bundle["gzip_kib"] <= 450 else "**NO**"
+        rows.append(f"| worker bundle as `wrangler deploy --dry-run` reports it (gzip) | {bundle['gzip_kib']:,.0f} KiB | "
+                    f"— | — | ≤ 450 KiB | {met} | uncompressed {bundle['total_kib']:,.0f} KiB |")
     if tus:
         big = f"{ARGS.resumable_mib} MiB"
         row(f"upload {big} end to end (until active, both checksums): {ARGS.parallel} parallel tus partial uploads "
@@ -1136,6 +1174,8 @@ def main():
     signal.signal(signal.SIGTERM, lambda *_: die(f"terminated (SIGTERM) in phase '{PHASE}'", 143))
     cat, ceil = ARGS.catalog.rstrip("/"), ARGS.ceiling.rstrip("/")
 
+    set_phase("bundle size", "the worker bundle's size (wrangler deploy --dry-run)")
+    bundle = bundle_size()
     builds_before = builds(ARGS.catalog_log)
     threading.Thread(target=watch_log, args=(ARGS.catalog_log, os.path.getsize(ARGS.catalog_log)),
                      name="log-watch", daemon=True).start()
@@ -1167,7 +1207,7 @@ def main():
              "(scripts/bench.d/ceiling.js), so their ratio is what the Rust/wasm layer costs. "
              "web-download: the catalog's time runs from its POST /import to the poll (every 50 ms) that sees "
              "the image active; the ceiling's is its one request (fetch, R2 put, answer).", ""]
-    lines += table(up, down, cache_states, imports, lo, keystone, tus)
+    lines += table(up, down, cache_states, imports, lo, keystone, tus, bundle)
     text = "\n".join(lines) + "\n"
     os.makedirs(os.path.dirname(ARGS.out), exist_ok=True)
     with open(ARGS.out, "w") as f:
