@@ -103,6 +103,39 @@ free_port() {
   echo "$port"
 }
 
+# fixture_port: a free TCP port on 127.0.0.1 below the kernel's ephemeral
+# range (ip_local_port_range), for CATALOG_FIXTURE_PORT. The tests' own
+# HTTP server listens on it only while they run; in between, a port of the
+# ephemeral range can be taken by any outbound connection as its local port
+# (one of the many Tempest makes meanwhile took it once, failing four
+# import tests with "Address already in use"). Neither free_port nor the
+# kernel ever hands out a port below that range.
+fixture_port() {
+  python3 - <<'PY'
+import random
+import socket
+
+try:
+    with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+        low = int(f.read().split()[0])
+except (OSError, ValueError, IndexError):
+    low = 32768
+for _ in range(500):
+    port = random.randint(min(10000, low - 1000), low - 1)
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", port))
+    except OSError:
+        continue
+    finally:
+        s.close()
+    print(port)
+    break
+else:
+    raise SystemExit(f"no free port on 127.0.0.1 below the ephemeral range ({low})")
+PY
+}
+
 # apply_migrations STATE_DIR: create/upgrade the local D1 database.
 apply_migrations() {
   (cd "$ROOT" && wrangler d1 migrations apply DB --local --persist-to "$1" >/dev/null)
