@@ -55,8 +55,7 @@ fn fresh(req: &Request, etag: Option<&str>, image: &Image) -> bool {
 }
 
 /// Sets a metadata answer's validators and caching policy.
-pub fn with_metadata_validators(response: Response, image: &Image) -> Result<Response, ApiError> {
-    let mut response = response;
+pub fn with_metadata_validators(mut response: Response, image: &Image) -> Result<Response, ApiError> {
     let headers = response.headers_mut();
     headers.set("ETag", &metadata_etag(image)).map_err(internal)?;
     headers.set("Cache-Control", METADATA_CACHE_CONTROL).map_err(internal)?;
@@ -84,15 +83,12 @@ pub fn metadata_answer(
 
 /// 304 for a data request whose client holds the image's data already.
 pub fn data_not_modified(req: &Request, image: &Image) -> Result<Option<Response>, ApiError> {
-    let etag = data_etag(image);
-    if etag.is_none() || !fresh(req, etag.as_deref(), image) {
+    let Some(etag) = data_etag(image).filter(|etag| fresh(req, Some(etag), image)) else {
         return Ok(None);
-    }
+    };
     let mut response = Response::empty().map_err(internal)?.with_status(304);
     let headers = response.headers_mut();
-    if let Some(etag) = &etag {
-        headers.set("ETag", etag).map_err(internal)?;
-    }
+    headers.set("ETag", &etag).map_err(internal)?;
     headers.set("Cache-Control", &data_cache_control(image)).map_err(internal)?;
     Ok(Some(response))
 }

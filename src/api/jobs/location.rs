@@ -78,7 +78,9 @@ pub async fn run(app: &Rc<App>, task: &Task) -> Result<Value, JobError> {
             return Err(JobError::Failed(format!("the data at {url} was refused: {refused}")));
         }
     };
-    let written = update_image(app, image_id, None, |image| {
+    // The record just read is tried first (a compare-and-set on its
+    // revision: if it changed meanwhile, the write re-reads it).
+    let written = update_image(app, image_id, Some(image), |image| {
         image.record_hashes(size, &md5, algorithm, &value);
         image.virtual_size = virtual_size;
         Ok::<_, JobError>((image.status == ImageStatus::Importing).then_some(ImageEvent::DataStored))
