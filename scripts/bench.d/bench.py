@@ -1028,6 +1028,54 @@ def bundle_size():
     return sizes
 
 
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def first_answer_ms(cmd, cwd, label, limit=120):
+    """Starts a local runtime (scripts/serve.mjs, no build) and times its
+    first answer, whatever the status: from the spawn to the end of the
+    first HTTP response on its port (polled every 10 ms)."""
+    port = free_port()
+    state = os.path.join(ARGS.work, f"cold-{label}-{port}")
+    start = time.monotonic()
+    proc = subprocess.Popen(cmd + ["--ip", "127.0.0.1", "--port", str(port), "--persist-to", state], cwd=cwd,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        while time.monotonic() - start < limit:
+            if proc.poll() is not None:
+                raise BenchError(f"{label}: the runtime exited ({proc.returncode}) before answering")
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=limit)
+                conn.request("GET", "/versions")
+                conn.getresponse().read()
+                conn.close()
+                return (time.monotonic() - start) * 1000
+            except (ConnectionError, OSError):
+                time.sleep(0.01)
+        raise BenchError(f"{label}: no answer within {limit} s of starting")
+    finally:
+        kill_group(proc)
+        proc.wait()
+
+
+def cold_starts(reps=3):
+    """Time to the first answer of a fresh runtime and isolate (catalog vs
+    the plain JS worker, both already built): median of `reps` starts."""
+    serve = os.path.join(ARGS.root, "scripts", "serve.mjs")
+    ceiling_dir = os.path.join(ARGS.work, "ceiling-worker")
+    runs = {"catalog": [], "ceiling": []}
+    for _ in range(reps):
+        runs["catalog"].append(first_answer_ms(["node", serve, "--no-build"], ARGS.root, "catalog"))
+        runs["ceiling"].append(first_answer_ms(["node", serve, "--config", "ceiling.wrangler.toml"], ceiling_dir,
+                                               "ceiling"))
+    result = {side: {"median": statistics.median(ms), "runs": ms} for side, ms in runs.items()}
+    log(f"first answer of a fresh runtime: catalog {result['catalog']['runs']}, ceiling {result['ceiling']['runs']} ms")
+    return result
+
+
 def builds(path):
     """How many times wrangler built/reloaded the catalog so far (from its log)."""
     with open(path, errors="replace") as f:
@@ -1076,6 +1124,15 @@ def table(up, down, cache_states, imports, lo, keystone, tus, bundle):
         met = "yes" if bundle["gzip_kib"] <= 450 else "**NO**"
         rows.append(f"| worker bundle as `wrangler deploy --dry-run` reports it (gzip) | {bundle['gzip_kib']:,.0f} KiB | "
                     f"— | — | ≤ 450 KiB | {met} | uncompressed {bundle['total_kib']:,.0f} KiB |")
+        cold = bundle.get("cold")
+        if cold:
+            c, j = cold["catalog"], cold["ceiling"]
+            runs = lambda r: " / ".join(f"{ms:,.0f}" for ms in r["runs"])
+            rows.append(f"| time to the first answer of a fresh runtime and isolate (informative; spawn of "
+                        f"scripts/serve.mjs to the first answer, median of {len(c['runs'])}); ceiling column = "
+                        f"the plain JS worker | {c['median']:,.0f} ms | {j['median']:,.0f} ms | "
+                        f"{j['median'] / c['median']:.2f} | — | — | ratio = ceiling / catalog (a time); catalog {runs(c)}; ceiling {runs(j)}; "
+                        f"the difference ({c['median'] - j['median']:,.0f} ms) is what loading the bundle costs |")
     if tus:
         big = f"{ARGS.resumable_mib} MiB"
         row(f"upload {big} end to end (until active, both checksums): {ARGS.parallel} parallel tus partial uploads "
@@ -1176,6 +1233,8 @@ def main():
 
     set_phase("bundle size", "the worker bundle's size (wrangler deploy --dry-run)")
     bundle = bundle_size()
+    set_phase("cold starts", "time to the first answer of a fresh runtime (3 starts each)")
+    bundle["cold"] = cold_starts()
     builds_before = builds(ARGS.catalog_log)
     threading.Thread(target=watch_log, args=(ARGS.catalog_log, os.path.getsize(ARGS.catalog_log)),
                      name="log-watch", daemon=True).start()

@@ -3,6 +3,8 @@
 //! checked for visibility and authorized by the policy table for the action
 //! the handler is about to take.
 
+use std::rc::Rc;
+
 use worker::Env;
 
 use super::config::{names, Config};
@@ -43,7 +45,7 @@ pub struct App {
     /// The import queue.
     pub jobs: Jobs,
     /// Settings.
-    pub config: Config,
+    pub config: Rc<Config>,
     /// Who is calling.
     pub caller: RequestContext,
     /// `scheme://host[:port]` of this request, for absolute links.
@@ -69,7 +71,13 @@ pub fn metadata_db(env: &Env) -> Result<worker::D1Database, ApiError> {
 impl App {
     /// Builds the app from the environment, for an authenticated `caller`,
     /// on `db` (the request's D1 session, or the database itself).
-    pub fn new(env: &Env, db: Db, config: Config, caller: RequestContext, base_url: String) -> Result<App, ApiError> {
+    pub fn new(
+        env: &Env,
+        db: Db,
+        config: Rc<Config>,
+        caller: RequestContext,
+        base_url: String,
+    ) -> Result<App, ApiError> {
         let stores = config.stores.as_ref().map_err(Clone::clone)?;
         let mut buckets = Vec::new();
         for store in stores.r2_stores() {
@@ -142,6 +150,23 @@ impl App {
             return Err(ApiError::image_not_found(id.as_str()));
         }
         Ok(Visible { image, is_member })
+    }
+
+    /// Image `id` as this isolate read it recently (`Images::recent`, within
+    /// `REVALIDATION_MEMORY_SECONDS` and the request's bookmark) with the
+    /// bookmark of that read, if the caller may do `action` to it without
+    /// its membership deciding: for answers that may be boundedly stale,
+    /// as a replica's are (revalidations). `None`: ask D1.
+    pub fn recent_image_for(&self, id: &ImageId, action: Action) -> Option<(Image, Option<String>)> {
+        if self.config.revalidation_memory_seconds == 0 {
+            return None;
+        }
+        let (image, bookmark) = self.images.recent(id, self.config.revalidation_memory_seconds)?;
+        let visible = Visible { image, is_member: false };
+        if !policy::can_see(self.caller.caller(), &visible.image, false) || self.authorize(action, &visible).is_err() {
+            return None;
+        }
+        Some((visible.image, bookmark))
     }
 
     /// Asks the policy table whether the caller may do `action` to a

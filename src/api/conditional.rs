@@ -7,9 +7,12 @@
 
 use worker::{Request, Response};
 
+use super::app::App;
 use super::respond::{header, internal, json_response};
-use crate::domain::image::Image;
+use crate::domain::access::policy::Action;
+use crate::domain::image::{Image, ImageId};
 use crate::domain::time::{format_http_date, parse_iso8601};
+use crate::domain::wire::bookmark;
 use crate::domain::wire::conditional::{
     data_cache_control, data_etag, metadata_etag, not_modified, write_allowed, METADATA_CACHE_CONTROL,
 };
@@ -70,7 +73,7 @@ pub fn with_metadata_validators(mut response: Response, image: &Image) -> Result
 pub fn metadata_answer(
     req: Option<&Request>,
     image: &Image,
-    document: &serde_json::Value,
+    document: &impl serde::Serialize,
 ) -> Result<Response, ApiError> {
     let etag = metadata_etag(image);
     let response = if req.is_some_and(|req| fresh(req, Some(&etag), image)) {
@@ -79,6 +82,25 @@ pub fn metadata_answer(
         json_response(200, document)?
     };
     with_metadata_validators(response, image)
+}
+
+/// A revalidation of image `id`'s metadata answered from this isolate's
+/// recent read of it, without D1 (`App::recent_image_for`): 304 when the
+/// client holds that revision. `None`: not a revalidation, nothing usable
+/// remembered, or a copy that is not current (the usual way answers).
+pub fn revalidated_from_memory(app: &App, req: &Request, id: &ImageId) -> Result<Option<Response>, ApiError> {
+    if header(req, "if-none-match").is_none() && header(req, "if-modified-since").is_none() {
+        return Ok(None);
+    }
+    let Some((image, read_at)) = app.recent_image_for(id, Action::Show) else { return Ok(None) };
+    if !fresh(req, Some(&metadata_etag(&image)), &image) {
+        return Ok(None);
+    }
+    let mut response = with_metadata_validators(Response::empty().map_err(internal)?.with_status(304), &image)?;
+    if let Some(bookmark) = read_at {
+        response.headers_mut().set(bookmark::HEADER, &bookmark).map_err(internal)?;
+    }
+    Ok(Some(response))
 }
 
 /// 304 for a data request whose client holds the image's data already.

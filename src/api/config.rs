@@ -1,5 +1,7 @@
 //! The worker's settings: binding and variable names (`wrangler.toml`) and
-//! the [`Config`] read from them once per request.
+//! the [`Config`] read from them once per isolate.
+
+use std::rc::Rc;
 
 use worker::Env;
 
@@ -42,6 +44,10 @@ pub mod names {
     /// (Glance's `require_image_format_match`); the safety checks run
     /// either way.
     pub const REQUIRE_IMAGE_FORMAT_MATCH: &str = "REQUIRE_IMAGE_FORMAT_MATCH";
+    /// Seconds an isolate may answer a revalidation of an image's metadata
+    /// (`If-None-Match`, 304) from its own recent read instead of D1
+    /// (0: never).
+    pub const REVALIDATION_MEMORY_SECONDS: &str = "REVALIDATION_MEMORY_SECONDS";
     /// Fault injection for the tests only (never in `wrangler.toml`): the
     /// first R2 put of each image whose name starts with this value fails.
     pub const TEST_FAIL_R2_PUT: &str = "TEST_FAIL_R2_PUT";
@@ -62,6 +68,12 @@ const DEFAULT_UPLOAD_IDLE_SECONDS: u64 = 60;
 /// A resumable upload not advanced for this long expires (its storage is
 /// removed by the cron).
 const DEFAULT_RESUMABLE_EXPIRY_HOURS: u64 = 24;
+
+/// How stale a revalidation answered from an isolate's memory may be: about
+/// what a D1 read replica may lag, which a client without the bookmark
+/// accepts already; a client that sends its bookmark never gets an older
+/// answer than it asked for.
+const DEFAULT_REVALIDATION_MEMORY_SECONDS: u64 = 2;
 
 /// Settings read from the worker's variables.
 #[derive(Debug, Clone)]
@@ -101,14 +113,29 @@ pub struct Config {
     /// Where the per-project limits come from (`Err`: misconfigured; routes
     /// that enforce a limit answer 500 naming the problem).
     pub quotas: Result<LimitSource, Misconfigured>,
+    /// Seconds a revalidation may be answered from the isolate's recent
+    /// read of the image (0: always from D1).
+    pub revalidation_memory_seconds: u64,
     /// Tests only: images whose name starts with this have their first R2
     /// put fail (see [`names::TEST_FAIL_R2_PUT`]).
     pub test_fail_r2_put: Option<String>,
 }
 
+thread_local! {
+    /// The isolate's settings: its vars and secrets are fixed for its life
+    /// (a new deployment or `wrangler secret put` starts new isolates), so
+    /// they are read and parsed once, not on every request.
+    static ISOLATE_CONFIG: std::cell::OnceCell<Rc<Config>> = const { std::cell::OnceCell::new() };
+}
+
 impl Config {
+    /// The settings of this isolate (read from `env` the first time).
+    pub fn of(env: &Env) -> Rc<Config> {
+        ISOLATE_CONFIG.with(|cell| cell.get_or_init(|| Rc::new(Config::from_env(env))).clone())
+    }
+
     /// Reads the settings from the worker's vars and secrets.
-    pub fn from_env(env: &Env) -> Config {
+    fn from_env(env: &Env) -> Config {
         let var = |name: &str| env.var(name).ok().map(|v| v.to_string());
         // Secrets (`wrangler secret put`) and vars are both plain strings.
         let var_or_secret = |name: &str| var(name).or_else(|| env.secret(name).ok().map(|v| v.to_string()));
@@ -155,6 +182,8 @@ impl Config {
             resumable_expiry_hours: number(names::RESUMABLE_UPLOAD_EXPIRY_HOURS)
                 .filter(|h| *h > 0)
                 .unwrap_or(DEFAULT_RESUMABLE_EXPIRY_HOURS),
+            revalidation_memory_seconds: number(names::REVALIDATION_MEMORY_SECONDS)
+                .unwrap_or(DEFAULT_REVALIDATION_MEMORY_SECONDS),
             test_fail_r2_put: var(names::TEST_FAIL_R2_PUT).filter(|v| !v.is_empty()),
         }
     }

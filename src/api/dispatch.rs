@@ -32,7 +32,7 @@ pub async fn handle(req: Request, env: &Env, ctx: &Context, request_id: String) 
         Route::Healthcheck => return text_response(200, "text/plain; charset=UTF-8", "OK".into()),
         _ => {}
     }
-    let config = Config::from_env(env);
+    let config = Config::of(env);
     // The tus capabilities are discovery, answered without a token too.
     if route == Route::UploadOptions {
         return v2::uploads::options(&config);

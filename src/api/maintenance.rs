@@ -65,7 +65,7 @@ pub struct Upkeep {
 pub async fn run(env: &Env) -> Result<Upkeep, ApiError> {
     // The upkeep acts as the catalog itself, not on behalf of a caller.
     let caller = RequestContext::noauth_admin("req-scheduled".into(), "");
-    let app = App::new(env, Db::new(metadata_db(env)?), Config::from_env(env), caller, String::new())?;
+    let app = App::new(env, Db::new(metadata_db(env)?), Config::of(env), caller, String::new())?;
     let now = now();
     // A live upload renews its progress at least every few seconds while
     // bytes arrive and gives up after `upload_idle_seconds` of silence, so

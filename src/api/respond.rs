@@ -1,6 +1,7 @@
 //! Small request and response helpers every handler shares: headers,
 //! bodies, JSON answers, the clock.
 
+use serde::Serialize;
 use serde_json::Value;
 use worker::{Headers, Request, Response, ResponseBody};
 
@@ -36,8 +37,9 @@ pub async fn read_json(req: &mut Request) -> Result<Value, ApiError> {
 }
 
 /// A JSON response with `status`.
-pub fn json_response(status: u16, value: &Value) -> Result<Response, ApiError> {
-    text_response(status, "application/json", value.to_string())
+pub fn json_response(status: u16, value: &impl Serialize) -> Result<Response, ApiError> {
+    let body = serde_json::to_string(value).map_err(internal)?;
+    text_response(status, "application/json", body)
 }
 
 /// A text response with a content type.

@@ -6,6 +6,7 @@
 //! place. The loser learns it lost from the row count.
 
 use super::d1::Db;
+use super::recent;
 use super::row::{data_values, insert_values, mutable_values, ImageRow};
 use super::statements;
 use super::StoreError;
@@ -32,11 +33,34 @@ impl Images {
         self.db.changes(sql, params).await
     }
 
-    /// The image, unless missing or deleted.
+    /// A write of image `id`'s record: this isolate forgets what it
+    /// remembered of it (before, so no read remembers the old record while
+    /// the write runs; after, for a read that ended meanwhile).
+    async fn change(&self, id: &ImageId, sql: &str, params: &[SqlValue]) -> Result<usize, StoreError> {
+        recent::forget(id.as_str());
+        let changed = self.db.changes(sql, params).await;
+        recent::forget(id.as_str());
+        changed
+    }
+
+    /// The image, unless missing or deleted (remembered for revalidations,
+    /// see [`Images::recent`]).
     pub async fn get(&self, id: &ImageId) -> Result<Option<Image>, StoreError> {
+        let writes_before = recent::writes();
         let rows =
             self.rows("SELECT * FROM images WHERE id = ? AND deleted = 0", &[SqlValue::Text(id.to_string())]).await?;
-        Ok(rows.into_iter().next())
+        let image = rows.into_iter().next();
+        if let Some(image) = &image {
+            recent::remember(image, self.db.bookmark(), writes_before);
+        }
+        Ok(image)
+    }
+
+    /// The record of image `id` as this isolate read it at most
+    /// `max_age_seconds` ago, if that read is as fresh as the request's
+    /// session asks, with the bookmark it was read at (`store::recent`).
+    pub fn recent(&self, id: &ImageId, max_age_seconds: u64) -> Option<(Image, Option<String>)> {
+        recent::recall(id.as_str(), max_age_seconds as f64 * 1000.0, self.db.start())
     }
 
     /// Inserts a new image; `Duplicate` if the id was ever used.
@@ -95,7 +119,7 @@ impl Images {
             sql.push_str(" AND status = ?");
             params.push(SqlValue::Text(t.from().as_str().into()));
         }
-        Ok(self.changes(&sql, &params).await? == 1)
+        Ok(self.change(&image.id, &sql, &params).await? == 1)
     }
 
     /// Adds `tag` in one statement (no read-modify-write to lose), unless
@@ -109,14 +133,14 @@ impl Images {
             SqlValue::Text(id.to_string()),
             SqlValue::Int(max as i64),
         ];
-        Ok(self.changes(sql, &params).await? == 1)
+        Ok(self.change(id, sql, &params).await? == 1)
     }
 
     /// Removes `tag` in one statement; `false` if the image does not carry it.
     pub async fn remove_tag(&self, id: &ImageId, tag: &str, now: &str) -> Result<bool, StoreError> {
         let sql = statements::REMOVE_TAG;
         let params = [SqlValue::Text(tag.into()), SqlValue::Text(now.into()), SqlValue::Text(id.to_string())];
-        Ok(self.changes(sql, &params).await? == 1)
+        Ok(self.change(id, sql, &params).await? == 1)
     }
 
     /// Images deleted with delayed delete before `before` (ISO time), whose
@@ -138,7 +162,7 @@ impl Images {
             SqlValue::Text(id.to_string()),
             SqlValue::Text(transition.from().as_str().into()),
         ];
-        Ok(self.changes(sql, &params).await? == 1)
+        Ok(self.change(id, sql, &params).await? == 1)
     }
 
     /// Renews an upload's progress time (Unix seconds). Not a revision:

@@ -49,6 +49,8 @@ pub mod metadefs;
 #[cfg(target_arch = "wasm32")]
 pub mod quotas;
 #[cfg(target_arch = "wasm32")]
+pub mod recent;
+#[cfg(target_arch = "wasm32")]
 pub mod tasks;
 #[cfg(target_arch = "wasm32")]
 pub mod upload_parts;

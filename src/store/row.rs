@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
+use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
 
 use super::StoreError;
 use crate::domain::image::columns::PLAIN_COLUMNS;
@@ -11,7 +11,7 @@ use crate::domain::image::{ContainerFormat, DiskFormat, Image, ImageId, Visibili
 use crate::domain::listing::SqlValue;
 
 /// One row of `images` (see `migrations/0001_images.sql`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone)]
 pub struct ImageRow {
     /// Image id.
     pub id: String,
@@ -51,17 +51,94 @@ pub struct ImageRow {
     pub properties: String,
     /// Row revision (compare-and-set).
     pub version: f64,
-    /// JSON array of locations.
-    #[serde(default = "no_locations")]
+    /// JSON array of locations (`[]` if the column is absent).
     pub locations: String,
-    /// The other columns: the plain columns (`domain::image::columns`)
-    /// are read from here by name, whatever they are.
-    #[serde(flatten)]
-    pub rest: BTreeMap<String, serde_json::Value>,
+    /// The plain columns (`domain::image::columns`), read by name whatever
+    /// they are; other columns are skipped.
+    pub plain: Vec<(&'static str, f64)>,
 }
 
-fn no_locations() -> String {
-    "[]".into()
+/// Read field by field (serde's `flatten`, which the plain columns would
+/// need, buffers the whole row first: it made reading a row dearer than
+/// showing it).
+impl<'de> Deserialize<'de> for ImageRow {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<ImageRow, D::Error> {
+        deserializer.deserialize_map(RowVisitor)
+    }
+}
+
+struct RowVisitor;
+
+impl<'de> Visitor<'de> for RowVisitor {
+    type Value = ImageRow;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a row of the images table")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ImageRow, A::Error> {
+        let (mut id, mut status, mut visibility, mut protected, mut os_hidden) = (None, None, None, None, None);
+        let (mut created_at, mut updated_at, mut tags, mut properties, mut version) = (None, None, None, None, None);
+        let (mut name, mut checksum, mut os_hash_algo, mut os_hash_value) = (None, None, None, None);
+        let (mut size, mut virtual_size, mut disk_format, mut container_format) = (None, None, None, None);
+        let (mut owner, mut locations, mut plain) = (None, None, Vec::with_capacity(PLAIN_COLUMNS.len()));
+        while let Some(key) = map.next_key::<String>()? {
+            match key.as_str() {
+                "id" => id = Some(map.next_value()?),
+                "name" => name = map.next_value()?,
+                "status" => status = Some(map.next_value()?),
+                "visibility" => visibility = Some(map.next_value()?),
+                "protected" => protected = Some(map.next_value()?),
+                "os_hidden" => os_hidden = Some(map.next_value()?),
+                "checksum" => checksum = map.next_value()?,
+                "os_hash_algo" => os_hash_algo = map.next_value()?,
+                "os_hash_value" => os_hash_value = map.next_value()?,
+                "size" => size = map.next_value()?,
+                "virtual_size" => virtual_size = map.next_value()?,
+                "disk_format" => disk_format = map.next_value()?,
+                "container_format" => container_format = map.next_value()?,
+                "owner" => owner = map.next_value()?,
+                "created_at" => created_at = Some(map.next_value()?),
+                "updated_at" => updated_at = Some(map.next_value()?),
+                "tags" => tags = Some(map.next_value()?),
+                "properties" => properties = Some(map.next_value()?),
+                "version" => version = Some(map.next_value()?),
+                "locations" => locations = Some(map.next_value()?),
+                other => match PLAIN_COLUMNS.iter().find(|c| c.name == other) {
+                    Some(column) => plain.push((column.name, map.next_value::<Option<f64>>()?.unwrap_or(0.0))),
+                    None => {
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                },
+            }
+        }
+        fn required<T, E: de::Error>(value: Option<T>, field: &'static str) -> Result<T, E> {
+            value.ok_or_else(|| E::missing_field(field))
+        }
+        Ok(ImageRow {
+            id: required(id, "id")?,
+            name,
+            status: required(status, "status")?,
+            visibility: required(visibility, "visibility")?,
+            protected: required(protected, "protected")?,
+            os_hidden: required(os_hidden, "os_hidden")?,
+            checksum,
+            os_hash_algo,
+            os_hash_value,
+            size,
+            virtual_size,
+            disk_format,
+            container_format,
+            owner,
+            created_at: required(created_at, "created_at")?,
+            updated_at: required(updated_at, "updated_at")?,
+            tags: required(tags, "tags")?,
+            properties: required(properties, "properties")?,
+            version: required(version, "version")?,
+            locations: locations.unwrap_or_else(|| "[]".into()),
+            plain,
+        })
+    }
 }
 
 fn corrupt(what: &str, id: &str) -> StoreError {
@@ -90,7 +167,7 @@ impl TryFrom<ImageRow> for Image {
             plain: PLAIN_COLUMNS
                 .iter()
                 .map(|c| {
-                    let value = row.rest.get(c.name).and_then(serde_json::Value::as_f64).unwrap_or(0.0);
+                    let value = row.plain.iter().find(|(name, _)| *name == c.name).map_or(0.0, |(_, v)| *v);
                     (c.name, value as u64)
                 })
                 .collect(),

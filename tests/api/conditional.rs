@@ -5,6 +5,8 @@
 //! changed (and changes nothing), and `Cache-Control` follows visibility.
 //! The edge cache's purges are in `cache.rs`.
 
+use std::time::{Duration, Instant};
+
 use serde_json::json;
 
 use crate::helpers::*;
@@ -54,6 +56,55 @@ fn metadata_has_a_validator_that_changes_with_every_write_and_a_current_one_give
     let tagged = app().request("PUT", &format!("/v2/images/{id}/tags/extra"), &[], None);
     assert_eq!(tagged.status, 204);
     assert_eq!(show_with(&id, &[("If-None-Match", &new_etag)]).status, 200);
+}
+
+/// The default `REVALIDATION_MEMORY_SECONDS`.
+const MEMORY_BOUND: Duration = Duration::from_secs(2);
+
+#[test]
+fn a_revalidation_may_be_answered_from_the_isolates_memory_for_a_bounded_time_never_past_the_bookmark_sent() {
+    let id = app().create_uploadable(&unique_tag());
+    let read = show_with(&id, &[]);
+    let read_at = Instant::now();
+    let etag = read.header("etag").unwrap().to_owned();
+    let read_bookmark = read.header("x-d1-bookmark").expect("a bookmark on the read").to_owned();
+    // Another data centre renames the image: this isolate does not see the
+    // write, as it would not in production.
+    let changed = app().d1_write_elsewhere(&format!(
+        "UPDATE images SET name = 'renamed elsewhere', version = version + 1 WHERE id = '{id}'"
+    ));
+    assert_eq!(changed, 1);
+
+    // Without a bookmark, within the bound: the remembered revision
+    // answers (boundedly stale, as a replica's read may be), carrying the
+    // bookmark of the read it comes from.
+    let remembered = show_with(&id, &[("If-None-Match", &etag)]);
+    if read_at.elapsed() < MEMORY_BOUND {
+        assert_eq!(remembered.status, 304, "a revalidation within the bound is answered from memory");
+        assert_eq!(remembered.header("x-d1-bookmark"), Some(read_bookmark.as_str()));
+    }
+
+    // With a bookmark newer than that read: D1 answers, with the write.
+    let later = app().request("GET", "/v2/images?limit=1", &[], None);
+    let later_bookmark = later.header("x-d1-bookmark").unwrap().to_owned();
+    assert!(later_bookmark > read_bookmark, "{later_bookmark} after {read_bookmark}");
+    let fresh = show_with(&id, &[("If-None-Match", &etag), ("X-D1-Bookmark", &later_bookmark)]);
+    assert_eq!(fresh.status, 200, "a bookmark newer than the remembered read goes to D1");
+    assert_eq!(fresh.json()["name"], "renamed elsewhere");
+    let new_etag = fresh.header("etag").unwrap().to_owned();
+    assert_ne!(new_etag, etag);
+
+    // That read is remembered now: its revision answers 304 ...
+    assert_eq!(show_with(&id, &[("If-None-Match", &new_etag)]).status, 304);
+    // ... and past the bound nothing older than D1 answers.
+    let changed = app().d1_write_elsewhere(&format!(
+        "UPDATE images SET name = 'renamed again', version = version + 1 WHERE id = '{id}'"
+    ));
+    assert_eq!(changed, 1);
+    std::thread::sleep(MEMORY_BOUND + Duration::from_millis(300));
+    let current = show_with(&id, &[("If-None-Match", &new_etag)]);
+    assert_eq!(current.status, 200, "past the bound, D1 answers");
+    assert_eq!(current.json()["name"], "renamed again");
 }
 
 #[test]

@@ -262,6 +262,24 @@ impl TestApp {
         assert!(self.wrangler_local(&["d1", "execute", "DB", "--command", sql]), "d1 execute: {sql}");
     }
 
+    /// Runs SQL straight on the catalog's local D1 file, as a write from
+    /// another isolate or data centre would land: in milliseconds (unlike
+    /// `d1_execute`, which starts wrangler) and unseen by this catalog's
+    /// isolate. Returns the rows changed.
+    pub fn d1_write_elsewhere(&self, sql: &str) -> usize {
+        let state = self.state.as_ref().expect("CATALOG_STATE is needed to reach the local D1/R2 state");
+        let dir = state.join("v3").join("d1").join("miniflare-D1DatabaseObject");
+        let file = std::fs::read_dir(&dir)
+            .expect("the local D1 directory")
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| p.extension().is_some_and(|e| e == "sqlite") && !p.ends_with("metadata.sqlite"))
+            .expect("the local D1 database file");
+        let db = rusqlite::Connection::open(&file).expect("open the local D1 file");
+        db.busy_timeout(std::time::Duration::from_secs(10)).expect("busy timeout");
+        db.execute(sql, []).expect("write to the local D1 file")
+    }
+
     /// Ids of a list response, in order.
     pub fn ids(reply: &Reply) -> Vec<String> {
         assert_eq!(reply.status, 200, "list failed: {}", String::from_utf8_lossy(&reply.body));

@@ -142,9 +142,7 @@ impl From<ApiError> for JobError {
 /// message at once.
 pub async fn consume(batch: MessageBatch<Job>, env: &Env, dead_letter: bool) {
     let caller = RequestContext::noauth_admin("req-import".into(), "");
-    let app = match metadata_db(env)
-        .and_then(|db| App::new(env, Db::new(db), Config::from_env(env), caller, String::new()))
-    {
+    let app = match metadata_db(env).and_then(|db| App::new(env, Db::new(db), Config::of(env), caller, String::new())) {
         Ok(app) => Rc::new(app),
         Err(error) => {
             worker::console_error!("import consumer cannot start: {error}");

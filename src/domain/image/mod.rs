@@ -8,12 +8,13 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use status::ImageStatus;
 
 pub mod columns;
 pub mod data;
+pub mod document;
 pub mod location;
 pub mod patch;
 pub mod status;
@@ -463,41 +464,12 @@ impl Image {
     /// first). `stores` (heaviest first) appears once the image has a
     /// location; `locations` when the catalog shows them.
     pub fn to_json(&self, view: &ImageView<'_>) -> Value {
-        let mut map = Map::new();
-        for (key, value) in &self.properties {
-            map.insert(key.clone(), Value::String(value.clone()));
-        }
-        let id = self.id.as_str();
-        map.insert("name".into(), self.name.clone().into());
-        map.insert("disk_format".into(), self.disk_format.map(|f| f.as_str()).into());
-        map.insert("container_format".into(), self.container_format.map(|f| f.as_str()).into());
-        map.insert("visibility".into(), self.visibility.as_str().into());
-        map.insert("size".into(), self.size.into());
-        map.insert("virtual_size".into(), self.virtual_size.into());
-        map.insert("status".into(), self.status.as_str().into());
-        map.insert("checksum".into(), self.checksum.clone().into());
-        map.insert("protected".into(), self.protected.into());
-        for column in columns::PLAIN_COLUMNS {
-            map.insert(column.name.into(), self.plain(column.name).into());
-        }
-        map.insert("owner".into(), self.owner.clone().into());
-        map.insert("os_hidden".into(), self.os_hidden.into());
-        map.insert("os_hash_algo".into(), self.os_hash_algo.clone().into());
-        map.insert("os_hash_value".into(), self.os_hash_value.clone().into());
-        map.insert("id".into(), id.into());
-        map.insert("created_at".into(), self.created_at.clone().into());
-        map.insert("updated_at".into(), self.updated_at.clone().into());
-        map.insert("tags".into(), self.tags.clone().into());
-        map.insert("self".into(), format!("/v2/images/{id}").into());
-        map.insert("file".into(), format!("/v2/images/{id}/file").into());
-        map.insert("schema".into(), "/v2/schemas/image".into());
-        if !self.locations.is_empty() {
-            map.insert("stores".into(), view.stores.format_stores(self.store_ids()).into());
-        }
-        if view.show_locations {
-            map.insert("locations".into(), self.locations.iter().map(Location::to_json).collect::<Vec<_>>().into());
-        }
-        Value::Object(map)
+        serde_json::to_value(self.document(view)).expect("an image document is always JSON")
+    }
+
+    /// The v2 JSON representation, for writing straight to an answer.
+    pub fn document<'a>(&'a self, view: &'a ImageView<'a>) -> document::ImageDocument<'a> {
+        document::ImageDocument::new(self, view)
     }
 }
 
@@ -599,7 +571,7 @@ mod tests {
             assert_eq!(md5, EMPTY_MD5);
         }
     }
-    use serde_json::json;
+    use serde_json::{json, Map};
 
     const NOW: &str = "2026-11-22T12:13:07Z";
     const ADMIN: Writer<'static> = Writer { is_admin: true, project_id: Some("p1") };

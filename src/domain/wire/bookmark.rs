@@ -76,6 +76,20 @@ impl SessionStart {
     }
 }
 
+impl SessionStart {
+    /// Whether what a session read at `read_at` (its bookmark then) is
+    /// fresh enough for a request starting here: any read serves a request
+    /// without a bookmark, one at or after its bookmark serves one with
+    /// (D1's bookmarks sort in commit order), and none serves a write.
+    pub fn satisfied_by(&self, read_at: Option<&str>) -> bool {
+        match self {
+            SessionStart::Nearest => true,
+            SessionStart::After(bookmark) => read_at.is_some_and(|read| read >= bookmark.as_str()),
+            SessionStart::Primary => false,
+        }
+    }
+}
+
 impl fmt::Display for SessionStart {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.constraint())
@@ -96,6 +110,20 @@ mod tests {
         for method in ["POST", "PUT", "PATCH", "DELETE"] {
             assert_eq!(SessionStart::for_request(method, None).unwrap().constraint(), "first-primary");
         }
+    }
+
+    #[test]
+    fn a_remembered_read_serves_a_request_only_if_it_is_at_least_as_fresh_as_asked() {
+        let early = "00000001-00000002-00004f3a-aa";
+        let late = "00000001-00000003-00004f3a-aa";
+        let after = |b: &str| SessionStart::for_request("GET", Some(b)).unwrap();
+        assert!(SessionStart::Nearest.satisfied_by(None));
+        assert!(SessionStart::Nearest.satisfied_by(Some(early)));
+        assert!(after(early).satisfied_by(Some(early)));
+        assert!(after(early).satisfied_by(Some(late)));
+        assert!(!after(late).satisfied_by(Some(early)));
+        assert!(!after(early).satisfied_by(None));
+        assert!(!SessionStart::Primary.satisfied_by(Some(late)));
     }
 
     #[test]
