@@ -34,7 +34,9 @@
 //                               204 with X-Size/X-Md5/X-Sha512 once stored.
 //   GET  /v2/images/{id}     -> the catalog's one query for it, row as JSON
 //   GET  /v2/images?limit=N  -> the catalog's list query (an admin caller's
-//                               default view and sort), {"images": rows}
+//                               default view and sort), {"images": rows};
+//                               both in a D1 session with X-D1-Bookmark, as
+//                               the catalog reads
 //   POST /rows               -> insert a JSON array of `images` rows; 204
 //   PUT  /parts/{key}?mib=N  -> the body (Content-Length required) stored
 //                               as one R2 multipart upload of N MiB parts,
@@ -49,6 +51,21 @@
 
 // The statements the catalog runs (src/store/images.rs get; ListQuery::to_sql
 // for a noauth admin of project "admin" with no filters).
+// The catalog reads in a D1 session (read replication's Sessions API)
+// started after the client's X-D1-Bookmark, else at the nearest replica,
+// and answers with the session's bookmark: the same-work rows do too.
+function readSession(request, env) {
+  return env.DB.withSession(request.headers.get("X-D1-Bookmark") ?? "first-unconstrained");
+}
+
+function withBookmark(response, session) {
+  const bookmark = session.getBookmark();
+  if (bookmark) {
+    response.headers.set("X-D1-Bookmark", bookmark);
+  }
+  return response;
+}
+
 const GET_SQL = "SELECT * FROM images WHERE id = ? AND deleted = 0";
 const LIST_SQL =
   "SELECT * FROM images WHERE deleted = 0 AND status != 'killed' AND os_hidden = 0 " +
@@ -299,16 +316,18 @@ export default {
       if (!(limit >= 0)) {
         return new Response("bad limit\n", { status: 400 });
       }
-      const { results } = await env.DB.prepare(LIST_SQL + limit).bind(LIST_OWNER).all();
-      return Response.json({ images: results });
+      const session = readSession(request, env);
+      const { results } = await session.prepare(LIST_SQL + limit).bind(LIST_OWNER).all();
+      return withBookmark(Response.json({ images: results }), session);
     }
     if (path.startsWith("/v2/images/") && request.method === "GET") {
       const id = path.slice("/v2/images/".length);
-      const { results } = await env.DB.prepare(GET_SQL).bind(id).all();
+      const session = readSession(request, env);
+      const { results } = await session.prepare(GET_SQL).bind(id).all();
       if (results.length === 0) {
         return new Response("no such image\n", { status: 404 });
       }
-      return Response.json(results[0]);
+      return withBookmark(Response.json(results[0]), session);
     }
     if (path.startsWith("/parts/") && request.method === "PUT") {
       const mib = Number.parseInt(url.searchParams.get("mib") ?? "8", 10);

@@ -67,6 +67,52 @@ impl<'de> Deserialize<'de> for ImageRow {
     }
 }
 
+/// The columns read by name (the plain columns come from their list).
+const COLUMNS: [&str; 20] = [
+    "id",
+    "name",
+    "status",
+    "visibility",
+    "protected",
+    "os_hidden",
+    "checksum",
+    "os_hash_algo",
+    "os_hash_value",
+    "size",
+    "virtual_size",
+    "disk_format",
+    "container_format",
+    "owner",
+    "created_at",
+    "updated_at",
+    "tags",
+    "properties",
+    "version",
+    "locations",
+];
+
+/// A column name as a `'static` one of [`COLUMNS`] or of the plain
+/// columns, `""` for any other: keys are matched where they are read, never
+/// copied.
+struct Column(&'static str);
+
+impl<'de> Deserialize<'de> for Column {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Column, D::Error> {
+        struct ColumnVisitor;
+        impl Visitor<'_> for ColumnVisitor {
+            type Value = Column;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a column name")
+            }
+            fn visit_str<E: de::Error>(self, name: &str) -> Result<Column, E> {
+                let known = COLUMNS.iter().copied().chain(PLAIN_COLUMNS.iter().map(|c| c.name));
+                Ok(Column(known.into_iter().find(|c| *c == name).unwrap_or("")))
+            }
+        }
+        deserializer.deserialize_identifier(ColumnVisitor)
+    }
+}
+
 struct RowVisitor;
 
 impl<'de> Visitor<'de> for RowVisitor {
@@ -82,8 +128,8 @@ impl<'de> Visitor<'de> for RowVisitor {
         let (mut name, mut checksum, mut os_hash_algo, mut os_hash_value) = (None, None, None, None);
         let (mut size, mut virtual_size, mut disk_format, mut container_format) = (None, None, None, None);
         let (mut owner, mut locations, mut plain) = (None, None, Vec::with_capacity(PLAIN_COLUMNS.len()));
-        while let Some(key) = map.next_key::<String>()? {
-            match key.as_str() {
+        while let Some(Column(key)) = map.next_key()? {
+            match key {
                 "id" => id = Some(map.next_value()?),
                 "name" => name = map.next_value()?,
                 "status" => status = Some(map.next_value()?),
@@ -104,12 +150,10 @@ impl<'de> Visitor<'de> for RowVisitor {
                 "properties" => properties = Some(map.next_value()?),
                 "version" => version = Some(map.next_value()?),
                 "locations" => locations = Some(map.next_value()?),
-                other => match PLAIN_COLUMNS.iter().find(|c| c.name == other) {
-                    Some(column) => plain.push((column.name, map.next_value::<Option<f64>>()?.unwrap_or(0.0))),
-                    None => {
-                        map.next_value::<IgnoredAny>()?;
-                    }
-                },
+                "" => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+                plain_column => plain.push((plain_column, map.next_value::<Option<f64>>()?.unwrap_or(0.0))),
             }
         }
         fn required<T, E: de::Error>(value: Option<T>, field: &'static str) -> Result<T, E> {
