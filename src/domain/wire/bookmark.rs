@@ -74,9 +74,7 @@ impl SessionStart {
             SessionStart::Primary => "first-primary",
         }
     }
-}
 
-impl SessionStart {
     /// Whether what a session read at `read_at` (its bookmark then) is
     /// fresh enough for a request starting here: any read serves a request
     /// without a bookmark, one at or after its bookmark serves one with
