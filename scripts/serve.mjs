@@ -41,7 +41,7 @@ function usage(message) {
   process.exit(2);
 }
 
-const args = { config: "wrangler.toml", ip: "127.0.0.1", port: 8787, persistTo: null, vars: {} };
+const args = { config: "wrangler.toml", ip: "127.0.0.1", port: 8787, persistTo: null, vars: {}, dataCentres: [] };
 for (let i = 2; i < process.argv.length; i++) {
   const arg = process.argv[i];
   const value = () => {
@@ -57,6 +57,16 @@ for (let i = 2; i < process.argv.length; i++) {
     const colon = pair.indexOf(":");
     if (colon < 1) usage(`--var wants NAME:VALUE, got ${pair}`);
     args.vars[pair.slice(0, colon)] = pair.slice(colon + 1);
+  } else if (arg === "--data-centre") {
+    // PORT:NAME (repeatable): another data centre of the same deployment.
+    const pair = value();
+    const colon = pair.indexOf(":");
+    const port = Number(pair.slice(0, colon));
+    const name = pair.slice(colon + 1);
+    if (colon < 1 || !Number.isInteger(port) || port < 1 || port > 65535 || !/^[A-Za-z0-9-]+$/.test(name)) {
+      usage(`--data-centre wants PORT:NAME (NAME of letters, digits and -), got ${pair}`);
+    }
+    args.dataCentres.push({ port, name });
   } else if (arg === "--test-scheduled") args.testScheduled = true;
   else if (arg === "--watch") args.watch = true;
   else if (arg === "--no-build") args.noBuild = true;
@@ -154,6 +164,24 @@ export default wrapped;
 `;
 }
 
+// Another data centre of the same deployment (--data-centre PORT:NAME): the
+// same worker again in this runtime, on its own port, with DATA_CENTRE set
+// to NAME (the catalog's name for where a request is served, request.cf.colo
+// on Cloudflare) and the same D1, R2, Queues producers and edge cache, as
+// every data centre shares them on Cloudflare. One runtime, because two
+// workerd processes on one local state fail each other's D1 writes
+// (SQLITE_BUSY). A queue has one consumer: the first worker's.
+function dataCentre(worker, { port, name }) {
+  return {
+    ...worker,
+    name: `${worker.name}-${name}`,
+    bindings: { ...worker.bindings, DATA_CENTRE: name },
+    queueConsumers: undefined,
+    triggers: undefined,
+    unsafeDirectSockets: [{ host: args.ip, port }],
+  };
+}
+
 function options() {
   const { workerOptions, externalWorkers } = wrangler.unstable_getMiniflareWorkerOptions(config);
   // The wrapper stands (in memory) next to wrangler.toml and imports main
@@ -183,7 +211,7 @@ function options() {
     // back to this placeholder offline).
     cf: false,
     log: new Log(LogLevel.INFO),
-    workers: [worker, ...externalWorkers],
+    workers: [worker, ...args.dataCentres.map((dc) => dataCentre(worker, dc)), ...externalWorkers],
   };
 }
 
@@ -194,6 +222,7 @@ if (!args.noBuild && !build()) process.exit(1);
 const mf = new Miniflare(options());
 const url = await mf.ready;
 console.log(`Ready on ${url.href.replace(/\/$/, "")}`);
+for (const { port, name } of args.dataCentres) console.log(`Data centre ${name} on http://${args.ip}:${port}`);
 
 let stopping = false;
 for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"]) {

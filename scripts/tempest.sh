@@ -68,17 +68,19 @@ stop_image_server() {
 # scripts/test (logging in as TEMPEST_SERVICE_USER), then
 # TEMPEST_CATALOG_VARS, then SERVE_ARGS; sets TEMPEST_CATALOG_PID and
 # TEMPEST_CATALOG_URL, and TEMPEST_REMOTE_URL: Tempest's `image_remote`
-# endpoint, the same catalog by another name (http://localhost:PORT). Any
-# endpoint finishes what another started (D1 and R2 are shared); a second
-# process on the same local state would be the truer test, but two workerd
-# processes on one SQLite state fail each other's writes (SQLITE_BUSY).
+# endpoint, a second data centre of the same deployment (scripts/serve.mjs
+# --data-centre: the same worker in the same runtime on the same D1, R2 and
+# Queues, named `remote`), as every Cloudflare data centre shares them: any
+# endpoint finishes what another started, and each has its own image cache.
 # CATALOG_PID is left as it was, so stop_catalog keeps stopping the other
 # catalog. Sets Keystone up for Tempest first (its service user must
 # exist). After start_keystone and start_image_server.
 start_tempest_catalog() {
-  local port=$1 state=$2 log=$3 other="${CATALOG_PID:-}" ok=0
+  local port=$1 state=$2 log=$3 other="${CATALOG_PID:-}" ok=0 remote
   shift 3
-  export TEMPEST_REMOTE_URL="http://localhost:$port"
+  remote="$(free_port)"
+  while [ "$remote" = "$port" ]; do remote="$(free_port)"; done
+  export TEMPEST_REMOTE_URL="http://127.0.0.1:$remote"
   tempest_keystone "http://127.0.0.1:$port" || return 1
   # What Tempest needs of the catalog beyond keystone mode: web-download,
   # import tasks and locations reach the image server at
@@ -108,7 +110,7 @@ start_tempest_catalog() {
     --var "TOKEN_CACHE_SECONDS:${CATALOG_TOKEN_CACHE_SECONDS:-10}"
     ${TEMPEST_CATALOG_VARS[@]+"${TEMPEST_CATALOG_VARS[@]}"}
   )
-  start_catalog "$port" "$state" "$log" "${vars[@]}" "$@" || ok=1
+  start_catalog "$port" "$state" "$log" "${vars[@]}" --data-centre "$remote:remote" "$@" || ok=1
   TEMPEST_CATALOG_PID=$CATALOG_PID
   TEMPEST_CATALOG_URL="http://127.0.0.1:$port"
   CATALOG_PID=$other
@@ -158,7 +160,7 @@ region = env["TEMPEST_REGION"]
 if region not in [r.id for r in ks.regions.list()]:
     ks.regions.create(id=region)
 service = image_service(ks)
-# Tempest's alternate endpoint: the same catalog by another name.
+# Tempest's alternate endpoint: a second data centre of the catalog.
 remote = (ks.services.list(type="image_remote") or [ks.services.create("glance-remote", "image_remote")])[0]
 for service, url in ((service, env["TEMPEST_CATALOG_URL"]), (remote, env.get("TEMPEST_REMOTE_URL"))):
     for endpoint in ks.endpoints.list(service=service, region_id=region):

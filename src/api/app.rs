@@ -14,7 +14,7 @@ use crate::domain::image::{Image, ImageId, ImageView};
 use crate::domain::stores::{NotWritable, Stores};
 use crate::error::ApiError;
 use crate::store::blobs::Blobs;
-use crate::store::cache_entries::CacheEntries;
+use crate::store::cache_entries::{CacheEntries, DataCentre};
 use crate::store::d1::Db;
 use crate::store::images::Images;
 use crate::store::jobs::Jobs;
@@ -36,7 +36,8 @@ pub struct App {
     pub tasks: Tasks,
     /// The metadata definitions catalog.
     pub metadefs: Metadefs,
-    /// The image cache's records (what the edge cache holds or will).
+    /// The image cache's records of the data centre serving the request
+    /// (what its edge cache holds or will).
     pub cache_entries: CacheEntries,
     /// Resumable uploads.
     pub uploads: Uploads,
@@ -70,13 +71,15 @@ pub fn metadata_db(env: &Env) -> Result<worker::D1Database, ApiError> {
 
 impl App {
     /// Builds the app from the environment, for an authenticated `caller`,
-    /// on `db` (the request's D1 session, or the database itself).
+    /// on `db` (the request's D1 session, or the database itself), in data
+    /// centre `here`.
     pub fn new(
         env: &Env,
         db: Db,
         config: Rc<Config>,
         caller: RequestContext,
         base_url: String,
+        here: DataCentre,
     ) -> Result<App, ApiError> {
         let stores = config.stores.as_ref().map_err(Clone::clone)?;
         let mut buckets = Vec::new();
@@ -100,7 +103,7 @@ impl App {
             members: Members::new(db.clone()),
             tasks: Tasks::new(db.clone()),
             metadefs: Metadefs::new(db.clone()),
-            cache_entries: CacheEntries::new(db.clone()),
+            cache_entries: CacheEntries::new(db.clone(), here),
             uploads: Uploads::new(db.clone()),
             quotas: Quotas::new(db.clone()),
             jobs: Jobs::new(queue),

@@ -48,6 +48,9 @@ pub mod names {
     /// (`If-None-Match`, 304) from its own recent read instead of D1
     /// (0: never).
     pub const REVALIDATION_MEMORY_SECONDS: &str = "REVALIDATION_MEMORY_SECONDS";
+    /// The name this catalog gives the data centre serving its requests
+    /// (default: Cloudflare's `request.cf.colo`): local runs name theirs.
+    pub const DATA_CENTRE: &str = "DATA_CENTRE";
     /// Fault injection for the tests only (never in `wrangler.toml`): the
     /// first R2 put of each image whose name starts with this value fails.
     pub const TEST_FAIL_R2_PUT: &str = "TEST_FAIL_R2_PUT";
@@ -116,6 +119,9 @@ pub struct Config {
     /// Seconds a revalidation may be answered from the isolate's recent
     /// read of the image (0: always from D1).
     pub revalidation_memory_seconds: u64,
+    /// The data centre's name when set (`DATA_CENTRE`), else the colo each
+    /// request reports.
+    pub data_centre: Option<String>,
     /// Tests only: images whose name starts with this have their first R2
     /// put fail (see [`names::TEST_FAIL_R2_PUT`]).
     pub test_fail_r2_put: Option<String>,
@@ -184,6 +190,7 @@ impl Config {
                 .unwrap_or(DEFAULT_RESUMABLE_EXPIRY_HOURS),
             revalidation_memory_seconds: number(names::REVALIDATION_MEMORY_SECONDS)
                 .unwrap_or(DEFAULT_REVALIDATION_MEMORY_SECONDS),
+            data_centre: var(names::DATA_CENTRE).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()),
             test_fail_r2_put: var(names::TEST_FAIL_R2_PUT).filter(|v| !v.is_empty()),
         }
     }

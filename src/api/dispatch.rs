@@ -14,6 +14,7 @@ use super::{discovery, v1, v2};
 use crate::domain::wire::bookmark::{self, SessionStart};
 use crate::error::ApiError;
 use crate::router::{self, Route};
+use crate::store::cache_entries::DataCentre;
 use crate::store::d1::Db;
 
 /// Resolves and runs the handler for one request.
@@ -45,9 +46,17 @@ pub async fn handle(req: Request, env: &Env, ctx: &Context, request_id: String) 
     let start = SessionStart::for_request(req.method().as_ref(), header(&req, "x-d1-bookmark").as_deref())?;
     let db = Db::session(&metadata_db(env)?, &start)?;
     // Only routes that touch storage build the app (and its bindings).
-    let app = || App::new(env, db.clone(), config.clone(), caller.clone(), base_url.clone()).map(Rc::new);
+    let here = data_centre(&req, &config);
+    let app = || App::new(env, db.clone(), config.clone(), caller.clone(), base_url.clone(), here.clone()).map(Rc::new);
     let answer = route_request(route, req, &query, &config, app, ctx).await;
     with_bookmark(answer, &db)
+}
+
+/// The data centre serving `req`: the configured name, else the colo
+/// Cloudflare reports (`request.cf.colo`).
+fn data_centre(req: &Request, config: &Config) -> DataCentre {
+    let colo = || req.cf().map(|cf| cf.colo()).unwrap_or_default();
+    DataCentre::named(config.data_centre.clone().unwrap_or_else(colo))
 }
 
 /// Sets `X-D1-Bookmark` on an answer, success or error.
@@ -100,7 +109,7 @@ async fn route_request(
         Route::DeleteFromStore(store, id) => v2::stores::delete_from(&*app()?, &store, &id).await,
         Route::ListCache => v2::cache::list(&*app()?).await,
         Route::ClearCache => v2::cache::clear(&*app()?, &req).await,
-        Route::QueueCache(id) => v2::cache::queue(&*app()?, &id).await,
+        Route::QueueCache(id) => v2::cache::queue(app()?, &id, ctx).await,
         Route::DeleteCacheEntry(id) => v2::cache::delete(&*app()?, &id).await,
         Route::ListTasks => v2::tasks::list(&*app()?, query).await,
         Route::CreateTask => v2::tasks::create(&*app()?, &mut req).await,

@@ -2,17 +2,21 @@
 //! cache: what "cached" means here, and the operations the handlers, the
 //! download path and the Queue consumer share.
 //!
-//! An image is *cached* when this catalog put its whole data into the edge
-//! cache (`caches.default`, `store::cache`) and recorded it in D1
-//! (`store::cache_entries`): a download's MISS fills it, and so does the
-//! Queue consumer for an image queued with `PUT /v2/cache/{id}`. The Cache
-//! API is per data centre, so the record says "filled in the data centre
-//! that served the fill"; a purge deletes the key where the purge runs, and
-//! copies elsewhere expire by their max-age (never served meanwhile: every
-//! download is authorized against D1 before the cache is looked at).
+//! An image is *cached* in a data centre when this catalog put its whole
+//! data into that data centre's edge cache (`caches.default`,
+//! `store::cache`) and recorded it there in D1 (`store::cache_entries`): a
+//! download's MISS fills it, and so does `PUT /v2/cache/{id}`, whose fill
+//! runs in the requesting isolate after the answer (`ctx.waitUntil`), since
+//! the Cache API only writes to the data centre it runs in. Like Glance's
+//! per-node cache, each data centre lists, removes and clears its own
+//! entries (`DELETE /v2/cache/{id}` and `DELETE /v2/cache` act where they
+//! are served).
 //!
-//! Entries are purged (row and edge key) when the image is deleted,
-//! deactivated, or its visibility changes. Sharing changes are ignored: the
+//! Entries are purged when the image is deleted, deactivated, or its
+//! visibility changes: the rows of every data centre, and the edge key
+//! where the purge runs; copies elsewhere expire by their max-age, never
+//! served meanwhile (every download is authorized against D1 before the
+//! cache is looked at). Sharing changes are ignored: the
 //! key holds nothing caller-specific (image id and checksum), and who may
 //! read an entry is decided per download from the image's current record
 //! and membership, so adding or removing a member cannot make a cached copy
@@ -20,14 +24,16 @@
 //! safety either, for the same reason; it is done so that an image whose
 //! audience changed starts with a fresh record (hits, times) in `/v2/cache`.
 
+use std::rc::Rc;
+
 use worker::Context;
 
 use super::app::App;
 use super::respond::now_seconds;
-use crate::domain::image::Image;
+use crate::domain::image::{Image, ImageId};
 use crate::error::ApiError;
 use crate::store::cache::{EdgeCache, MAX_ENTRY_BYTES};
-use crate::store::cache_entries::{CacheEntries, CacheEntry};
+use crate::store::cache_entries::{CacheEntries, CacheEntry, CacheState};
 use crate::store::StoreError;
 
 /// The edge cache key of `image`'s whole data, as downloads use it (`None`
@@ -72,18 +78,74 @@ pub fn record_hit(app: &App, image: &Image, ctx: &Context) {
     });
 }
 
-/// Removes `image` from the cache and its queue: the D1 row, the edge key
-/// it recorded and the key downloads through this host would use. Failures
-/// are logged: the caller's change (delete, deactivate, PATCH) already
-/// happened, and a leftover key is never served (D1 is read first).
-pub async fn purge(app: &App, image: &Image) {
-    let removed = match app.cache_entries.remove(image.id.as_str()).await {
-        Ok(removed) => removed,
-        Err(e) => {
-            worker::console_error!("could not remove the cache record of image {}: {e}", image.id);
-            Vec::new()
+/// Fills this data centre's edge cache with image `image_id`'s data after
+/// the answer (`PUT /v2/cache/{id}` queued it here): read from its heaviest
+/// store, put under the key recorded when it was queued, then recorded
+/// cached. An entry dequeued meanwhile, or an image gone or no longer
+/// active, ends quietly; a failed fill is dequeued (logged), so nothing
+/// looks queued that no one is filling, and can be queued again.
+pub fn precache(app: Rc<App>, image_id: String, ctx: &Context) {
+    ctx.wait_until(async move {
+        if let Err(e) = fill_queued(&app, &image_id).await {
+            worker::console_warn!("could not pre-cache image {image_id}: {e}");
+            if let Err(e) = app.cache_entries.dequeue(&image_id).await {
+                worker::console_warn!("could not dequeue image {image_id} after a failed fill: {e}");
+            }
         }
+    });
+}
+
+async fn fill_queued(app: &App, image_id: &str) -> Result<(), ApiError> {
+    let entries = &app.cache_entries;
+    let Some(entry) = entries.get(image_id).await? else {
+        return Ok(()); // dequeued meanwhile
     };
+    if entry.state != CacheState::Queued {
+        return Ok(()); // a download filled it first
+    }
+    let image = match ImageId::parse(image_id) {
+        Some(id) => app.images.get(&id).await?,
+        None => None,
+    };
+    let Some(image) = image.filter(|image| check_cacheable(image).is_ok()) else {
+        entries.dequeue(image_id).await?;
+        return Ok(());
+    };
+    let (Some(checksum), Some(size)) = (image.checksum.as_deref(), image.size) else { return Ok(()) };
+    let cache =
+        EdgeCache::open().ok_or_else(|| ApiError::internal("the runtime has no edge cache (caches.default)"))?;
+    if size > 0 {
+        let body = super::download::open_whole(app, &image).await?;
+        cache.put(&entry.cache_key, body, size).await?;
+    }
+    // An empty image is cached as what it is, with nothing to fetch.
+    record_fill(entries, &cache, image_id, checksum, &entry.cache_key, size).await?;
+    Ok(())
+}
+
+/// Removes `image` from the cache and its queue in every data centre: the
+/// D1 rows, the edge keys they recorded and the key downloads through this
+/// host would use (deleted in this data centre). Failures are logged: the
+/// caller's change (delete, deactivate, PATCH) already happened, and a
+/// leftover key is never served (D1 is read first).
+pub async fn purge(app: &App, image: &Image) {
+    let removed = app.cache_entries.remove_everywhere(image.id.as_str()).await;
+    drop_keys(app, image, removed).await;
+}
+
+/// Removes `image` from this data centre's cache and queue
+/// (`DELETE /v2/cache/{id}`): its row and edge keys, as [`purge`] does
+/// everywhere.
+pub async fn evict(app: &App, image: &Image) {
+    let removed = app.cache_entries.remove(image.id.as_str()).await;
+    drop_keys(app, image, removed).await;
+}
+
+async fn drop_keys(app: &App, image: &Image, removed: Result<Vec<CacheEntry>, StoreError>) {
+    let removed = removed.unwrap_or_else(|e| {
+        worker::console_error!("could not remove the cache record of image {}: {e}", image.id);
+        Vec::new()
+    });
     let mut keys: Vec<String> = removed.into_iter().map(|entry| entry.cache_key).collect();
     if let Some(key) = key_of(&app.base_url, image).filter(|key| !keys.contains(key)) {
         keys.push(key);

@@ -31,11 +31,17 @@ use crate::domain::task::TaskStatus;
 use crate::domain::time::{format_utc, parse_iso8601};
 use crate::error::ApiError;
 use crate::store::blobs::{object_key, staging_key};
+use crate::store::cache_entries::DataCentre;
 use crate::store::d1::Db;
 
 /// A task still pending this long after it was created never got its
 /// message (sent again at every round of upkeep meanwhile): it is failed.
 pub const LOST_MESSAGE_HOURS: i64 = 24;
+
+/// A pre-cache fill runs in the isolate that queued it, at most 30 seconds
+/// past its answer (`waitUntil`): one still queued after this long never
+/// finishes, and is dequeued so that it can be queued again.
+pub const STALE_CACHE_FILL_SECONDS: i64 = 15 * 60;
 
 /// What one round of upkeep did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -59,13 +65,17 @@ pub struct Upkeep {
     /// Resumable uploads expired (or whose image is gone), removed with
     /// their multipart uploads and objects.
     pub expired_uploads: usize,
+    /// Pre-cache fills queued long ago that never finished (their isolate
+    /// went away), dequeued.
+    pub dropped_cache_fills: usize,
 }
 
 /// One round of upkeep.
 pub async fn run(env: &Env) -> Result<Upkeep, ApiError> {
     // The upkeep acts as the catalog itself, not on behalf of a caller.
     let caller = RequestContext::noauth_admin("req-scheduled".into(), "");
-    let app = App::new(env, Db::new(metadata_db(env)?), Config::of(env), caller, String::new())?;
+    let app =
+        App::new(env, Db::new(metadata_db(env)?), Config::of(env), caller, String::new(), DataCentre::background())?;
     let now = now();
     // A live upload renews its progress at least every few seconds while
     // bytes arrive and gives up after `upload_idle_seconds` of silence, so
@@ -127,6 +137,7 @@ pub async fn run(env: &Env) -> Result<Upkeep, ApiError> {
     }
     upkeep.swept_tasks = app.tasks.sweep_expired(&now).await?;
     upkeep.expired_uploads = upload::resumable::expire(&app).await?;
+    upkeep.dropped_cache_fills = app.cache_entries.drop_stale_queued(now_seconds() - STALE_CACHE_FILL_SECONDS).await?;
     Ok(upkeep)
 }
 

@@ -1,7 +1,8 @@
-//! The image cache's records in D1 (`image_cache`, migration 0007): which
-//! images this catalog put into the edge cache, and which wait on the queue
-//! to be put there. The bytes themselves are `store::cache`'s business;
-//! this module never touches the Cache API.
+//! The image cache's records in D1 (`image_cache`, migrations 0007 and
+//! 0009): per data centre, which images this catalog put into that data
+//! centre's edge cache, and which wait to be put there. The bytes
+//! themselves are `store::cache`'s business; this module never touches the
+//! Cache API.
 
 use std::rc::Rc;
 
@@ -37,6 +38,31 @@ impl CacheState {
     /// The state stored as `raw`.
     fn parse(raw: &str) -> Option<CacheState> {
         CacheState::ALL.into_iter().find(|state| state.as_str() == raw)
+    }
+}
+
+/// The name of a data centre, as the cache records know it: where a
+/// request was served (Cloudflare's `request.cf.colo`, or the catalog's
+/// `DATA_CENTRE` setting). The Cache API holds a copy only in the data
+/// centre that put it there, so each one has its own records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataCentre(String);
+
+impl DataCentre {
+    /// The data centre named `name`.
+    pub fn named(name: impl Into<String>) -> DataCentre {
+        DataCentre(name.into())
+    }
+
+    /// Work done outside any request (the queue consumer, the cron): no
+    /// data centre of its own (the name '', which no request has).
+    pub fn background() -> DataCentre {
+        DataCentre(String::new())
+    }
+
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        &self.0
     }
 }
 
@@ -87,52 +113,61 @@ impl TryFrom<EntryRow> for CacheEntry {
     }
 }
 
-/// Records a fill (state `?6`, cached), but only while the image is still
-/// in status `?7` (active) with this checksum: a fill that finishes after
-/// the image was deleted, deactivated or purged records nothing (and its
-/// caller removes the key it wrote).
+/// Records a fill in data centre `?8` (state `?6`, cached), but only while
+/// the image is still in status `?7` (active) with this checksum: a fill
+/// that finishes after the image was deleted, deactivated or purged records
+/// nothing (and its caller removes the key it wrote).
 const RECORD_FILL: &str =
-    "INSERT INTO image_cache (image_id, state, cache_key, size, hits, last_accessed, last_modified)
-     SELECT id, ?6, ?2, ?3, 0, ?4, ?4 FROM images
+    "INSERT INTO image_cache (data_centre, image_id, state, cache_key, size, hits, last_accessed, last_modified)
+     SELECT ?8, id, ?6, ?2, ?3, 0, ?4, ?4 FROM images
       WHERE id = ?1 AND deleted = 0 AND status = ?7 AND checksum = ?5
-     ON CONFLICT (image_id) DO UPDATE SET
+     ON CONFLICT (data_centre, image_id) DO UPDATE SET
         state = excluded.state, cache_key = excluded.cache_key, size = excluded.size,
         last_modified = excluded.last_modified";
 
-/// The image cache's rows. Cheap to clone (one shared binding), so a
-/// background task can take its own handle.
+/// The image cache's rows of one data centre (`here`). Cheap to clone (one
+/// shared binding), so a background task can take its own handle.
 #[derive(Clone)]
 pub struct CacheEntries {
     db: Rc<Db>,
+    here: Rc<DataCentre>,
 }
 
 impl CacheEntries {
-    /// Wraps the D1 binding.
-    pub fn new(db: Db) -> CacheEntries {
-        CacheEntries { db: Rc::new(db) }
+    /// The records of data centre `here`, on the D1 binding.
+    pub fn new(db: Db, here: DataCentre) -> CacheEntries {
+        CacheEntries { db: Rc::new(db), here: Rc::new(here) }
+    }
+
+    fn here(&self) -> SqlValue {
+        text(self.here.as_str())
     }
 
     async fn rows(&self, sql: &str, params: &[SqlValue]) -> Result<Vec<CacheEntry>, StoreError> {
         self.db.rows::<EntryRow>(sql, params).await?.into_iter().map(CacheEntry::try_from).collect()
     }
 
-    /// Every row, oldest first.
+    /// Every row of this data centre, oldest first.
     pub async fn list(&self) -> Result<Vec<CacheEntry>, StoreError> {
-        self.rows("SELECT * FROM image_cache ORDER BY last_modified, image_id", &[]).await
+        let sql = "SELECT * FROM image_cache WHERE data_centre = ? ORDER BY last_modified, image_id";
+        self.rows(sql, &[self.here()]).await
     }
 
-    /// One image's row.
+    /// One image's row in this data centre.
     pub async fn get(&self, image_id: &str) -> Result<Option<CacheEntry>, StoreError> {
-        let rows = self.rows("SELECT * FROM image_cache WHERE image_id = ?", &[text(image_id)]).await?;
+        let sql = "SELECT * FROM image_cache WHERE data_centre = ? AND image_id = ?";
+        let rows = self.rows(sql, &[self.here(), text(image_id)]).await?;
         Ok(rows.into_iter().next())
     }
 
     /// Queues an image for pre-caching under `cache_key`; `false` when it
     /// is already queued or cached (nothing to do, as Glance).
     pub async fn queue(&self, image_id: &str, cache_key: &str, now: i64) -> Result<bool, StoreError> {
-        let sql = "INSERT INTO image_cache (image_id, state, cache_key, size, hits, last_accessed, last_modified)
-                   VALUES (?, ?, ?, 0, 0, ?, ?) ON CONFLICT (image_id) DO NOTHING";
+        let sql = "INSERT INTO image_cache
+                     (data_centre, image_id, state, cache_key, size, hits, last_accessed, last_modified)
+                   VALUES (?, ?, ?, ?, 0, 0, ?, ?) ON CONFLICT (data_centre, image_id) DO NOTHING";
         let params = [
+            self.here(),
             text(image_id),
             text(CacheState::Queued.as_str()),
             text(cache_key),
@@ -161,6 +196,7 @@ impl CacheEntries {
             text(checksum),
             text(CacheState::Cached.as_str()),
             text(ImageStatus::Active.as_str()),
+            self.here(),
         ];
         Ok(self.db.changes(RECORD_FILL, &params).await? >= 1)
     }
@@ -168,30 +204,51 @@ impl CacheEntries {
     /// Counts a download served from the edge cache (a row that was never
     /// recorded stays unrecorded: the list shows what this catalog filled).
     pub async fn record_hit(&self, image_id: &str, now: i64) -> Result<(), StoreError> {
-        let sql = "UPDATE image_cache SET hits = hits + 1, last_accessed = ? WHERE image_id = ? AND state = ?";
-        let params = [SqlValue::Int(now), text(image_id), text(CacheState::Cached.as_str())];
+        let sql = "UPDATE image_cache SET hits = hits + 1, last_accessed = ?
+                   WHERE data_centre = ? AND image_id = ? AND state = ?";
+        let params = [SqlValue::Int(now), self.here(), text(image_id), text(CacheState::Cached.as_str())];
         self.db.changes(sql, &params).await.map(|_| ())
     }
 
-    /// Removes an image's row, returning what was removed.
+    /// Removes an image's row in this data centre, returning what was
+    /// removed.
     pub async fn remove(&self, image_id: &str) -> Result<Vec<CacheEntry>, StoreError> {
+        let sql = "DELETE FROM image_cache WHERE data_centre = ? AND image_id = ? RETURNING *";
+        self.rows(sql, &[self.here(), text(image_id)]).await
+    }
+
+    /// Removes an image's rows in every data centre (its data changed
+    /// hands: deleted, deactivated, another audience), returning them.
+    pub async fn remove_everywhere(&self, image_id: &str) -> Result<Vec<CacheEntry>, StoreError> {
         self.rows("DELETE FROM image_cache WHERE image_id = ? RETURNING *", &[text(image_id)]).await
     }
 
-    /// Removes an image's row if it is still queued; `false` otherwise.
+    /// Removes an image's row in this data centre if it is still queued;
+    /// `false` otherwise.
     pub async fn dequeue(&self, image_id: &str) -> Result<bool, StoreError> {
-        let sql = "DELETE FROM image_cache WHERE image_id = ? AND state = ?";
-        Ok(self.db.changes(sql, &[text(image_id), text(CacheState::Queued.as_str())]).await? == 1)
+        let sql = "DELETE FROM image_cache WHERE data_centre = ? AND image_id = ? AND state = ?";
+        let params = [self.here(), text(image_id), text(CacheState::Queued.as_str())];
+        Ok(self.db.changes(sql, &params).await? == 1)
     }
 
-    /// Removes every row in `state` (`None`: every row), returning them.
+    /// Removes every row of this data centre in `state` (`None`: every
+    /// row), returning them.
     pub async fn clear(&self, state: Option<CacheState>) -> Result<Vec<CacheEntry>, StoreError> {
         match state {
             Some(state) => {
-                self.rows("DELETE FROM image_cache WHERE state = ? RETURNING *", &[text(state.as_str())]).await
+                let sql = "DELETE FROM image_cache WHERE data_centre = ? AND state = ? RETURNING *";
+                self.rows(sql, &[self.here(), text(state.as_str())]).await
             }
-            None => self.rows("DELETE FROM image_cache RETURNING *", &[]).await,
+            None => self.rows("DELETE FROM image_cache WHERE data_centre = ? RETURNING *", &[self.here()]).await,
         }
+    }
+
+    /// Removes the rows of every data centre queued before `before` (Unix
+    /// seconds): fills that never finished (their isolate went away), so
+    /// that nothing looks queued forever. Returns how many.
+    pub async fn drop_stale_queued(&self, before: i64) -> Result<usize, StoreError> {
+        let sql = "DELETE FROM image_cache WHERE state = ? AND last_modified < ?";
+        self.db.changes(sql, &[text(CacheState::Queued.as_str()), SqlValue::Int(before)]).await
     }
 }
 

@@ -7,11 +7,12 @@ use serde::{Deserialize, Serialize};
 
 use super::StoreError;
 
-/// One job: run the task `task_id`, or pre-cache the image `precache`.
+/// One job: run the task `task_id`.
 /// `token` is the caller's Keystone token for a glance-download (the remote
 /// catalog is asked on the caller's behalf, as Glance does); no other job
 /// carries one. Messages queued before pre-caching existed (a task id only)
-/// still read as task jobs.
+/// still read as task jobs, and those of the pre-cache jobs queued before
+/// the request's own isolate did the filling (`precache`) still read.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Job {
     /// The task to run (empty for a pre-cache job).
@@ -20,16 +21,10 @@ pub struct Job {
     /// The caller's token, for glance-download only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token: Option<String>,
-    /// The image to put into the edge cache (`PUT /v2/cache/{id}`).
+    /// The image a pre-cache job of an earlier version was for (never
+    /// sent now: acknowledged and ignored by the consumer).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub precache: Option<String>,
-}
-
-impl Job {
-    /// A pre-cache job for image `image_id`.
-    pub fn precache(image_id: &str) -> Job {
-        Job { precache: Some(image_id.to_owned()), ..Job::default() }
-    }
 }
 
 /// The producer side of the import queue.

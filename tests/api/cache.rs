@@ -1,21 +1,22 @@
-//! The image cache API (`/v2/cache`, v2.14) over the edge cache: pre-caching
-//! through the queue, what downloads record, removal, clearing, and the
-//! purges that image changes cause.
+//! The image cache API (`/v2/cache`, v2.14) over the edge cache: pre-caching,
+//! what downloads record, removal, clearing, the purges that image changes
+//! cause, and a cache per data centre (catalog A serves a second data
+//! centre, `remote`, in the same runtime: `CATALOG_REMOTE_URL`).
 //!
 //! The catalog runs in noauth mode, where every caller is an admin, so the
 //! admin-only policy (403 for others) is tested at the unit level
 //! (`policy::may_manage_image_cache`) and by Tempest's
 //! `test_image_caching_cycle` under Keystone.
 //!
-//! `GET /v2/cache` and `DELETE /v2/cache` are catalog-wide, so the tests of
-//! this module take turns (`serial`) and look only at their own images.
+//! `GET /v2/cache` and `DELETE /v2/cache` are data-centre-wide, so the tests
+//! of this module take turns (`serial`) and look only at their own images.
 
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::helpers::{app, random_bytes, unique_tag, wait_until, Reply};
+use crate::helpers::{app, app_remote, random_bytes, unique_tag, wait_until, Reply, TestApp};
 
 const CACHED_IN_TIME: Duration = Duration::from_secs(60);
 
@@ -25,14 +26,23 @@ fn serial() -> MutexGuard<'static, ()> {
 }
 
 fn cache_list() -> Value {
-    let reply = app().get("/v2/cache");
+    cache_list_at(app())
+}
+
+/// The cache list of the data centre `at` serves.
+fn cache_list_at(at: &TestApp) -> Value {
+    let reply = at.get("/v2/cache");
     assert_eq!(reply.status, 200, "{}", String::from_utf8_lossy(&reply.body));
     reply.json()
 }
 
 /// The image's entry among `cached_images`, if any.
 fn cached(id: &str) -> Option<Value> {
-    cache_list()["cached_images"].as_array().unwrap().iter().find(|e| e["image_id"] == id).cloned()
+    cached_at(app(), id)
+}
+
+fn cached_at(at: &TestApp, id: &str) -> Option<Value> {
+    cache_list_at(at)["cached_images"].as_array().unwrap().iter().find(|e| e["image_id"] == id).cloned()
 }
 
 fn queued(id: &str) -> bool {
@@ -40,7 +50,11 @@ fn queued(id: &str) -> bool {
 }
 
 fn queue(id: &str) -> Reply {
-    app().request("PUT", &format!("/v2/cache/{id}"), &[], None)
+    queue_at(app(), id)
+}
+
+fn queue_at(at: &TestApp, id: &str) -> Reply {
+    at.request("PUT", &format!("/v2/cache/{id}"), &[], None)
 }
 
 fn download(id: &str) -> Reply {
@@ -58,12 +72,29 @@ fn precached(data: &[u8]) -> String {
     id
 }
 
-/// A row `queued` for `id` written behind the catalog's back (the consumer
-/// would fill a real one within moments).
+/// The name catalog A gives the data centre serving `CATALOG_URL` (the
+/// colo the local runtime reports), read from the row of an image it
+/// pre-cached.
+fn here() -> &'static str {
+    static HERE: OnceLock<String> = OnceLock::new();
+    HERE.get_or_init(|| {
+        let id = precached(b"where am I");
+        let rows = app().d1_query(&format!("SELECT data_centre FROM image_cache WHERE image_id = '{id}'"));
+        assert_eq!(rows.len(), 1, "one data centre filled it: {rows:?}");
+        let name = rows[0]["data_centre"].as_str().unwrap().to_owned();
+        assert!(!name.is_empty() && name != "remote", "the local colo names the data centre: {name:?}");
+        assert_eq!(app().delete(&format!("/v2/cache/{id}")).status, 204);
+        name
+    })
+}
+
+/// A row `queued` for `id` in this data centre, written behind the
+/// catalog's back (the catalog fills a real one within moments).
 fn fake_queued(id: &str) {
+    let here = here();
     app().d1_execute(&format!(
-        "INSERT INTO image_cache (image_id, state, cache_key, last_accessed, last_modified) \
-         VALUES ('{id}', 'queued', 'http://127.0.0.1/__edge-cache/images/{id}/none', 0, 0)"
+        "INSERT INTO image_cache (data_centre, image_id, state, cache_key, last_accessed, last_modified) \
+         VALUES ('{here}', '{id}', 'queued', 'http://127.0.0.1/__edge-cache/images/{id}/none', 0, 0)"
     ));
 }
 
@@ -232,4 +263,55 @@ fn an_empty_active_image_is_queued_and_recorded_cached_with_size_0() {
         assert_eq!((reply.status, reply.body.len()), (200, 0));
         assert_eq!(app().delete(&format!("/v2/cache/{id}")).status, 204);
     }
+}
+
+/// Each data centre has its own cache, as each Glance node has (the Cache
+/// API holds a copy only where it was put): an image pre-cached here is not
+/// listed in another data centre until pre-cached there too; removing or
+/// clearing in one leaves the other; deleting the image purges them all.
+#[test]
+fn each_data_centre_lists_queues_and_clears_its_own_cache_and_a_delete_purges_them_all() {
+    let _turn = serial();
+    let remote = app_remote();
+    let data = random_bytes(40_000, 144);
+    let id = precached(&data);
+    assert!(cached_at(remote, &id).is_none(), "pre-cached here, not in the other data centre");
+
+    assert_eq!(queue_at(remote, &id).status, 202);
+    wait_until("the image to be cached in the other data centre", CACHED_IN_TIME, || {
+        cached_at(remote, &id).ok_or_else(|| cache_list_at(remote).to_string())
+    });
+    assert!(cached(&id).is_some());
+    let rows = app().d1_query(&format!("SELECT data_centre FROM image_cache WHERE image_id = '{id}' ORDER BY 1"));
+    let mut names: Vec<&str> = rows.iter().map(|r| r["data_centre"].as_str().unwrap()).collect();
+    names.sort();
+    let mut expected = vec![here(), "remote"];
+    expected.sort();
+    assert_eq!(names, expected);
+
+    // Removing the entry, then clearing, in the other data centre leaves
+    // this one's.
+    assert_eq!(remote.delete(&format!("/v2/cache/{id}")).status, 204);
+    assert!(cached_at(remote, &id).is_none());
+    assert!(cached(&id).is_some(), "removed over there only");
+    assert_eq!(queue_at(remote, &id).status, 202);
+    wait_until("the image to be cached over there again", CACHED_IN_TIME, || {
+        cached_at(remote, &id).ok_or_else(|| "not yet".to_string())
+    });
+    assert_eq!(remote.request("DELETE", "/v2/cache", &[], None).status, 204);
+    assert!(cached_at(remote, &id).is_none());
+    assert!(cached(&id).is_some(), "cleared over there only");
+
+    // A download served over there fills (and records) its own cache.
+    let reply = remote.get(&format!("/v2/images/{id}/file"));
+    assert_eq!(reply.status, 200);
+    assert!(reply.body == data);
+    wait_until("the download's fill to be recorded over there", Duration::from_secs(30), || {
+        cached_at(remote, &id).ok_or_else(|| "not yet".to_string())
+    });
+
+    // Deleting the image purges every data centre's entry.
+    assert_eq!(remote.delete(&format!("/v2/images/{id}")).status, 204);
+    assert!(cached(&id).is_none() && cached_at(remote, &id).is_none());
+    assert!(app().d1_query(&format!("SELECT 1 FROM image_cache WHERE image_id = '{id}'")).is_empty());
 }

@@ -531,6 +531,23 @@ impl TestApp {
     }
 }
 
+/// Catalog A's second data centre (`scripts/serve.mjs --data-centre
+/// PORT:remote`: the same worker in the same runtime, on the same state, as
+/// another data centre of one deployment), at `CATALOG_REMOTE_URL`.
+pub fn app_remote() -> &'static TestApp {
+    static REMOTE: OnceLock<TestApp> = OnceLock::new();
+    REMOTE.get_or_init(|| {
+        let base = std::env::var("CATALOG_REMOTE_URL").unwrap_or_else(|_| {
+            panic!("CATALOG_REMOTE_URL is not set: run the tests with scripts/test, which serves catalog A's second data centre")
+        });
+        TestApp {
+            base: base.trim_end_matches('/').to_owned(),
+            state: std::env::var_os("CATALOG_STATE").map(PathBuf::from),
+            agent: ureq::AgentBuilder::new().timeout(Duration::from_secs(300)).build(),
+        }
+    })
+}
+
 // ---- Catalog B (additive) ----
 
 /// Catalog B: the second catalog `scripts/test` starts, with the settings

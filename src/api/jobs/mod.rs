@@ -1,10 +1,9 @@
 //! The import queue's consumer: runs the tasks that `POST /import`,
-//! `POST /v2/tasks` and `POST /locations` queued, outside any request, and
-//! the pre-cache jobs of `PUT /v2/cache/{id}`. One room per job kind:
-//! [`import`] (glance-direct, web-download, glance-download), [`copy`]
-//! (copy-image), [`legacy`] (the `import` task of the tasks API),
-//! [`location`] (hashing an http location), [`precache`]; [`settle`] puts
-//! an image back when its job fails.
+//! `POST /v2/tasks` and `POST /locations` queued, outside any request. One
+//! room per job kind: [`import`] (glance-direct, web-download,
+//! glance-download), [`copy`] (copy-image), [`legacy`] (the `import` task
+//! of the tasks API), [`location`] (hashing an http location); [`settle`]
+//! puts an image back when its job fails.
 //!
 //! A message names a task; the task's input in D1 says what to do. This
 //! module owns the task's life: a run begins it (pending -> processing, a
@@ -20,7 +19,6 @@ mod copy;
 mod import;
 mod legacy;
 mod location;
-mod precache;
 mod settle;
 
 use std::rc::Rc;
@@ -42,6 +40,7 @@ use crate::domain::stores::NotWritable;
 use crate::domain::task::{InvalidTaskTransition, Task, TaskKind, TaskStatus};
 use crate::domain::Misconfigured;
 use crate::error::ApiError;
+use crate::store::cache_entries::DataCentre;
 use crate::store::d1::Db;
 use crate::store::jobs::Job;
 use crate::store::web::WebError;
@@ -142,7 +141,9 @@ impl From<ApiError> for JobError {
 /// message at once.
 pub async fn consume(batch: MessageBatch<Job>, env: &Env, dead_letter: bool) {
     let caller = RequestContext::noauth_admin("req-import".into(), "");
-    let app = match metadata_db(env).and_then(|db| App::new(env, Db::new(db), Config::of(env), caller, String::new())) {
+    let app = match metadata_db(env)
+        .and_then(|db| App::new(env, Db::new(db), Config::of(env), caller, String::new(), DataCentre::background()))
+    {
         Ok(app) => Rc::new(app),
         Err(error) => {
             worker::console_error!("import consumer cannot start: {error}");
@@ -165,8 +166,12 @@ pub async fn consume(batch: MessageBatch<Job>, env: &Env, dead_letter: bool) {
 async fn handle(app: &Rc<App>, message: Message<Job>, dead_letter: bool) {
     let job = message.body().clone();
     let outcome = match (&job.precache, dead_letter) {
-        (Some(image_id), false) => precache::run(app, image_id).await,
-        (Some(image_id), true) => precache::drop(app, image_id).await,
+        // Queued when pre-caching went through the queue: the consumer
+        // cannot fill the cache of the data centre that asked (the Cache
+        // API is per data centre), so the request's own isolate fills it
+        // now (`api::image_cache::precache`); the row such a job left
+        // queued goes with the upkeep's stale-queue sweep.
+        (Some(_), _) => Ok(()),
         (None, true) => give_up(app, &job.task_id, "The import failed after every retry (dead-letter queue).").await,
         (None, false) => run(app, &job).await,
     };

@@ -3,17 +3,18 @@
 //! one, clear the cache or the queue. What "cached" means on Cloudflare is
 //! explained in [`crate::api::image_cache`].
 
+use std::rc::Rc;
+
 use serde_json::{json, Value};
-use worker::{Request, Response};
+use worker::{Context, Request, Response};
 
 use crate::api::app::App;
-use crate::api::image_cache::{check_cacheable, forget, key_of, purge};
+use crate::api::image_cache::{check_cacheable, evict, forget, key_of, precache};
 use crate::api::respond::{empty_response, header, json_response, no_content, now_seconds};
 use crate::domain::access::policy;
 use crate::domain::image::ImageId;
 use crate::error::ApiError;
 use crate::store::cache_entries::{CacheEntry, CacheState};
-use crate::store::jobs::Job;
 
 /// The header of `DELETE /v2/cache` that picks what to clear.
 const CLEAR_TARGET: &str = "x-image-cache-clear-target";
@@ -26,8 +27,8 @@ fn check_access(app: &App) -> Result<(), ApiError> {
     }
 }
 
-/// `GET /v2/cache`: `cached_images` (with Glance's keys) and the ids of
-/// `queued_images`.
+/// `GET /v2/cache`: this data centre's `cached_images` (with Glance's keys)
+/// and the ids of its `queued_images`.
 pub async fn list(app: &App) -> Result<Response, ApiError> {
     check_access(app)?;
     let entries = app.cache_entries.list().await?;
@@ -50,35 +51,31 @@ pub async fn list(app: &App) -> Result<Response, ApiError> {
     json_response(200, &json!({"cached_images": cached, "queued_images": queued}))
 }
 
-/// `PUT /v2/cache/{id}`: queue an active image for pre-caching (202; an
-/// image already cached or queued is left as it is). The Queue consumer
-/// fills the edge cache of the data centre it runs in.
-pub async fn queue(app: &App, id: &ImageId) -> Result<Response, ApiError> {
-    check_access(app)?;
+/// `PUT /v2/cache/{id}`: queue an active image for pre-caching in this data
+/// centre (202; an image already cached or queued here is left as it is),
+/// filled by this isolate after the answer (`image_cache::precache`).
+pub async fn queue(app: Rc<App>, id: &ImageId, ctx: &Context) -> Result<Response, ApiError> {
+    check_access(&app)?;
     let image = app.visible_image(id).await?.image;
     check_cacheable(&image)?;
     let key = key_of(&app.base_url, &image).ok_or_else(|| ApiError::bad_request("The image has no checksum."))?;
     if app.cache_entries.queue(image.id.as_str(), &key, now_seconds()).await? {
-        if let Err(error) = app.jobs.send(&Job::precache(image.id.as_str())).await {
-            // Not left queued with no job to fill it.
-            app.cache_entries.dequeue(image.id.as_str()).await?;
-            return Err(error.into());
-        }
+        precache(app, image.id.as_str().to_owned(), ctx);
     }
     empty_response(202)
 }
 
-/// `DELETE /v2/cache/{id}`: remove the image from the cache (its edge key
-/// in this data centre) and from the queue.
+/// `DELETE /v2/cache/{id}`: remove the image from this data centre's cache
+/// (its edge key) and queue.
 pub async fn delete(app: &App, id: &ImageId) -> Result<Response, ApiError> {
     check_access(app)?;
     let image = app.visible_image(id).await?.image;
-    purge(app, &image).await;
+    evict(app, &image).await;
     no_content()
 }
 
 /// `DELETE /v2/cache`: clear what `x-image-cache-clear-target` names
-/// (`cache`, `queue`; absent: both).
+/// (`cache`, `queue`; absent: both) in this data centre.
 pub async fn clear(app: &App, req: &Request) -> Result<Response, ApiError> {
     check_access(app)?;
     let target = match header(req, CLEAR_TARGET).as_deref().map(str::trim) {
