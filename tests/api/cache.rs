@@ -315,3 +315,28 @@ fn each_data_centre_lists_queues_and_clears_its_own_cache_and_a_delete_purges_th
     assert!(cached(&id).is_none() && cached_at(remote, &id).is_none());
     assert!(app().d1_query(&format!("SELECT 1 FROM image_cache WHERE image_id = '{id}'")).is_empty());
 }
+
+/// A pre-cache fill runs in the isolate that queued it, for at most 30 s
+/// past its answer: an entry still queued 15 minutes later is one whose
+/// isolate went away, and the upkeep dequeues it (in any data centre) so
+/// that it can be queued again; a recent one is left to its fill.
+#[test]
+fn the_upkeep_dequeues_fills_that_never_finished_and_leaves_recent_ones() {
+    let _turn = serial();
+    let stale = app().create_uploadable(&unique_tag());
+    let recent = app().create_uploadable(&unique_tag());
+    fake_queued(&stale);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    app().d1_execute(&format!(
+        "INSERT INTO image_cache (data_centre, image_id, state, cache_key, last_accessed, last_modified) \
+         VALUES ('remote', '{recent}', 'queued', 'http://127.0.0.1/__edge-cache/images/{recent}/none', {now}, {now})"
+    ));
+    let remote_queued =
+        || cache_list_at(app_remote())["queued_images"].as_array().unwrap().iter().any(|q| q == &recent);
+    assert!(queued(&stale) && remote_queued());
+    app().fire_cron();
+    assert!(!queued(&stale), "a fill queued long ago is dequeued");
+    assert!(remote_queued(), "a recent one is left to its fill");
+    assert_eq!(app_remote().delete(&format!("/v2/cache/{recent}")).status, 204);
+    assert!(!remote_queued());
+}
