@@ -50,8 +50,9 @@ impl Images {
         let rows =
             self.rows("SELECT * FROM images WHERE id = ? AND deleted = 0", &[SqlValue::Text(id.to_string())]).await?;
         let image = rows.into_iter().next();
-        if let Some(image) = &image {
-            recent::remember(image, self.db.bookmark(), writes_before);
+        match &image {
+            Some(image) => recent::remember(image, self.db.bookmark(), writes_before),
+            None => recent::drop_missing(id.as_str()),
         }
         Ok(image)
     }

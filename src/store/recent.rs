@@ -5,9 +5,9 @@
 //! while it is younger than the deployment's bound and at least as fresh
 //! as the bookmark the request sent: the same promise as a read replica's
 //! (boundedly stale; read-your-writes with the bookmark). Every write of an
-//! image through this isolate forgets it, and a read that raced a write is
-//! not remembered, so this isolate never answers from a record older than
-//! its own writes.
+//! image through this isolate forgets it, a read that raced a write is not
+//! remembered, and a read that found the image gone drops it, so this
+//! isolate never answers from a record older than its own writes or reads.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -68,6 +68,16 @@ pub fn forget(id: &str) {
         let mut memory = m.borrow_mut();
         memory.writes += 1;
         memory.records.remove(id);
+    });
+}
+
+/// Drops the record of `id` after a read found no such image (deleted, or
+/// never there): a revalidation never outlives what this isolate itself
+/// saw. Dropping is always safe (D1 answers instead), so it needs no write
+/// count.
+pub fn drop_missing(id: &str) {
+    MEMORY.with(|m| {
+        m.borrow_mut().records.remove(id);
     });
 }
 

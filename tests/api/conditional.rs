@@ -107,6 +107,23 @@ fn a_revalidation_may_be_answered_from_the_isolates_memory_for_a_bounded_time_ne
     assert_eq!(current.json()["name"], "renamed again");
 }
 
+/// An image this isolate read, then deleted elsewhere: once this isolate's
+/// own read finds it gone, a revalidation within the bound is 404, never a
+/// 304 from the record it remembered.
+#[test]
+fn a_revalidation_after_this_isolate_saw_the_image_gone_is_404() {
+    let id = app().create_uploadable(&unique_tag());
+    let read = show_with(&id, &[]);
+    let read_at = Instant::now();
+    let etag = read.header("etag").unwrap().to_owned();
+    let changed = app().d1_write_elsewhere(&format!("UPDATE images SET deleted = 1 WHERE id = '{id}'"));
+    assert_eq!(changed, 1);
+    assert_eq!(show_with(&id, &[]).status, 404, "a full read goes to D1");
+    let revalidated = show_with(&id, &[("If-None-Match", &etag)]);
+    assert!(read_at.elapsed() < MEMORY_BOUND, "the check ran within the bound; too slow a machine to tell");
+    assert_eq!(revalidated.status, 404, "the isolate's own read saw it gone");
+}
+
 #[test]
 fn if_modified_since_gives_304_until_the_image_changes() {
     let id = app().create_uploadable(&unique_tag());
