@@ -3,7 +3,8 @@
 // runtime of `wrangler dev`, without wrangler's proxy in front of it.
 //
 //   node scripts/serve.mjs [--config wrangler.toml] [--ip 127.0.0.1] [--port 8787]
-//       [--persist-to DIR] [--var NAME:VALUE]... [--test-scheduled] [--watch] [--no-build]
+//       [--persist-to DIR] [--var NAME:VALUE]... [--data-centre PORT:NAME]...
+//       [--inspector-port PORT] [--test-scheduled] [--watch] [--no-build]
 //
 // Why not `wrangler dev`: wrangler dev puts a proxy worker in a second workerd
 // in front of the user's (node_modules/wrangler/templates/startDevWorker/
@@ -67,6 +68,13 @@ for (let i = 2; i < process.argv.length; i++) {
       usage(`--data-centre wants PORT:NAME (NAME of letters, digits and -), got ${pair}`);
     }
     args.dataCentres.push({ port, name });
+  } else if (arg === "--inspector-port") {
+    // The V8 inspector (DevTools protocol) of the workers, for CPU profiles
+    // (scripts/bench.d/cpu-profile.mjs).
+    args.inspectorPort = Number(value());
+    if (!Number.isInteger(args.inspectorPort) || args.inspectorPort < 1 || args.inspectorPort > 65535) {
+      usage("--inspector-port wants a port number");
+    }
   } else if (arg === "--test-scheduled") args.testScheduled = true;
   else if (arg === "--watch") args.watch = true;
   else if (arg === "--no-build") args.noBuild = true;
@@ -210,6 +218,7 @@ function options() {
     // The placeholder request.cf (wrangler dev fetches the real one and falls
     // back to this placeholder offline).
     cf: false,
+    inspectorPort: args.inspectorPort,
     log: new Log(LogLevel.INFO),
     workers: [worker, ...args.dataCentres.map((dc) => dataCentre(worker, dc)), ...externalWorkers],
   };
