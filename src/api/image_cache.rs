@@ -6,8 +6,9 @@
 //! data into that data centre's edge cache (`caches.default`,
 //! `store::cache`) and recorded it there in D1 (`store::cache_entries`): a
 //! download's MISS fills it, and so does `PUT /v2/cache/{id}`, whose fill
-//! runs in the requesting isolate after the answer (`ctx.waitUntil`), since
-//! the Cache API only writes to the data centre it runs in. Like Glance's
+//! (`api::precache`) runs in the requesting isolate after the answer
+//! (`ctx.waitUntil`), since the Cache API only writes to the data centre it
+//! runs in. Like Glance's
 //! per-node cache, each data centre lists, removes and clears its own
 //! entries (`DELETE /v2/cache/{id}` and `DELETE /v2/cache` act where they
 //! are served).
@@ -24,16 +25,14 @@
 //! safety either, for the same reason; it is done so that an image whose
 //! audience changed starts with a fresh record (hits, times) in `/v2/cache`.
 
-use std::rc::Rc;
-
 use worker::Context;
 
 use super::app::App;
 use super::respond::now_seconds;
-use crate::domain::image::{Image, ImageId};
+use crate::domain::image::Image;
 use crate::error::ApiError;
 use crate::store::cache::{EdgeCache, MAX_ENTRY_BYTES};
-use crate::store::cache_entries::{CacheEntries, CacheEntry, CacheState};
+use crate::store::cache_entries::{CacheEntries, CacheEntry};
 use crate::store::StoreError;
 
 /// The edge cache key of `image`'s whole data, as downloads use it (`None`
@@ -76,51 +75,6 @@ pub fn record_hit(app: &App, image: &Image, ctx: &Context) {
             worker::console_warn!("could not count a cache hit of image {id}: {e}");
         }
     });
-}
-
-/// Fills this data centre's edge cache with image `image_id`'s data after
-/// the answer (`PUT /v2/cache/{id}` queued it here): read from its heaviest
-/// store, put under the key recorded when it was queued, then recorded
-/// cached. An entry dequeued meanwhile, or an image gone or no longer
-/// active, ends quietly; a failed fill is dequeued (logged), so nothing
-/// looks queued that no one is filling, and can be queued again.
-pub fn precache(app: Rc<App>, image_id: String, ctx: &Context) {
-    ctx.wait_until(async move {
-        if let Err(e) = fill_queued(&app, &image_id).await {
-            worker::console_warn!("could not pre-cache image {image_id}: {e}");
-            if let Err(e) = app.cache_entries.dequeue(&image_id).await {
-                worker::console_warn!("could not dequeue image {image_id} after a failed fill: {e}");
-            }
-        }
-    });
-}
-
-async fn fill_queued(app: &App, image_id: &str) -> Result<(), ApiError> {
-    let entries = &app.cache_entries;
-    let Some(entry) = entries.get(image_id).await? else {
-        return Ok(()); // dequeued meanwhile
-    };
-    if entry.state != CacheState::Queued {
-        return Ok(()); // a download filled it first
-    }
-    let image = match ImageId::parse(image_id) {
-        Some(id) => app.images.get(&id).await?,
-        None => None,
-    };
-    let Some(image) = image.filter(|image| check_cacheable(image).is_ok()) else {
-        entries.dequeue(image_id).await?;
-        return Ok(());
-    };
-    let (Some(checksum), Some(size)) = (image.checksum.as_deref(), image.size) else { return Ok(()) };
-    let cache =
-        EdgeCache::open().ok_or_else(|| ApiError::internal("the runtime has no edge cache (caches.default)"))?;
-    if size > 0 {
-        let body = super::download::open_whole(app, &image).await?;
-        cache.put(&entry.cache_key, body, size).await?;
-    }
-    // An empty image is cached as what it is, with nothing to fetch.
-    record_fill(entries, &cache, image_id, checksum, &entry.cache_key, size).await?;
-    Ok(())
 }
 
 /// Removes `image` from the cache and its queue in every data centre: the

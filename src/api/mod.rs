@@ -14,9 +14,10 @@
 //! - [`quota`]: per-project limits enforced where Glance enforces them;
 //! - [`v2`], [`v1`], [`discovery`]: the handlers, by API;
 //! - [`image_cache`]: the image cache API's engine over the edge cache
-//!   (record fills and hits, pre-cache, purge);
+//!   (record fills and hits, purge), per data centre; [`precache`]: the
+//!   fill `PUT /v2/cache/{id}` starts;
 //! - [`jobs`]: the import queue's consumer (imports, location hashing,
-//!   import tasks, pre-caching);
+//!   import tasks);
 //! - [`maintenance`]: the cron upkeep (stalled uploads and imports, the
 //!   scrubber, expired tasks).
 
@@ -32,6 +33,7 @@ pub mod image_cache;
 pub mod image_write;
 pub mod jobs;
 pub mod maintenance;
+pub mod precache;
 pub mod quota;
 pub mod respond;
 pub mod staging;

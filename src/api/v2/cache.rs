@@ -9,7 +9,8 @@ use serde_json::{json, Value};
 use worker::{Context, Request, Response};
 
 use crate::api::app::App;
-use crate::api::image_cache::{check_cacheable, evict, forget, key_of, precache};
+use crate::api::image_cache::{check_cacheable, evict, forget, key_of};
+use crate::api::precache::precache;
 use crate::api::respond::{empty_response, header, json_response, no_content, now_seconds};
 use crate::domain::access::policy;
 use crate::domain::image::ImageId;
@@ -53,7 +54,7 @@ pub async fn list(app: &App) -> Result<Response, ApiError> {
 
 /// `PUT /v2/cache/{id}`: queue an active image for pre-caching in this data
 /// centre (202; an image already cached or queued here is left as it is),
-/// filled by this isolate after the answer (`image_cache::precache`).
+/// filled by this isolate after the answer (`api::precache`).
 pub async fn queue(app: Rc<App>, id: &ImageId, ctx: &Context) -> Result<Response, ApiError> {
     check_access(&app)?;
     let image = app.visible_image(id).await?.image;
