@@ -169,8 +169,8 @@ async fn handle(app: &Rc<App>, message: Message<Job>, dead_letter: bool) {
         // Queued when pre-caching went through the queue: the consumer
         // cannot fill the cache of the data centre that asked (the Cache
         // API is per data centre), so the request's own isolate fills it
-        // now (`api::precache`); the row such a job left
-        // queued goes with the upkeep's stale-queue sweep.
+        // now (`api::precache`); the row such a job left queued goes with
+        // the upkeep's sweep of stale fills.
         (Some(_), _) => Ok(()),
         (None, true) => give_up(app, &job.task_id, "The import failed after every retry (dead-letter queue).").await,
         (None, false) => run(app, &job).await,
