@@ -1,6 +1,6 @@
 //! The image cache API (Glance's `/v2/cache`, v2.14) on top of the edge
 //! cache: what "cached" means here, and the operations the handlers, the
-//! download path and the Queue consumer share.
+//! download path and the pre-cache fill share.
 //!
 //! An image is *cached* in a data centre when this catalog put its whole
 //! data into that data centre's edge cache (`caches.default`,
@@ -8,20 +8,19 @@
 //! download's MISS fills it, and so does `PUT /v2/cache/{id}`, whose fill
 //! (`api::precache`) runs in the requesting isolate after the answer
 //! (`ctx.waitUntil`), since the Cache API only writes to the data centre it
-//! runs in. Like Glance's
-//! per-node cache, each data centre lists, removes and clears its own
-//! entries (`DELETE /v2/cache/{id}` and `DELETE /v2/cache` act where they
-//! are served).
+//! runs in. Like Glance's per-node cache, each data centre lists, removes
+//! and clears its own entries (`DELETE /v2/cache/{id}` and `DELETE
+//! /v2/cache` act where they are served).
 //!
 //! Entries are purged when the image is deleted, deactivated, or its
 //! visibility changes: the rows of every data centre, and the edge key
 //! where the purge runs; copies elsewhere expire by their max-age, never
 //! served meanwhile (every download is authorized against D1 before the
-//! cache is looked at). Sharing changes are ignored: the
-//! key holds nothing caller-specific (image id and checksum), and who may
-//! read an entry is decided per download from the image's current record
-//! and membership, so adding or removing a member cannot make a cached copy
-//! reach anyone the policy refuses. The visibility purge is not needed for
+//! cache is looked at). Sharing changes are ignored: the key holds nothing
+//! caller-specific (image id and checksum), and who may read an entry is
+//! decided per download from the image's current record and membership, so
+//! adding or removing a member cannot make a cached copy reach anyone the
+//! policy refuses. The visibility purge is not needed for
 //! safety either, for the same reason; it is done so that an image whose
 //! audience changed starts with a fresh record (hits, times) in `/v2/cache`.
 
