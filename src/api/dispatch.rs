@@ -4,7 +4,7 @@
 
 use std::rc::Rc;
 
-use worker::{Context, Env, Request, Response};
+use worker::{Cf, Context, Env, Request, Response};
 
 use super::admission::{authenticate, check_header_budget};
 use super::app::{metadata_db, App};
@@ -46,16 +46,22 @@ pub async fn handle(req: Request, env: &Env, ctx: &Context, request_id: String) 
     let start = SessionStart::for_request(req.method().as_ref(), header(&req, "x-d1-bookmark").as_deref())?;
     let db = Db::session(&metadata_db(env)?, &start)?;
     // Only routes that touch storage build the app (and its bindings).
-    let here = data_centre(&req, &config);
-    let app = || App::new(env, db.clone(), config.clone(), caller.clone(), base_url.clone(), here.clone()).map(Rc::new);
+    // The data centre is read (a call into the request's `cf`) only by the
+    // routes that build the app: never by a revalidation answered from
+    // memory.
+    let cf = req.cf().cloned();
+    let app = || {
+        let here = data_centre(cf.as_ref(), &config);
+        App::new(env, db.clone(), config.clone(), caller.clone(), base_url.clone(), here).map(Rc::new)
+    };
     let answer = route_request(route, req, &query, &config, app, ctx).await;
     with_bookmark(answer, &db)
 }
 
-/// The data centre serving `req`: the configured name, else the colo
-/// Cloudflare reports (`request.cf.colo`).
-fn data_centre(req: &Request, config: &Config) -> DataCentre {
-    let colo = || req.cf().map(|cf| cf.colo()).unwrap_or_default();
+/// The data centre serving a request with `cf`: the configured name, else
+/// the colo Cloudflare reports (`request.cf.colo`).
+fn data_centre(cf: Option<&Cf>, config: &Config) -> DataCentre {
+    let colo = || cf.map(Cf::colo).unwrap_or_default();
     DataCentre::named(config.data_centre.clone().unwrap_or_else(colo))
 }
 
